@@ -1,0 +1,1 @@
+"""vidssm: video models built on linear recurrences."""
