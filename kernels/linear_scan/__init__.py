@@ -1,7 +1,128 @@
 """Linear scan `h_t = a_t * h_{t-1} + b_t`: reference and fast forms plus the `linear_scan` dispatcher."""
 
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
 from .naive import accumulation_dtype, naive_linear_scan
+from .torch_scan import choose_scan_form, torch_linear_scan
 
-linear_scan = naive_linear_scan  # replaced by the dispatcher
+Backend = Literal["auto", "naive", "torch", "triton"]
+BACKENDS: tuple[str, ...] = ("auto", "naive", "torch", "triton")
 
-__all__ = ["accumulation_dtype", "linear_scan", "naive_linear_scan"]
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_COMPLEX_DTYPES = (torch.complex64, torch.complex128)
+
+
+def _check_dtype(name: str, x: torch.Tensor, b: torch.Tensor) -> None:
+    if x.dtype not in _FLOAT_DTYPES + _COMPLEX_DTYPES:
+        raise TypeError(f"{name} must be a floating point or complex tensor, got dtype {x.dtype}")
+    if x.is_complex() and not b.is_complex():
+        raise TypeError(f"{name} is complex ({x.dtype}) but b is real ({b.dtype}); pass a complex b")
+    if x.device != b.device:
+        raise ValueError(f"{name} is on {x.device} but b is on {b.device}")
+
+
+def _check_inputs(
+    a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, reset: torch.Tensor | None
+) -> None:
+    """Raises a ValueError/TypeError naming the offending argument for inputs no form supports."""
+    for name, x in (("a", a), ("b", b), ("h0", h0), ("reset", reset)):
+        if x is not None and not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if b.ndim != 3:
+        raise ValueError(f"b must be [B, T, D], got a {b.ndim}-d tensor of shape {tuple(b.shape)}")
+    if b.shape[1] == 0:
+        raise ValueError(f"b must have at least one time step, got shape {tuple(b.shape)}")
+    if b.dtype not in _FLOAT_DTYPES + _COMPLEX_DTYPES:
+        raise TypeError(f"b must be a floating point or complex tensor, got dtype {b.dtype}")
+    bsz, length, dim = b.shape
+    _check_dtype("a", a, b)
+    try:
+        broadcast = torch.broadcast_shapes(a.shape, b.shape)
+    except RuntimeError:
+        broadcast = None
+    if a.ndim > 3 or broadcast != b.shape:
+        raise ValueError(
+            f"a of shape {tuple(a.shape)} is not broadcastable to b's shape {tuple(b.shape)} "
+            "(use [B, T, D], [B, 1, D] or [D])"
+        )
+    if h0 is not None:
+        _check_dtype("h0", h0, b)
+        if h0.shape != (bsz, dim):
+            raise ValueError(f"h0 must be [B, D] = {(bsz, dim)}, got shape {tuple(h0.shape)}")
+    if reset is not None:
+        if reset.dtype != torch.bool:
+            raise TypeError(f"reset must be a bool tensor, got dtype {reset.dtype}")
+        if reset.shape != (bsz, length):
+            raise ValueError(f"reset must be [B, T] = {(bsz, length)}, got shape {tuple(reset.shape)}")
+        if reset.device != b.device:
+            raise ValueError(f"reset is on {reset.device} but b is on {b.device}")
+
+
+def _auto_backend(b: torch.Tensor) -> Backend:
+    """The backend `backend="auto"` resolves to for this input.
+
+    The PyTorch forms run on any device. When a Triton kernel is built, CUDA inputs go to it here
+    (its `fused_recurrent` form for short `T` and single steps, its `chunk` form for training).
+    """
+    return "torch"
+
+
+def linear_scan(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    h0: torch.Tensor | None = None,
+    reset: torch.Tensor | None = None,
+    backend: Backend = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Computes `h_t = a_t * h_{t-1} + b_t` over dim 1 (see `naive_linear_scan`), picking a backend.
+
+    Accumulates in float32 (complex64), or float64 (complex128) for float64 inputs. Differentiable
+    in `a`, `b` and `h0`; the gradient of a broadcast `a` is reduced to `a`'s shape.
+
+    Args:
+        a: Decay, broadcastable to `b`: `[B, T, D]` gated, `[B, 1, D]` or `[D]` time-invariant. May
+            be complex only when `b` is.
+        b: Input, `[B, T, D]`, float32/bfloat16/float16/float64 or complex64/complex128.
+        h0: Initial state `[B, D]`, or None for zeros.
+        reset: Bool `[B, T]`, or None. Where true the state entering step t is dropped (`a_t`
+            treated as 0; at t=0 this drops `h0`).
+        backend: ``"auto"`` (default), ``"naive"`` (the reference loop), ``"torch"`` (fast
+            PyTorch forms) or ``"triton"`` (not built yet).
+
+    Returns:
+        `h` `[B, T, D]` in `b`'s dtype and `h_last` `[B, D]` in the accumulation dtype, which can
+        be passed as `h0` to continue the scan.
+
+    Raises:
+        ValueError: On a bad shape, device or unknown backend.
+        TypeError: On a bad dtype (integer inputs, non-bool reset, complex `a`/`h0` with real `b`).
+        NotImplementedError: For ``backend="triton"``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    _check_inputs(a, b, h0, reset)
+    if backend == "auto":
+        backend = _auto_backend(b)
+    if backend == "naive":
+        return naive_linear_scan(a, b, h0, reset)
+    if backend == "torch":
+        return torch_linear_scan(a, b, h0, reset)
+    raise NotImplementedError(
+        "backend='triton': the Triton linear_scan kernel is not built yet (a later issue adds it); "
+        "use backend='auto' or 'torch'"
+    )
+
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "accumulation_dtype",
+    "choose_scan_form",
+    "linear_scan",
+    "naive_linear_scan",
+    "torch_linear_scan",
+]

@@ -1,0 +1,43 @@
+"""The LRU paper's mixing block (Orvieto et al. 2023, fig. 1): LRU, then GeLU and a GLU projection."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .lru import LRU
+from .state import LRUBlockState
+
+
+class LRUMixer(nn.Module):
+    """`GLU(gelu(LRU(x)))` with `GLU(z) = W1 z * sigmoid(W2 z)`, input/output `[B, T, D]`.
+
+    Args:
+        width: Channels `D`.
+        d_state: Complex LRU state size `E`.
+        r_min: Smallest initial |λ|.
+        r_max: Largest initial |λ|.
+        max_phase: Largest initial arg λ.
+    """
+
+    def __init__(
+        self, width: int, d_state: int, r_min: float = 0.0, r_max: float = 1.0, max_phase: float = 2 * math.pi
+    ) -> None:
+        super().__init__()
+        self.lru = LRU(width, d_state, r_min, r_max, max_phase)
+        self.out = nn.Linear(width, 2 * width)
+
+    def init_state(self, batch_size: int, device: torch.device | None = None) -> LRUBlockState:
+        """Zero LRU state."""
+        return LRUBlockState(self.lru.init_state(batch_size, device))
+
+    def forward(
+        self, x: torch.Tensor, reset: torch.Tensor | None = None, state: LRUBlockState | None = None
+    ) -> tuple[torch.Tensor, LRUBlockState]:
+        """Runs the block on `x` `[B, T, D]`; returns `[B, T, D]` and the new state."""
+        y, lru_state = self.lru(x, reset, None if state is None else state.lru)
+        value, gate = self.out(F.gelu(y, approximate="tanh")).chunk(2, dim=-1)
+        return value * torch.sigmoid(gate), LRUBlockState(lru_state)

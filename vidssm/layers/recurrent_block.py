@@ -1,0 +1,65 @@
+"""Griffin's recurrent block (De et al. 2024, fig. 2): a GeLU gate branch times Conv1D → RG-LRU."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .conv1d import CausalConv1D
+from .rglru import RGLRU
+from .state import RecurrentBlockState
+
+
+def fan_in_normal_(linear: nn.Linear, variance_scale: float = 1.0) -> nn.Linear:
+    """Flax `variance_scaling(scale, "fan_in", "normal")` for the weight, zeros for the bias."""
+    nn.init.normal_(linear.weight, std=math.sqrt(variance_scale / linear.in_features))
+    if linear.bias is not None:
+        nn.init.zeros_(linear.bias)
+    return linear
+
+
+class RecurrentBlock(nn.Module):
+    """`linear_out(gelu(linear_y(x)) * RGLRU(Conv1D(linear_x(x))))`, input/output `[B, T, D]`.
+
+    Args:
+        width: Channels `D`.
+        num_heads: Blocks of the RG-LRU gates.
+        lru_width: Recurrence width `E` (TRecViT: 2 D).
+        conv1d_temporal_width: Conv taps `K`.
+        min_rad: Lower radius of the RG-LRU ring init.
+        final_w_init_variance_scale: Init variance scale of `linear_out` (TRecViT: 2 / depth).
+    """
+
+    def __init__(
+        self,
+        width: int,
+        num_heads: int,
+        lru_width: int | None = None,
+        conv1d_temporal_width: int = 4,
+        min_rad: float = 0.9,
+        final_w_init_variance_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        lru_width = lru_width or width
+        self.linear_y = fan_in_normal_(nn.Linear(width, lru_width))
+        self.linear_x = fan_in_normal_(nn.Linear(width, lru_width))
+        self.linear_out = fan_in_normal_(nn.Linear(lru_width, width), final_w_init_variance_scale)
+        self.conv_1d = CausalConv1D(lru_width, conv1d_temporal_width)
+        self.rg_lru = RGLRU(lru_width, num_heads, min_rad=min_rad)
+
+    def init_state(self, batch_size: int, device: torch.device | None = None) -> RecurrentBlockState:
+        """Zero conv and RG-LRU states."""
+        return RecurrentBlockState(self.conv_1d.init_state(batch_size, device), self.rg_lru.init_state(batch_size, device))
+
+    def forward(
+        self, x: torch.Tensor, reset: torch.Tensor | None = None, state: RecurrentBlockState | None = None
+    ) -> tuple[torch.Tensor, RecurrentBlockState]:
+        """Runs the block on `x` `[B, T, D]`; returns `[B, T, D]` and the new state."""
+        y = F.gelu(self.linear_y(x), approximate="tanh")
+        x = self.linear_x(x)
+        x, conv_state = self.conv_1d(x, reset, None if state is None else state.conv)
+        x, lru_state = self.rg_lru(x, reset, None if state is None else state.rglru)
+        return self.linear_out(x * y), RecurrentBlockState(conv_state, lru_state)

@@ -1,0 +1,197 @@
+"""What every vidssm video model shares: the clip classification head and exact streaming.
+
+A model implements `encode(video, reset, states)`, one pass over `T` frames that carries the
+temporal state. Everything else is built on it, so the offline forward, `prefill` and `step`
+run the same layer code:
+
+    forward(video)        clips of `frames_per_clip` frames, each from a fresh state, then the head
+    prefill(video, state) T frames continuing `state`      → (logits so far, state)
+    step(frame, state)    prefill of one frame             → (logits so far, state)
+
+The head follows TRecViT: per-frame readout `r_t = tanh(pre_logits(token_t))`, mean over the frames
+of a clip, `cls_head`, mean of the logits over clips. Streaming keeps the running sum of `r_t`,
+so after `t` frames `step` returns exactly the logits of the clip made of those `t` frames.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from vidssm.layers.state import mask_state
+
+
+class ModelState(NamedTuple):
+    """Streaming state of a video model; its size does not depend on how many frames were seen.
+
+    Attributes:
+        layers: One state per temporal block; leaves have leading dim `B * streams_per_frame`.
+        readout_sum: Sum of the per-frame readouts so far, `[B, R]` float32.
+        frames: Frames seen since the last (re)start, `[B]` int64; 0 makes the next frame a segment start.
+    """
+
+    layers: tuple
+    readout_sum: torch.Tensor
+    frames: torch.Tensor
+
+
+class ClipHead(nn.Module):
+    """`cls_head(mean_t tanh(pre_logits(x_t)))` per clip, then the mean over clips.
+
+    Args:
+        width: Input width `D`.
+        rep_size: Readout width `R`.
+        num_classes: Classes.
+    """
+
+    def __init__(self, width: int, rep_size: int, num_classes: int) -> None:
+        super().__init__()
+        self.pre_logits = nn.Linear(width, rep_size)
+        self.cls_head = nn.Linear(rep_size, num_classes)
+
+    def readout(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-frame readout `tanh(pre_logits(x))`, `[..., D]` → `[..., R]`."""
+        return torch.tanh(self.pre_logits(x))
+
+    def forward(self, x: torch.Tensor, num_clips: int, pre_logits: bool = False) -> torch.Tensor:
+        """Classifies per-frame features.
+
+        Args:
+            x: One feature per frame `[B, T, D]`, clips contiguous in time.
+            num_clips: Clips `T` is split into.
+            pre_logits: Return the per-clip mean readouts `[B, num_clips, R]` instead of logits.
+
+        Returns:
+            Logits `[B, num_classes]` (or pre-logits).
+        """
+        r = self.readout(x).unflatten(1, (num_clips, -1)).mean(dim=2)  # [B, n, R]
+        return r if pre_logits else self.cls_head(r).mean(dim=1)
+
+
+def run_temporal(block: nn.Module, x: torch.Tensor, reset: torch.Tensor | None, state) -> tuple[torch.Tensor, object]:
+    """Runs a temporal block on every token position of `x` `[B, T, N, D]` as its own stream.
+
+    Streams are ordered `(B N)`; `reset` `[B, T]` applies to all of a sample's streams.
+    """
+    bsz, length, num, width = x.shape
+    streams = x.transpose(1, 2).reshape(bsz * num, length, width)  # [(B N), T, D]
+    if reset is not None:
+        reset = reset.repeat_interleave(num, dim=0)  # [(B N), T]
+    y, state = block(streams, reset, state)
+    return y.reshape(bsz, num, length, width).transpose(1, 2), state
+
+
+def clip_split(num_frames: int, frames_per_clip: int) -> int:
+    """Number of clips TRecViT splits `num_frames` into: `max(T // frames_per_clip, 1)`, which must divide T."""
+    num_clips = max(num_frames // frames_per_clip, 1)
+    if num_frames % num_clips:
+        raise ValueError(
+            f"{num_frames} frames cannot be split into {num_clips} equal clips (frames_per_clip={frames_per_clip}); "
+            "pass a multiple of frames_per_clip, or at most frames_per_clip frames"
+        )
+    return num_clips
+
+
+class StreamingVideoModel(nn.Module):
+    """Base of vidssm video classifiers: offline forward and exact frame-by-frame streaming.
+
+    Subclasses define `encode`, `temporal_blocks`, `streams_per_frame`, `head`, `frames_per_clip`
+    and `readout_token(tokens)` (the per-frame head input).
+    """
+
+    head: ClipHead
+    frames_per_clip: int
+    streams_per_frame: int
+
+    def temporal_blocks(self) -> list[nn.Module]:
+        """The temporal blocks, in order; each owns one entry of `ModelState.layers`."""
+        raise NotImplementedError
+
+    def encode(
+        self, video: torch.Tensor, reset: torch.Tensor | None, states: tuple | None
+    ) -> tuple[torch.Tensor, tuple]:
+        """Encodes `video` `[B, T, C, H, W]` into tokens `[B, T, N', D]`, carrying temporal states."""
+        raise NotImplementedError
+
+    def readout_token(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Per-frame head input `[B, T, D]` from tokens `[B, T, N', D]` (the CLS token)."""
+        return tokens[:, :, 0]
+
+    @staticmethod
+    def _check_video(video: torch.Tensor, ndim: int = 5) -> None:
+        if video.ndim != ndim or video.shape[-3] != 3:
+            want = "[B, T, 3, H, W]" if ndim == 5 else "[B, 3, H, W]"
+            raise ValueError(f"expected video {want} float in [0, 1], got shape {tuple(video.shape)}")
+        if not video.is_floating_point():
+            raise TypeError(f"expected a float video in [0, 1], got {video.dtype} (divide uint8 frames by 255)")
+
+    def _clip_reset(self, bsz: int, length: int, device: torch.device) -> tuple[int, torch.Tensor]:
+        num_clips = clip_split(length, self.frames_per_clip)
+        starts = torch.arange(length, device=device) % (length // num_clips) == 0
+        return num_clips, starts.expand(bsz, length)
+
+    def forward_features(self, video: torch.Tensor) -> torch.Tensor:
+        """Tokens `[B, T, N', D]` of `video` `[B, T, 3, H, W]`, each clip encoded from a fresh state."""
+        self._check_video(video)
+        _, reset = self._clip_reset(video.shape[0], video.shape[1], video.device)
+        return self.encode(video, reset, None)[0]
+
+    def forward_head(self, tokens: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Logits `[B, num_classes]` (or per-clip pre-logits `[B, n, R]`) from tokens `[B, T, N', D]`."""
+        return self.head(self.readout_token(tokens), clip_split(tokens.shape[1], self.frames_per_clip), pre_logits)
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        """Logits `[B, num_classes]` of `video` `[B, T, 3, H, W]` float in [0, 1]."""
+        return self.forward_head(self.forward_features(video))
+
+    # --- streaming ------------------------------------------------------------------------------
+
+    def init_state(self, batch_size: int, device: torch.device | str | None = None) -> ModelState:
+        """A fresh streaming state for `batch_size` streams."""
+        streams = batch_size * self.streams_per_frame
+        layers = tuple(block.init_state(streams, device) for block in self.temporal_blocks())
+        rep = self.head.pre_logits.out_features
+        return ModelState(
+            layers,
+            torch.zeros(batch_size, rep, device=device),
+            torch.zeros(batch_size, dtype=torch.long, device=device),
+        )
+
+    def reset_state(self, state: ModelState, mask: torch.Tensor) -> ModelState:
+        """Restarts the streams where `mask` `[B]` (bool) is true; the others are untouched."""
+        return ModelState(
+            mask_state(state.layers, mask, self.streams_per_frame),
+            mask_state(state.readout_sum, mask),
+            mask_state(state.frames, mask),
+        )
+
+    def prefill(self, video: torch.Tensor, state: ModelState | None = None) -> tuple[torch.Tensor, ModelState]:
+        """Feeds `T` frames at once, continuing `state`; same numbers as `T` calls to `step`.
+
+        Args:
+            video: `[B, T, 3, H, W]` float in [0, 1].
+            state: From `init_state`, `prefill` or `step`; None starts fresh.
+
+        Returns:
+            Logits `[B, num_classes]` of everything seen since the stream (re)started, and the new state.
+        """
+        self._check_video(video)
+        bsz, length = video.shape[:2]
+        if state is None:
+            state = self.init_state(bsz, video.device)
+        if state.frames.shape[0] != bsz:
+            raise ValueError(f"state is for batch {state.frames.shape[0]}, video has batch {bsz}")
+        reset = torch.zeros(bsz, length, dtype=torch.bool, device=video.device)
+        reset[:, 0] = state.frames == 0  # the first frame of a stream starts a segment
+        tokens, layers = self.encode(video, reset, state.layers)
+        readout_sum = state.readout_sum + self.head.readout(self.readout_token(tokens)).float().sum(dim=1)
+        frames = state.frames + length
+        logits = self.head.cls_head(readout_sum / frames[:, None].to(readout_sum.dtype))
+        return logits, ModelState(layers, readout_sum, frames)
+
+    def step(self, frame: torch.Tensor, state: ModelState) -> tuple[torch.Tensor, ModelState]:
+        """Feeds one frame `[B, 3, H, W]`; returns the logits so far `[B, num_classes]` and the new state."""
+        self._check_video(frame, ndim=4)
+        return self.prefill(frame[:, None], state)

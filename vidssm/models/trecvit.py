@@ -1,0 +1,194 @@
+"""TRecViT: a causal video transformer with gated linear recurrences over time.
+
+Pătrăucean et al. 2024, "TRecViT: A Recurrent Video Transformer", https://arxiv.org/abs/2412.14294.
+Every layer factorises time and space: a temporal block runs over time for every token position
+(CLS included) as its own stream, then a ViT block attends over the tokens of each frame.
+
+    video [B, T, 3, H, W] ─ tokenizer ─▶ [B, T, 1+N, D]
+        ─▶ depth × ( temporal block over T per token ─▶ ViT block over 1+N per frame )
+        ─▶ LayerNorm ─▶ CLS per frame ─▶ tanh(pre_logits) ─▶ mean over clip ─▶ cls_head
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vidssm.layers.blocks import TEMPORAL_KINDS, SpatialBlock, TemporalBlock
+from vidssm.layers.norm import LayerNorm
+from vidssm.layers.patch_embed import FrameTokenizer
+
+from .base import ClipHead, StreamingVideoModel, run_temporal
+from .registry import register_model
+
+
+@dataclass(frozen=True)
+class TRecViTConfig:
+    """Architecture of a TRecViT; every behaviour is a field.
+
+    Attributes:
+        img_size: Frame size (square) the position embedding is built for.
+        patch_size: Patch size.
+        width: Token width `D`.
+        depth: Layers (temporal + spatial block pairs).
+        num_heads: Heads of the spatial attention, the RG-LRU gates and the temporal attention.
+        mlp_dim: Hidden width of the spatial MLP.
+        num_classes: Classes of the head.
+        rep_size: Width of the `pre_logits` readout.
+        frames_per_clip: The offline forward splits `T` into `max(T // frames_per_clip, 1)` clips.
+        temporal: Kind of every temporal block, `"rglru"`, `"lru"` or `"attention"`: one kind for
+            all layers, or a tuple with one per layer (hybrids).
+        state_multiplier: Recurrence width `E = state_multiplier * D` (RG-LRU width, LRU state size).
+        conv1d_temporal_width: Taps of the RG-LRU block's causal conv.
+        min_rad: Lower radius of the RG-LRU ring init.
+        attention_window: Past frames a local temporal attention block sees.
+        lru_r_min: Smallest initial |λ| of LRU blocks.
+        lru_r_max: Largest initial |λ| of LRU blocks.
+        lru_max_phase: Largest initial arg λ of LRU blocks.
+        temporal_mlp_width: Hidden width of a gated MLP inside each temporal block (None: none, as TRecViT).
+        pixel_mean: Per-channel mean subtracted from [0, 1] pixels (None: no normalisation, as TRecViT).
+        pixel_std: Per-channel std the pixels are divided by.
+        drop_path_rate: Stochastic depth of the spatial blocks (linearly increasing).
+    """
+
+    img_size: int = 224
+    patch_size: int = 16
+    width: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_dim: int = 3072
+    num_classes: int = 400
+    rep_size: int = 3072
+    frames_per_clip: int = 16
+    temporal: str | tuple[str, ...] = "rglru"
+    state_multiplier: int = 2
+    conv1d_temporal_width: int = 4
+    min_rad: float = 0.5
+    attention_window: int = 8
+    lru_r_min: float = 0.4
+    lru_r_max: float = 0.99
+    lru_max_phase: float = 6.28
+    temporal_mlp_width: int | None = None
+    pixel_mean: tuple[float, float, float] | None = None
+    pixel_std: tuple[float, float, float] | None = None
+    drop_path_rate: float = 0.0
+
+    def temporal_kinds(self) -> tuple[str, ...]:
+        """The kind of each layer's temporal block."""
+        kinds = (self.temporal,) * self.depth if isinstance(self.temporal, str) else tuple(self.temporal)
+        if len(kinds) != self.depth:
+            raise ValueError(f"temporal has {len(kinds)} kinds for depth {self.depth}")
+        for kind in kinds:
+            if kind not in TEMPORAL_KINDS:
+                raise ValueError(f"unknown temporal block kind {kind!r}; expected one of {TEMPORAL_KINDS}")
+        return kinds
+
+
+class PixelNorm(nn.Module):
+    """`(x - mean) / std` per channel on `[..., 3, H, W]`, or the identity when no statistics are set."""
+
+    def __init__(self, mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> None:
+        super().__init__()
+        if (mean is None) != (std is None):
+            raise ValueError("pixel_mean and pixel_std must be given together")
+        self.enabled = mean is not None
+        self.register_buffer("mean", torch.tensor(mean or (0.0, 0.0, 0.0)).view(3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std or (1.0, 1.0, 1.0)).view(3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalises `x` `[..., 3, H, W]`."""
+        return (x - self.mean) / self.std if self.enabled else x
+
+
+class TRecViT(StreamingVideoModel):
+    """TRecViT video classifier. Input `[B, T, 3, H, W]` float in [0, 1], output logits `[B, num_classes]`."""
+
+    def __init__(self, config: TRecViTConfig) -> None:
+        super().__init__()
+        self.config = config
+        kinds = config.temporal_kinds()
+        self.frames_per_clip = config.frames_per_clip
+        self.pixel_norm = PixelNorm(config.pixel_mean, config.pixel_std)
+        self.tokenizer = FrameTokenizer(config.img_size, config.patch_size, 3, config.width)
+        self.streams_per_frame = 1 + self.tokenizer.num_patches
+        self.temporal = nn.ModuleList(
+            TemporalBlock(
+                kind,
+                config.width,
+                config.num_heads,
+                mlp_width=config.temporal_mlp_width,
+                lru_width=config.state_multiplier * config.width,
+                conv1d_temporal_width=config.conv1d_temporal_width,
+                min_rad=config.min_rad,
+                attention_window=config.attention_window,
+                lru_r_min=config.lru_r_min,
+                lru_r_max=config.lru_r_max,
+                lru_max_phase=config.lru_max_phase,
+                final_w_init_variance_scale=2.0 / config.depth,
+            )
+            for kind in kinds
+        )
+        dpr = torch.linspace(0, config.drop_path_rate, config.depth).tolist()
+        self.spatial = nn.ModuleList(
+            SpatialBlock(config.width, config.num_heads, config.mlp_dim, drop_path=dpr[i]) for i in range(config.depth)
+        )
+        self.norm = LayerNorm(config.width)
+        self.head = ClipHead(config.width, config.rep_size, config.num_classes)
+
+    def temporal_blocks(self) -> list[nn.Module]:
+        return list(self.temporal)
+
+    def encode(
+        self, video: torch.Tensor, reset: torch.Tensor | None, states: tuple | None
+    ) -> tuple[torch.Tensor, tuple]:
+        """Tokens `[B, T, 1+N, D]` of `video` `[B, T, 3, H, W]` and the new temporal states.
+
+        Args:
+            video: Frames in [0, 1].
+            reset: Bool `[B, T]` or None; true starts a new segment (fresh state) at that frame.
+            states: One state per temporal block, or None for fresh states.
+        """
+        x = self.tokenizer(self.pixel_norm(video))  # [B, T, 1+N, D]
+        bsz, length = x.shape[:2]
+        states = states if states is not None else (None,) * len(self.temporal)
+        new_states = []
+        for temporal, spatial, state in zip(self.temporal, self.spatial, states, strict=True):
+            x, state = run_temporal(temporal, x, reset, state)
+            x = spatial(x.flatten(0, 1)).unflatten(0, (bsz, length))  # attention within each frame
+            new_states.append(state)
+        return self.norm(x), tuple(new_states)
+
+
+# --- variants ---------------------------------------------------------------------------------------
+
+_SIZES = {
+    "tiny": dict(width=192, depth=12, num_heads=3, mlp_dim=768, rep_size=768),
+    "small": dict(width=384, depth=12, num_heads=6, mlp_dim=1536, rep_size=1536),
+    "base": dict(width=768, depth=12, num_heads=12, mlp_dim=3072, rep_size=3072),
+    "large": dict(width=1024, depth=24, num_heads=16, mlp_dim=4096, rep_size=4096),
+}
+
+
+def _hybrid(depth: int) -> tuple[str, ...]:
+    """Griffin's pattern: two recurrent layers, then one local-attention layer."""
+    return tuple("attention" if i % 3 == 2 else "rglru" for i in range(depth))
+
+
+def _register_variants() -> None:
+    for size, dims in _SIZES.items():
+        depth = dims["depth"]
+        register_model(f"trecvit_{size}", TRecViT, TRecViTConfig(**dims))
+        register_model(f"trecvit_{size}_lru", TRecViT, TRecViTConfig(**dims, temporal="lru"))
+        register_model(f"trecvit_{size}_hybrid", TRecViT, TRecViTConfig(**dims, temporal=_hybrid(depth)))
+        register_model(f"trecvit_{size}_attention", TRecViT, TRecViTConfig(**dims, temporal="attention"))
+    # A debug size for tests and CI: 32×32 frames, 2 layers.
+    debug = dict(img_size=32, width=32, depth=3, num_heads=2, mlp_dim=64, rep_size=48, num_classes=5, frames_per_clip=8)
+    register_model("trecvit_debug", TRecViT, TRecViTConfig(**debug))
+    register_model("trecvit_debug_lru", TRecViT, TRecViTConfig(**debug, temporal="lru"))
+    register_model("trecvit_debug_hybrid", TRecViT, TRecViTConfig(**debug, temporal=_hybrid(3)))
+    register_model("trecvit_debug_attention", TRecViT, TRecViTConfig(**debug, temporal="attention"))
+
+
+_register_variants()
