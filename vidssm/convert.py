@@ -39,15 +39,24 @@ def _trecvit_key_map(config: TRecViTConfig) -> dict[str, tuple[str, Callable[[Ar
             keys[f"decoder/{name}/{leaf}"] = (param, fn)
     for i, kind in enumerate(config.temporal_kinds()):
         if kind != "rglru":
-            raise ValueError(f"layer {i}: released TRecViT checkpoints have RG-LRU temporal blocks, config has {kind!r}")
+            raise ValueError(
+                f"layer {i}: released TRecViT checkpoints have RG-LRU temporal blocks, config has {kind!r}"
+            )
         src, dst = f"encoder/residualblock_{i:02d}", f"temporal.{i}"
         keys[f"{src}/temporal_pre_norm/scale"] = (f"{dst}.temporal_pre_norm.scale", lambda s: s)
         rb, rd = f"{src}/recurrent_block", f"{dst}.recurrent_block"
         for lin in ("linear_x", "linear_y", "linear_out"):
             for leaf, (param, fn) in _dense(f"{rd}.{lin}").items():
                 keys[f"{rb}/{lin}/{leaf}"] = (param, fn)
-        for leaf in ("conv_1d/w", "conv_1d/b", "rg_lru/a_param", "rg_lru/a_gate/w", "rg_lru/a_gate/b",
-                     "rg_lru/input_gate/w", "rg_lru/input_gate/b"):
+        for leaf in (
+            "conv_1d/w",
+            "conv_1d/b",
+            "rg_lru/a_param",
+            "rg_lru/a_gate/w",
+            "rg_lru/a_gate/b",
+            "rg_lru/input_gate/w",
+            "rg_lru/input_gate/b",
+        ):
             keys[f"{rb}/{leaf}"] = (f"{rd}.{leaf.replace('/', '.')}", lambda x: x)
         src, dst = f"encoder/encoderblock_{i}", f"spatial.{i}"
         for ln, norm in (("LayerNorm_0", "norm1"), ("LayerNorm_1", "norm2")):
@@ -82,9 +91,16 @@ def infer_trecvit_config(ckpt: Mapping[str, Array], **overrides) -> TRecViTConfi
         raise ValueError(f"not a TRecViT checkpoint: missing key {err.args[0]!r}") from None
     grid = int(round(num_patches**0.5))
     inferred = dict(
-        img_size=grid * patch, patch_size=patch, width=width, depth=depth, num_heads=query.shape[1],
-        mlp_dim=mlp.shape[1], num_classes=cls.shape[1], rep_size=pre.shape[1],
-        state_multiplier=lru.shape[1] // width, conv1d_temporal_width=conv.shape[0],
+        img_size=grid * patch,
+        patch_size=patch,
+        width=width,
+        depth=depth,
+        num_heads=query.shape[1],
+        mlp_dim=mlp.shape[1],
+        num_classes=cls.shape[1],
+        rep_size=pre.shape[1],
+        state_multiplier=lru.shape[1] // width,
+        conv1d_temporal_width=conv.shape[0],
     )
     inferred.update(overrides)
     return TRecViTConfig(**inferred)
@@ -195,7 +211,9 @@ def load_timm_vit_weights(model: TRecViT, path: str | Path) -> list[str]:
         if key not in params:
             raise ValueError(f"timm weight {key!r} has no place in this TRecViT (is it a plain ViT?)")
         if tuple(value.shape) != tuple(params[key].shape):
-            raise ValueError(f"timm weight for {key!r} has shape {tuple(value.shape)}, model needs {tuple(params[key].shape)}")
+            raise ValueError(
+                f"timm weight for {key!r} has shape {tuple(value.shape)}, model needs {tuple(params[key].shape)}"
+            )
     if not any(k.startswith("spatial.") for k in out):
         raise ValueError(f"{path} holds no timm ViT blocks (`blocks.N.*` keys)")
     model.load_state_dict(out, strict=False)

@@ -30,24 +30,28 @@ from .naive import accumulation_dtype
 ScanForm = Literal["auto", "recurrent", "chunk"]
 SCAN_FORMS: tuple[str, ...] = ("auto", "recurrent", "chunk")
 
-# Measured with tools/bench_scan.py on a 2-core Xeon: the chunked form wins once the sequence is
-# long and a single step is too small to amortise the per-op overhead of the loop.
-_CHUNK_MIN_T = 512
-_CHUNK_MAX_STEP_NUMEL = 8192
+# Measured on a 2-core Xeon (torch 2.14, see docs/benchmarks/): the chunked form wins once a single
+# step is too small to amortise the per-op overhead of the loop (up to about 2 KiB of state per
+# step: 512 float32 or 256 complex64 values) and there are enough steps to cut into chunks.
+_CHUNK_MIN_T = 64
+_CHUNK_MAX_STEP_BYTES = 2048
 
 
-def choose_scan_form(batch: int, length: int, dim: int) -> Literal["recurrent", "chunk"]:
+def choose_scan_form(
+    batch: int, length: int, dim: int, dtype: torch.dtype = torch.float32
+) -> Literal["recurrent", "chunk"]:
     """The algorithm form `torch_linear_scan` uses for a `[B, T, D]` input when `form="auto"`.
 
     Args:
         batch: `B`, the number of independent sequences.
         length: `T`, the number of time steps.
         dim: `D`, the number of channels.
+        dtype: The dtype of `a` and `b` promoted together; the scan runs in its accumulation dtype.
 
     Returns:
         ``"chunk"`` for long sequences with small steps, ``"recurrent"`` otherwise.
     """
-    if length >= _CHUNK_MIN_T and batch * dim <= _CHUNK_MAX_STEP_NUMEL:
+    if length >= _CHUNK_MIN_T and batch * dim * accumulation_dtype(dtype).itemsize <= _CHUNK_MAX_STEP_BYTES:
         return "chunk"
     return "recurrent"
 
@@ -212,5 +216,5 @@ def torch_linear_scan(
     if form not in SCAN_FORMS:
         raise ValueError(f"form must be one of {SCAN_FORMS}, got {form!r}")
     if form == "auto":
-        form = choose_scan_form(*b.shape)
+        form = choose_scan_form(*b.shape, torch.promote_types(a.dtype, b.dtype))
     return _LinearScanFunction.apply(a, b, h0, reset, form)

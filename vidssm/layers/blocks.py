@@ -101,19 +101,26 @@ class TemporalBlock(nn.Module):
         return x, new_state
 
 
-def SpatialBlock(width: int, num_heads: int, mlp_dim: int, drop_path: float = 0.0) -> Block:  # noqa: N802
+def SpatialBlock(  # noqa: N802
+    width: int, num_heads: int, mlp_dim: int, drop_path: float = 0.0, mlp_act: str = "gelu_tanh"
+) -> Block:
     """A pre-norm ViT block over the tokens of one frame (timm's `Block`), input/output `[B, N, D]`.
 
-    LayerNorm eps 1e-6 and tanh-GeLU, as the big_vision / TRecViT ViT; parameter names are timm's,
-    so timm ViT weights load directly.
+    LayerNorm eps 1e-6 and, by default, tanh-GeLU, as the big_vision / TRecViT ViT (`mlp_act="gelu"`
+    for timm's exact GeLU); parameter names are timm's, so timm ViT weights load directly.
     """
-    return Block(
+    if mlp_act not in ("gelu_tanh", "gelu"):
+        raise ValueError(f"mlp_act must be 'gelu_tanh' or 'gelu', got {mlp_act!r}")
+    block = Block(
         dim=width,
         num_heads=num_heads,
         mlp_ratio=mlp_dim / width,
         qkv_bias=True,
         drop_path=drop_path,
         norm_layer=LayerNorm,
-        act_layer=partial(nn.GELU, approximate="tanh"),
+        act_layer=partial(nn.GELU, approximate="tanh" if mlp_act == "gelu_tanh" else "none"),
         mlp_layer=Mlp,
     )
+    if block.mlp.fc1.out_features != mlp_dim:
+        raise ValueError(f"mlp_dim {mlp_dim} is not representable as a ratio of width {width}")
+    return block

@@ -17,7 +17,6 @@ import math
 
 import torch
 from torch import nn
-
 from vidssm.kernels import linear_scan
 
 from .state import LRUState

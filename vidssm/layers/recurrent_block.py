@@ -52,7 +52,9 @@ class RecurrentBlock(nn.Module):
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> RecurrentBlockState:
         """Zero conv and RG-LRU states."""
-        return RecurrentBlockState(self.conv_1d.init_state(batch_size, device), self.rg_lru.init_state(batch_size, device))
+        return RecurrentBlockState(
+            self.conv_1d.init_state(batch_size, device), self.rg_lru.init_state(batch_size, device)
+        )
 
     def forward(
         self, x: torch.Tensor, reset: torch.Tensor | None = None, state: RecurrentBlockState | None = None

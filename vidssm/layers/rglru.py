@@ -17,7 +17,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-
 from vidssm.kernels import linear_scan
 
 from .state import RGLRUState

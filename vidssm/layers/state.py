@@ -79,9 +79,7 @@ def mask_state(state, mask: torch.Tensor, groups: int = 1):
 
     def _leaf(x: torch.Tensor) -> torch.Tensor:
         if x.shape[0] != mask.shape[0] * groups:
-            raise ValueError(
-                f"state leaf has {x.shape[0]} streams, expected batch {mask.shape[0]} x {groups} groups"
-            )
+            raise ValueError(f"state leaf has {x.shape[0]} streams, expected batch {mask.shape[0]} x {groups} groups")
         m = mask.to(x.device).repeat_interleave(groups).view(-1, *([1] * (x.ndim - 1)))
         return torch.where(m, torch.zeros_like(x), x)
 

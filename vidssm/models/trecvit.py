@@ -51,6 +51,8 @@ class TRecViTConfig:
         pixel_mean: Per-channel mean subtracted from [0, 1] pixels (None: no normalisation, as TRecViT).
         pixel_std: Per-channel std the pixels are divided by.
         drop_path_rate: Stochastic depth of the spatial blocks (linearly increasing).
+        mlp_act: GeLU of the spatial MLP: `"gelu_tanh"` (TRecViT / big_vision) or `"gelu"` (exact erf, as
+            timm ViTs; use it for models initialised from timm weights).
     """
 
     img_size: int = 224
@@ -74,6 +76,7 @@ class TRecViTConfig:
     pixel_mean: tuple[float, float, float] | None = None
     pixel_std: tuple[float, float, float] | None = None
     drop_path_rate: float = 0.0
+    mlp_act: str = "gelu_tanh"
 
     def temporal_kinds(self) -> tuple[str, ...]:
         """The kind of each layer's temporal block."""
@@ -130,9 +133,10 @@ class TRecViT(StreamingVideoModel):
             )
             for kind in kinds
         )
-        dpr = torch.linspace(0, config.drop_path_rate, config.depth).tolist()
+        dpr = [config.drop_path_rate * i / max(config.depth - 1, 1) for i in range(config.depth)]
         self.spatial = nn.ModuleList(
-            SpatialBlock(config.width, config.num_heads, config.mlp_dim, drop_path=dpr[i]) for i in range(config.depth)
+            SpatialBlock(config.width, config.num_heads, config.mlp_dim, dpr[i], config.mlp_act)
+            for i in range(config.depth)
         )
         self.norm = LayerNorm(config.width)
         self.head = ClipHead(config.width, config.rep_size, config.num_classes)

@@ -1,0 +1,25 @@
+"""Shared test helpers: fixture loading and the one relative-error measure used for parity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_fixture(name: str) -> tuple[dict[str, np.ndarray], dict]:
+    """Arrays and the JSON config of `tests/fixtures/<name>.npz` (copied from shared/reference)."""
+    with np.load(FIXTURES / f"{name}.npz") as data:
+        arrays = {k: data[k] for k in data.files if k != "config"}
+        config = json.loads(str(data["config"])) if "config" in data.files else {}
+    return arrays, config
+
+
+def rel_err(out: torch.Tensor, ref: torch.Tensor | np.ndarray) -> float:
+    """max |out - ref| / max |ref|, in float64."""
+    ref = torch.as_tensor(ref).double()
+    return ((out.detach().double() - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item()

@@ -1,0 +1,146 @@
+"""Every registered model, at debug size: forward, backward, and exact streaming (timm-style registry test)."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+import vidssm
+from vidssm.models import get_model_config
+from vidssm.models.late_temporal import LateTemporalConfig
+from vidssm.models.registry import register_model
+from vidssm.models.trecvit import TRecViT, TRecViTConfig
+
+DEBUG_VIT = dict(img_size=32, depth=2, embed_dim=32, num_heads=2)
+FRAMES = 8
+
+
+def debug_overrides(name: str) -> dict:
+    """Shrinks any registered architecture to a CI-sized model of the same kind."""
+    cfg = get_model_config(name)
+    if isinstance(cfg, TRecViTConfig):
+        depth = 3
+        temporal = cfg.temporal if isinstance(cfg.temporal, str) else tuple(cfg.temporal[:depth])
+        return dict(
+            img_size=32,
+            width=32,
+            depth=depth,
+            num_heads=2,
+            mlp_dim=64,
+            rep_size=48,
+            num_classes=5,
+            temporal=temporal,
+            frames_per_clip=FRAMES,
+        )
+    assert isinstance(cfg, LateTemporalConfig)
+    temporal = cfg.temporal if isinstance(cfg.temporal, str) else tuple(cfg.temporal[:2])
+    return dict(
+        vit_kwargs=DEBUG_VIT,
+        depth=2,
+        num_heads=2,
+        rep_size=48,
+        num_classes=5,
+        temporal=temporal,
+        frames_per_clip=FRAMES,
+    )
+
+
+def build(name: str) -> torch.nn.Module:
+    torch.manual_seed(hash(name) % 1000)
+    model = vidssm.create_model(name, **debug_overrides(name)).eval()
+    # Non-trivial temporal dynamics: random conv / gate biases so every path matters.
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith((".b", "conv_1d.b", ".scale")):
+                p.normal_(0, 0.3)
+    return model
+
+
+ALL = vidssm.list_models()
+
+
+def test_registry_has_every_family():
+    for name in (
+        "trecvit_tiny",
+        "trecvit_small",
+        "trecvit_base",
+        "trecvit_large",
+        "trecvit_tiny_hybrid",
+        "trecvit_tiny_lru",
+        "trecvit_tiny_attention",
+        "late_rglru_small",
+        "late_lru_small",
+    ):
+        assert name in ALL
+    assert vidssm.list_models("trecvit_*_hybrid") == [
+        n for n in ALL if n.startswith("trecvit_") and n.endswith("_hybrid")
+    ]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_forward_backward(name):
+    model = build(name).train()
+    video = torch.rand(2, FRAMES, 3, 32, 32)
+    logits = model(video)
+    assert logits.shape == (2, 5)
+    feats = model.forward_features(video)
+    assert feats.shape[:2] == (2, FRAMES) and feats.shape[2] == model.streams_per_frame
+    logits.logsumexp(-1).sum().backward()
+    missing = [
+        n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.isfinite().all())
+    ]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("name", ALL)
+@torch.no_grad()
+def test_step_by_step_equals_offline(name):
+    model = build(name)
+    video = torch.rand(3, FRAMES, 3, 32, 32)
+    state = model.init_state(3)
+    sizes = [t.numel() for t in torch.utils._pytree.tree_leaves(state)]
+    for t in range(FRAMES):
+        logits, state = model.step(video[:, t], state)
+        offline = model(video[:, : t + 1])
+        torch.testing.assert_close(logits, offline, rtol=1e-5, atol=1e-5 * offline.abs().max().item())
+        assert [x.numel() for x in torch.utils._pytree.tree_leaves(state)] == sizes  # state never grows
+
+
+@pytest.mark.parametrize(
+    "name", ["trecvit_debug", "trecvit_debug_lru", "trecvit_debug_hybrid", "late_hybrid_debug_tokens"]
+)
+@torch.no_grad()
+def test_prefill_then_step(name):
+    model = build(name)
+    video = torch.rand(2, FRAMES, 3, 32, 32)
+    _, state = model.prefill(video[:, :5])
+    for t in range(5, FRAMES):
+        logits, state = model.step(video[:, t], state)
+    torch.testing.assert_close(logits, model(video), rtol=1e-5, atol=1e-6)
+    assert state.frames.tolist() == [FRAMES, FRAMES]
+
+
+@pytest.mark.parametrize(
+    "name", ["trecvit_debug", "trecvit_debug_lru", "trecvit_debug_hybrid", "late_hybrid_debug_tokens"]
+)
+@torch.no_grad()
+def test_reset_mid_stream_equals_separate_streams(name):
+    model = build(name)
+    a, b = torch.rand(2, 5, 3, 32, 32), torch.rand(2, 4, 3, 32, 32)
+    state = model.init_state(2)
+    for t in range(5):
+        _, state = model.step(a[:, t], state)
+    state = model.reset_state(state, torch.tensor([True, False]))
+    for t in range(4):
+        logits, state = model.step(b[:, t], state)
+    torch.testing.assert_close(logits[0], model(b[:1])[0], rtol=1e-5, atol=1e-6)  # restarted stream
+    torch.testing.assert_close(logits[1], model(torch.cat([a[1:], b[1:]], 1))[0], rtol=1e-5, atol=1e-6)
+
+
+def test_create_model_rejects_unknown_names_and_fields():
+    with pytest.raises(KeyError, match="unknown model"):
+        vidssm.create_model("trecvit_gigantic")
+    with pytest.raises(TypeError, match="unknown config field"):
+        vidssm.create_model("trecvit_debug", widht=64)
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("trecvit_debug", TRecViT, replace(get_model_config("trecvit_debug")))
