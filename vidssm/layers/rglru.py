@@ -23,7 +23,7 @@ from .state import RGLRUState
 
 
 class BlockDiagonalLinear(nn.Module):
-    """`y = x W + b` with `W` block diagonal: `w` `[num_heads, E/num_heads, E/num_heads]`, `b` `[num_heads, E/num_heads]`.
+    """`y = x W + b` with block-diagonal W: `w` `[num_heads, E/num_heads, E/num_heads]`, `b` `[num_heads, E/num_heads]`.
 
     Args:
         width: Channels `E`.
