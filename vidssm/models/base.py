@@ -146,6 +146,12 @@ class StreamingVideoModel(nn.Module):
         """Logits `[B, num_classes]` of `video` `[B, T, 3, H, W]` float in [0, 1]."""
         return self.forward_head(self.forward_features(video))
 
+    def save_pretrained(self, directory, include_head: bool = True):
+        """Saves weights, config and a model card to `directory` (see `vidssm.hub.save_pretrained`)."""
+        from vidssm.hub import save_pretrained
+
+        return save_pretrained(self, directory, include_head)
+
     # --- streaming ------------------------------------------------------------------------------
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> ModelState:

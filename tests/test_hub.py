@@ -1,0 +1,75 @@
+"""save_pretrained / from_pretrained and the timm registration."""
+
+import json
+
+import pytest
+import timm
+import torch
+
+import vidssm
+from vidssm.hub import load_weights
+
+
+def _random(name: str, **kw) -> torch.nn.Module:
+    model = vidssm.create_model(name, **kw).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+@pytest.mark.parametrize("name", ["trecvit_debug_hybrid", "late_lru_debug"])
+@torch.no_grad()
+def test_round_trip_gives_identical_outputs(tmp_path, name):
+    model = _random(name)
+    folder = model.save_pretrained(tmp_path / "m")
+    assert {p.name for p in folder.iterdir()} == {"model.safetensors", "config.json", "README.md"}
+    meta = json.loads((folder / "config.json").read_text())
+    assert meta["architecture"] == type(model).__name__ and meta["has_head"]
+    loaded = vidssm.from_pretrained(folder)
+    assert loaded.config == model.config
+    video = torch.rand(2, 6, 3, 32, 32)
+    torch.testing.assert_close(loaded(video), model(video), rtol=0, atol=0)
+
+
+@torch.no_grad()
+def test_backbone_only_under_a_new_head(tmp_path):
+    model = _random("trecvit_debug")
+    vidssm.save_pretrained(model, tmp_path / "bb", include_head=False)
+    new = vidssm.from_pretrained(tmp_path / "bb", num_classes=7)
+    assert new.head.cls_head.out_features == 7
+    video = torch.rand(1, 4, 3, 32, 32)
+    torch.testing.assert_close(new.forward_features(video), model.forward_features(video), rtol=0, atol=0)
+    # a full save loaded with another class count keeps the backbone, re-initialises the head
+    model.save_pretrained(tmp_path / "full")
+    other = vidssm.from_pretrained(tmp_path / "full", num_classes=2)
+    torch.testing.assert_close(other.forward_features(video), model.forward_features(video), rtol=0, atol=0)
+    assert other(video).shape == (1, 2)
+
+
+def test_load_errors_are_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        vidssm.from_pretrained(tmp_path)
+    vidssm.create_model("trecvit_debug").save_pretrained(tmp_path / "d")
+    with pytest.raises(ValueError, match="spatial.2"):
+        load_weights(vidssm.create_model("trecvit_debug", depth=2, temporal=("rglru",) * 2), tmp_path / "d")
+    with pytest.raises(ValueError, match="shape"):
+        load_weights(vidssm.create_model("trecvit_debug", mlp_dim=96), tmp_path / "d")
+
+
+def test_timm_registration(tmp_path):
+    names = timm.list_models("vidssm*")
+    assert {f"vidssm_{n}" for n in vidssm.list_models()} == set(names)
+    model = timm.create_model("vidssm_trecvit_debug", pretrained=False, num_classes=3)
+    assert model.pretrained_cfg["num_classes"] == 3
+    source = _random("trecvit_debug", num_classes=3)
+    source.save_pretrained(tmp_path / "w")
+    loaded = timm.create_model(
+        "vidssm_trecvit_debug", pretrained=True, num_classes=3,
+        pretrained_cfg_overlay=dict(file=str(tmp_path / "w" / "model.safetensors")),
+    )
+    video = torch.rand(1, 3, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(video), source(video), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="no weights are hosted"):
+        timm.create_model("vidssm_trecvit_debug", pretrained=True)

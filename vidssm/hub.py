@@ -1,0 +1,160 @@
+"""Weights on disk: `save_pretrained` / `from_pretrained` in the Hugging Face hub layout, offline.
+
+A saved model is a folder with `model.safetensors`, `config.json` (architecture name and config
+fields) and a short model card `README.md`. A backbone can be saved without its head and loaded
+under a new head with another number of classes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from vidssm.models.late_temporal import LateTemporal, LateTemporalConfig
+from vidssm.models.trecvit import TRecViT, TRecViTConfig
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+HEAD_PREFIX = "head."
+ARCHITECTURES: dict[str, tuple[type[nn.Module], type]] = {
+    "TRecViT": (TRecViT, TRecViTConfig),
+    "LateTemporal": (LateTemporal, LateTemporalConfig),
+}
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A dataclass config as JSON-ready plain data."""
+    return json.loads(json.dumps(asdict(config)))
+
+
+def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuilds a config dataclass from plain data (JSON lists become tuples); unknown fields raise."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no field(s) {unknown}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def architecture_of(model: nn.Module) -> str:
+    """The architecture name under which `model`'s class is saved."""
+    for name, (cls, _) in ARCHITECTURES.items():
+        if type(model) is cls:
+            return name
+    raise TypeError(f"{type(model).__name__} is not a vidssm architecture ({', '.join(ARCHITECTURES)})")
+
+
+def _model_card(model: nn.Module, arch: str, include_head: bool) -> str:
+    cfg = model.config
+    params = sum(p.numel() for p in model.parameters())
+    head = f"{cfg.num_classes}-class head" if include_head else "backbone only (no head)"
+    return f"""---
+library_name: vidssm
+tags: [video, linear-recurrence, {arch.lower()}]
+---
+# {arch} ({params:,} parameters, {head})
+
+Input: `video` float `[B, T, 3, H, W]` in [0, 1] (the model applies its own pixel normalisation);
+output: logits `[B, num_classes]`. Streams frame by frame with `model.step(frame, state)`.
+
+```python
+import vidssm
+model = vidssm.from_pretrained("path/to/this/folder")            # or num_classes=N for a new head
+```
+"""
+
+
+def save_pretrained(model: nn.Module, directory: str | Path, include_head: bool = True) -> Path:
+    """Writes `model.safetensors`, `config.json` and `README.md` into `directory`.
+
+    Args:
+        model: A vidssm model with a `config` dataclass.
+        directory: Output folder (created).
+        include_head: False saves the backbone only (`head.*` left out).
+
+    Returns:
+        The folder.
+    """
+    arch = architecture_of(model)
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    config = config_to_dict(model.config)
+    if "vit_weights" in config:
+        config["vit_weights"] = None  # the image model's weights are in model.safetensors now
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if not include_head:
+        state = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIX)}
+    save_file(state, str(out / WEIGHTS_NAME), metadata={"format": "pt", "architecture": arch})
+    meta = {"architecture": arch, "has_head": include_head, "config": config}
+    (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+    (out / "README.md").write_text(_model_card(model, arch, include_head))
+    return out
+
+
+def load_weights(model: nn.Module, path: str | Path) -> list[str]:
+    """Loads a `.safetensors` / `.pth` file (or a `save_pretrained` folder) into `model`.
+
+    Head parameters whose shapes differ (another number of classes), or that the file lacks
+    (a backbone-only save), keep their init; every other parameter must match.
+
+    Returns:
+        The head parameters that were not loaded.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / WEIGHTS_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    state = (
+        load_file(str(path))
+        if path.suffix == ".safetensors"
+        else torch.load(path, map_location="cpu", weights_only=True)
+    )
+    own = model.state_dict()
+    skipped = []
+    for key, value in own.items():
+        if key.startswith(HEAD_PREFIX) and (key not in state or state[key].shape != value.shape):
+            skipped.append(key)
+            state.pop(key, None)
+    for key in sorted(set(state) | set(own)):
+        if key not in own:
+            raise ValueError(f"{path}: parameter {key!r} does not exist in {type(model).__name__}")
+        if key not in state and key not in skipped:
+            raise ValueError(f"{path}: missing parameter {key!r}")
+        if key in state and state[key].shape != own[key].shape:
+            raise ValueError(
+                f"{path}: {key!r} has shape {tuple(state[key].shape)}, model needs {tuple(own[key].shape)}"
+            )
+    model.load_state_dict(state, strict=False)
+    if skipped:
+        log.info("head not loaded (new head initialised): %s", ", ".join(skipped))
+    return skipped
+
+
+def from_pretrained(directory: str | Path, **overrides: Any) -> nn.Module:
+    """Builds and loads a model saved by `save_pretrained`, in eval mode.
+
+    Args:
+        directory: The folder (offline; nothing is downloaded).
+        **overrides: Config fields to change, e.g. `num_classes=7` for a new head on the saved backbone.
+    """
+    directory = Path(directory)
+    meta_path = directory / CONFIG_NAME
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{directory} has no {CONFIG_NAME}; is it a save_pretrained folder?")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("architecture") not in ARCHITECTURES:
+        raise ValueError(f"{meta_path}: unknown architecture {meta.get('architecture')!r}")
+    cls, config_cls = ARCHITECTURES[meta["architecture"]]
+    model = cls(config_from_dict(config_cls, {**meta["config"], **overrides}))
+    load_weights(model, directory)
+    return model.eval()
