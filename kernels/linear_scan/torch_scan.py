@@ -81,12 +81,11 @@ def _recurrent_forward(a: torch.Tensor, x: torch.Tensor, h0: torch.Tensor) -> to
     return out
 
 
-def _recurrent_reverse(a: torch.Tensor, g: torch.Tensor, g_last: torch.Tensor) -> torch.Tensor:
-    """`dh_t = g_t + conj(a_{t+1}) dh_{t+1}` with `dh_{T-1} = g_{T-1} + g_last`, as one backward loop."""
+def _recurrent_reverse(a_conj: torch.Tensor, g: torch.Tensor, g_last: torch.Tensor) -> torch.Tensor:
+    """`dh_t = g_t + a_conj_{t+1} dh_{t+1}` with `dh_{T-1} = g_{T-1} + g_last`, as one backward loop."""
     dh = torch.empty(g.shape, dtype=g.dtype, device=g.device)  # [B, T, D]
-    a_conj = a.conj().unbind(1)
     one = torch.ones((), dtype=g.dtype, device=g.device)
-    a_steps = [one, *reversed(a_conj[1:])]
+    a_steps = [one, *reversed(a_conj.unbind(1)[1:])]
     _recurrent(a_steps, g.unbind(1)[::-1], dh.unbind(1)[::-1], g_last)
     return dh
 
@@ -118,10 +117,10 @@ def _chunk_forward(a: torch.Tensor, x: torch.Tensor, h0: torch.Tensor) -> torch.
     return out.reshape(bsz, n_chunks * chunk, dim)[:, :length]
 
 
-def _chunk_reverse(a: torch.Tensor, g: torch.Tensor, g_last: torch.Tensor) -> torch.Tensor:
+def _chunk_reverse(a_conj: torch.Tensor, g: torch.Tensor, g_last: torch.Tensor) -> torch.Tensor:
     """The backward recurrence of `_recurrent_reverse`, as a chunked scan over reversed time."""
     bsz, length, dim = g.shape
-    a_next = torch.cat([a.expand(bsz, length, dim)[:, 1:].conj(), g.new_ones(bsz, 1, dim)], dim=1)
+    a_next = torch.cat([a_conj.expand(bsz, length, dim)[:, 1:], g.new_ones(bsz, 1, dim)], dim=1)
     return _chunk_forward(a_next.flip(1), g.flip(1), g_last).flip(1)
 
 
@@ -150,7 +149,8 @@ class _LinearScanFunction(torch.autograd.Function):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         acc = accumulation_dtype(torch.promote_types(a.dtype, b.dtype))
         bsz, _, dim = b.shape
-        a_eff = torch.broadcast_to(a.to(acc), b.shape)  # [B, T, D], stride 0 where broadcast
+        a_acc = a.to(acc)
+        a_eff = torch.broadcast_to(a_acc, b.shape)  # [B, T, D], stride 0 where broadcast
         if reset is not None:
             a_eff = a_eff.masked_fill(reset[..., None], 0)
         x = b.to(acc)
@@ -158,7 +158,7 @@ class _LinearScanFunction(torch.autograd.Function):
         out = _FORWARD[form](a_eff, x, h_init)  # [B, T, D] in acc
         h_last = out[:, -1].clone()
         h = out if b.dtype == acc else out.to(b.dtype)
-        ctx.save_for_backward(a, a_eff, h_init, out, h0, reset)
+        ctx.save_for_backward(a, a_acc, h_init, out, h0, reset)
         ctx.form = form
         ctx.b_dtype = b.dtype
         return h, h_last
@@ -168,17 +168,21 @@ class _LinearScanFunction(torch.autograd.Function):
     def backward(
         ctx: FunctionCtx, g_h: torch.Tensor | None, g_last: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, ...]:
-        a, a_eff, h_init, out, h0, reset = ctx.saved_tensors
+        a, a_acc, h_init, out, h0, reset = ctx.saved_tensors
         acc = out.dtype
+        # Conjugate the compact `a` once: a lazy conj view would be materialised by every op.
+        a_conj = torch.broadcast_to(a_acc.conj().resolve_conj(), out.shape)  # [B, T, D]
+        if reset is not None:
+            a_conj = a_conj.masked_fill(reset[..., None], 0)
         g = torch.zeros_like(out) if g_h is None else g_h.to(acc)
         g_end = torch.zeros_like(h_init) if g_last is None else g_last.to(acc)
-        dh = _REVERSE[ctx.form](a_eff, g, g_end)  # [B, T, D]: dL/dh_t including later steps
+        dh = _REVERSE[ctx.form](a_conj, g, g_end)  # [B, T, D]: dL/dh_t including later steps
         need_a, need_b, need_h0 = ctx.needs_input_grad[:3]
         grad_a = grad_b = grad_h0 = None
         if need_b:
             grad_b = dh.to(ctx.b_dtype)
         if need_h0 and h0 is not None:
-            grad_h0 = _grad_like(a_eff[:, 0].conj() * dh[:, 0], h0)
+            grad_h0 = _grad_like(a_conj[:, 0] * dh[:, 0], h0)
         if need_a:
             da = torch.empty_like(dh)  # [B, T, D]: dL/da_t = dh_t * conj(h_{t-1})
             torch.mul(dh[:, 0], h_init.conj(), out=da[:, 0])
