@@ -1,5 +1,5 @@
 """vidssm.kernels: public ops only. Triton is imported lazily so CPU-only installs work."""
 
-from .linear_scan import linear_scan, naive_linear_scan
+from .linear_scan import complex_linear_scan, linear_scan, naive_linear_scan
 
-__all__ = ["linear_scan", "naive_linear_scan"]
+__all__ = ["complex_linear_scan", "linear_scan", "naive_linear_scan"]

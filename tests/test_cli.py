@@ -13,3 +13,22 @@ def test_demo_reports_parity(capsys):
     assert demo.main(["--frames", "4", "--img-size", "32", "--depth", "2", "--models", "trecvit_tiny_hybrid"]) == 0
     out = capsys.readouterr().out
     assert "trecvit_tiny_hybrid" in out and out.rstrip().endswith("OK")
+
+
+def test_export_command(tmp_path, capsys):
+    import onnx
+
+    import vidssm
+
+    vidssm.create_model("trecvit_debug").save_pretrained(tmp_path / "m")
+    out = tmp_path / "step.onnx"
+    rc = cli.main(
+        ["export", "--checkpoint", str(tmp_path / "m"), "--format", "onnx", "--what", "step", "--out", str(out)]
+    )
+    assert rc == 0 and "exported step" in capsys.readouterr().out
+    assert onnx.load(str(out)).graph.input[0].name == "frame"
+
+
+def test_unknown_command_prints_usage(capsys):
+    assert cli.main(["frobnicate"]) == 2
+    assert "commands:" in capsys.readouterr().out

@@ -1,4 +1,10 @@
-"""`vidssm` command line."""
+"""`vidssm` command line: one entry point, each sub-command implemented in its own module.
+
+vidssm list-models [PATTERN]
+vidssm demo [...]
+vidssm export --checkpoint DIR | --model NAME  --format onnx|torch-export --what offline|step --out FILE
+vidssm data moving-mnist [...]
+"""
 
 from __future__ import annotations
 
@@ -6,23 +12,63 @@ import argparse
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: `vidssm list-models [PATTERN]` or `vidssm demo [...]`."""
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="vidssm", description="Video models built on linear recurrences.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    lm = sub.add_parser("list-models", help="print registered model names")
-    lm.add_argument("pattern", nargs="?", default="*")
-    sub.add_parser("demo", help="streaming-parity demonstration", add_help=False)
-    args, rest = parser.parse_known_args(argv)
-    if args.command == "list-models":
-        import vidssm
+def _export(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vidssm export", description="Export a model to ONNX or torch.export.")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="a save_pretrained folder")
+    src.add_argument("--model", help="a registered model name (random weights), e.g. trecvit_tiny")
+    parser.add_argument("--format", choices=("onnx", "torch-export"), default="onnx")
+    parser.add_argument("--what", choices=("offline", "step"), default="step")
+    parser.add_argument("--out", required=True, help="output file (.onnx or .pt2)")
+    args = parser.parse_args(argv)
 
-        print("\n".join(vidssm.list_models(args.pattern)))
-        return 0
+    import vidssm
+    from vidssm.export import export_model
+
+    model = vidssm.from_pretrained(args.checkpoint) if args.checkpoint else vidssm.create_model(args.model)
+    path = export_model(model, args.out, args.format, args.what)
+    print(f"exported {args.what} ({args.format}) to {path}")
+    return 0
+
+
+def _list_models(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vidssm list-models")
+    parser.add_argument("pattern", nargs="?", default="*")
+    args = parser.parse_args(argv)
+    import vidssm
+
+    print("\n".join(vidssm.list_models(args.pattern)))
+    return 0
+
+
+def _demo(argv: list[str]) -> int:
     from vidssm import demo
 
-    return demo.main(rest)
+    return demo.main(argv)
+
+
+def _data(argv: list[str]) -> int:
+    from vidssm.data import cli
+
+    return cli.main(argv)
+
+
+COMMANDS = {
+    "list-models": (_list_models, "print registered model names"),
+    "demo": (_demo, "the quickstart job"),
+    "export": (_export, "export a model to ONNX / torch.export"),
+    "data": (_data, "build datasets (e.g. Moving-MNIST)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatches `vidssm <command> ...`."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        lines = "\n".join(f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items())
+        print(f"usage: vidssm <command> [options]\n\ncommands:\n{lines}")
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    return COMMANDS[argv[0]][0](argv[1:])
 
 
 if __name__ == "__main__":

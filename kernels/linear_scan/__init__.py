@@ -7,10 +7,11 @@ from typing import Literal
 import torch
 
 from .naive import accumulation_dtype, naive_linear_scan
+from .scan_op import planar_linear_scan, scan_op_linear_scan
 from .torch_scan import choose_scan_form, torch_linear_scan
 
-Backend = Literal["auto", "naive", "torch", "triton"]
-BACKENDS: tuple[str, ...] = ("auto", "naive", "torch", "triton")
+Backend = Literal["auto", "naive", "torch", "scan", "triton"]
+BACKENDS: tuple[str, ...] = ("auto", "naive", "torch", "scan", "triton")
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _COMPLEX_DTYPES = (torch.complex64, torch.complex128)
@@ -65,9 +66,13 @@ def _check_inputs(
 def _auto_backend(b: torch.Tensor) -> Backend:
     """The backend `backend="auto"` resolves to for this input.
 
-    The PyTorch forms run on any device. When a Triton kernel is built, CUDA inputs go to it here
-    (its `fused_recurrent` form for short `T` and single steps, its `chunk` form for training).
+    While `torch.export` (or the ONNX exporter built on it) traces, the scan op form keeps the loop
+    over time as a loop in the graph. Otherwise the PyTorch forms run on any device. When a Triton
+    kernel is built, CUDA inputs go to it here (its `fused_recurrent` form for short `T` and single
+    steps, its `chunk` form for training).
     """
+    if torch.compiler.is_exporting():
+        return "scan"
     return "torch"
 
 
@@ -91,7 +96,8 @@ def linear_scan(
         reset: Bool `[B, T]`, or None. Where true the state entering step t is dropped (`a_t`
             treated as 0; at t=0 this drops `h0`).
         backend: ``"auto"`` (default), ``"naive"`` (the reference loop), ``"torch"`` (fast
-            PyTorch forms) or ``"triton"`` (not built yet).
+            PyTorch forms), ``"scan"`` (PyTorch's scan op: the form `torch.export`/ONNX trace into a
+            loop; ``"auto"`` picks it while exporting) or ``"triton"`` (not built yet).
 
     Returns:
         `h` `[B, T, D]` in `b`'s dtype and `h_last` `[B, D]` in the accumulation dtype, which can
@@ -111,10 +117,51 @@ def linear_scan(
         return naive_linear_scan(a, b, h0, reset)
     if backend == "torch":
         return torch_linear_scan(a, b, h0, reset)
+    if backend == "scan":
+        return scan_op_linear_scan(a, b, h0, reset)
     raise NotImplementedError(
         "backend='triton': the Triton linear_scan kernel is not built yet (a later issue adds it); "
         "use backend='auto' or 'torch'"
     )
+
+
+def complex_linear_scan(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    h0: torch.Tensor | None = None,
+    reset: torch.Tensor | None = None,
+    backend: Backend = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`linear_scan` of complex numbers stored as real `[..., 2]` (real, imaginary) pairs.
+
+    The layout of `torch.view_as_real`: layers that keep complex state in real tensors (so that no
+    complex tensor reaches an exported graph) call this. Eagerly it views the pairs as complex64
+    without a copy and runs `linear_scan`; while exporting it runs the planar scan op.
+
+    Args:
+        a: Decay pairs broadcastable to `[B, T, D, 2]` (e.g. `[D, 2]` for a time-invariant λ).
+        b: Input pairs `[B, T, D, 2]`, float32.
+        h0: Initial state pairs `[B, D, 2]`, or None for zeros.
+        reset: Bool `[B, T]` or None, as in `linear_scan`.
+        backend: As in `linear_scan`.
+
+    Returns:
+        `h` `[B, T, D, 2]` and `h_last` `[B, D, 2]`, float32 pairs.
+    """
+    for name, x in (("a", a), ("b", b), ("h0", h0)):
+        if x is not None and (x.is_complex() or x.shape[-1] != 2):
+            raise ValueError(f"{name} must be real (re, im) pairs [..., 2], got {x.dtype} {tuple(x.shape)}")
+    if b.ndim != 4:
+        raise ValueError(f"b must be [B, T, D, 2], got shape {tuple(b.shape)}")
+    if backend == "scan" or (backend == "auto" and torch.compiler.is_exporting()):
+        _check_inputs(a[..., 0], b[..., 0], None if h0 is None else h0[..., 0], reset)
+        return planar_linear_scan(a, b, h0, reset)
+
+    def as_complex(x: torch.Tensor) -> torch.Tensor:
+        return torch.view_as_complex(x.float().contiguous())
+
+    h, h_last = linear_scan(as_complex(a), as_complex(b), None if h0 is None else as_complex(h0), reset, backend)
+    return torch.view_as_real(h), torch.view_as_real(h_last)
 
 
 __all__ = [
@@ -123,6 +170,9 @@ __all__ = [
     "accumulation_dtype",
     "choose_scan_form",
     "linear_scan",
+    "complex_linear_scan",
     "naive_linear_scan",
+    "planar_linear_scan",
+    "scan_op_linear_scan",
     "torch_linear_scan",
 ]

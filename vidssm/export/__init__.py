@@ -1,1 +1,124 @@
-"""vidssm.export"""
+"""Graph export of vidssm models: the offline model and the streaming step, to torch.export or ONNX.
+
+- `what="step"`: `(frame, *state_in) -> (logits, *state_out)`, a pure function whose state tensors
+  are named `state_in_*` / `state_out_*`; the batch is dynamic.
+- `what="offline"`: `video [B, T, 3, H, W] -> logits`, one clip from a fresh state; batch and `T`
+  are dynamic (the recurrences export as loops: an ONNX `Scan`, not an unrolled graph).
+
+Only real tensors cross the boundary (complex states travel as real/imaginary pairs).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from vidssm.models.base import StreamingVideoModel
+
+from .state_io import OfflineFunction, StepFunction, flatten_state, state_names, unflatten_state
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("onnx", "torch-export")
+WHATS = ("offline", "step")
+Format = Literal["onnx", "torch-export"]
+What = Literal["offline", "step"]
+
+
+class ExportError(RuntimeError):
+    """A model (part) could not be exported; the message names the model, the target and the cause."""
+
+
+def frame_size(model: StreamingVideoModel) -> tuple[int, int]:
+    """The `(H, W)` frames `model` takes."""
+    if hasattr(model, "tokenizer"):
+        return tuple(model.tokenizer.patch_embed.img_size)
+    if hasattr(model, "vit"):
+        return tuple(model.vit.patch_embed.img_size)
+    raise ExportError(f"{type(model).__name__}: cannot tell its frame size")
+
+
+def example_inputs(model: StreamingVideoModel, what: What, batch_size: int = 2, frames: int = 4):
+    """Example inputs, input names, output names and dynamic shapes for exporting `what`."""
+    height, width = frame_size(model)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    if what == "step":
+        state = flatten_state(model, model.init_state(batch_size))
+        inputs = (torch.rand(batch_size, 3, height, width), *state)
+        dynamic = {"frame": {0: batch}, "state": tuple({0: batch} for _ in state)}
+        return inputs, ["frame", *state_names(model, "in")], ["logits", *state_names(model, "out")], dynamic
+    time = torch.export.Dim("frames", min=1, max=1 << 16)
+    inputs = (torch.rand(batch_size, frames, 3, height, width),)
+    return inputs, ["video"], ["logits"], {"video": {0: batch, 1: time}}
+
+
+def export_model(model: StreamingVideoModel, out: str | Path, fmt: Format = "onnx", what: What = "step") -> Path:
+    """Exports `model`'s offline forward or streaming step to `out` (`.onnx` or `.pt2`).
+
+    Args:
+        model: Any vidssm streaming model; it is put in eval mode.
+        out: Output file.
+        fmt: `"onnx"` (dynamo exporter, needs `onnxscript`) or `"torch-export"` (an `ExportedProgram`).
+        what: `"step"` (streaming step with explicit state) or `"offline"` (one clip, any length).
+
+    Returns:
+        The written file.
+
+    Raises:
+        ValueError: Unknown `fmt` / `what`.
+        TypeError: `model` is not a vidssm streaming model.
+        ExportError: The exporter failed; the message names the model, the target and the failing op.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
+    if what not in WHATS:
+        raise ValueError(f"what must be one of {WHATS}, got {what!r}")
+    if not isinstance(model, StreamingVideoModel):
+        raise TypeError(f"{type(model).__name__} is not a vidssm StreamingVideoModel; only those export")
+    model = model.eval()
+    fn = (StepFunction if what == "step" else OfflineFunction)(model).eval()
+    inputs, input_names, output_names, dynamic = example_inputs(model, what)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    target = f"{type(model).__name__} {what} → {fmt}"
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*axis name.*")
+            if fmt == "torch-export":
+                program = torch.export.export(fn, inputs, dynamic_shapes=dynamic, strict=False)
+                torch.export.save(program, out)
+            else:
+                onnx_program = torch.onnx.export(
+                    fn,
+                    inputs,
+                    dynamic_shapes=dynamic,
+                    input_names=input_names,
+                    output_names=output_names,
+                    dynamo=True,
+                    verbose=False,
+                )
+                onnx_program.save(str(out))
+    except ImportError as err:
+        raise ExportError(f"{target}: {err} (ONNX export needs `pip install onnx onnxscript`)") from err
+    except Exception as err:  # the exporters raise many types; name what failed
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ExportError(f"{target} failed: {type(err).__name__}: {first}") from err
+    log.info("exported %s to %s", target, out)
+    return out
+
+
+__all__ = [
+    "ExportError",
+    "OfflineFunction",
+    "StepFunction",
+    "example_inputs",
+    "export_model",
+    "flatten_state",
+    "frame_size",
+    "state_names",
+    "unflatten_state",
+]

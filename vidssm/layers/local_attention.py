@@ -43,7 +43,9 @@ def segment_positions(reset: torch.Tensor | None, start: torch.Tensor, length: i
     continued = start[:, None] + idx
     if reset is None:
         return continued
-    last = torch.cummax(torch.where(reset, idx, -1), dim=1).values
+    # Latest reset at or before each step (-1 if none); a masked max rather than cummax, which ONNX lacks.
+    earlier = idx[None, :] <= idx[:, None]  # [T, T]: s <= t
+    last = torch.where(earlier & reset[:, None, :], idx, -1).amax(dim=-1)  # [B, T]
     return torch.where(last >= 0, idx - last, continued)
 
 

@@ -17,7 +17,7 @@ import math
 
 import torch
 from torch import nn
-from vidssm.kernels import linear_scan
+from vidssm.kernels import complex_linear_scan
 
 from .state import LRUState
 
@@ -56,13 +56,14 @@ class LRU(nn.Module):
         return LRUState(torch.zeros(batch_size, self.d_state, 2, device=device, dtype=torch.float32))
 
     def eigenvalues(self) -> torch.Tensor:
-        """The diagonal `λ` `[E]` complex64."""
-        return torch.polar(torch.exp(-torch.exp(self.nu_log)), torch.exp(self.theta_log))
+        """The diagonal `λ` as (real, imaginary) pairs `[E, 2]`."""
+        modulus, phase = torch.exp(-torch.exp(self.nu_log)), torch.exp(self.theta_log)
+        return torch.stack([modulus * torch.cos(phase), modulus * torch.sin(phase)], dim=-1)
 
     def forward(
         self, u: torch.Tensor, reset: torch.Tensor | None = None, state: LRUState | None = None
     ) -> tuple[torch.Tensor, LRUState]:
-        """Runs the layer.
+        """Runs the layer. Complex numbers are real `[..., 2]` pairs throughout, so the layer exports.
 
         Args:
             u: Inputs `[B, T, D]`.
@@ -74,8 +75,7 @@ class LRU(nn.Module):
         """
         gamma = torch.exp(self.gamma_log)[:, None]
         uf = u.float()
-        bu = torch.complex(uf @ (self.B_re * gamma).T, uf @ (self.B_im * gamma).T)  # [B, T, E]
-        h0 = None if state is None else torch.view_as_complex(state.h.contiguous())
-        h, h_last = linear_scan(self.eigenvalues(), bu, h0, reset)
-        y = h.real @ self.C_re.T - h.imag @ self.C_im.T + self.D * uf
-        return y.to(u.dtype), LRUState(torch.view_as_real(h_last))
+        bu = torch.stack([uf @ (self.B_re * gamma).T, uf @ (self.B_im * gamma).T], dim=-1)  # [B, T, E, 2]
+        h, h_last = complex_linear_scan(self.eigenvalues(), bu, None if state is None else state.h, reset)
+        y = h[..., 0] @ self.C_re.T - h[..., 1] @ self.C_im.T + self.D * uf  # Re(C h) + D u
+        return y.to(u.dtype), LRUState(h_last)

@@ -189,8 +189,8 @@ class StreamingVideoModel(nn.Module):
             state = self.init_state(bsz, video.device)
         if state.frames.shape[0] != bsz:
             raise ValueError(f"state is for batch {state.frames.shape[0]}, video has batch {bsz}")
-        reset = torch.zeros(bsz, length, dtype=torch.bool, device=video.device)
-        reset[:, 0] = state.frames == 0  # the first frame of a stream starts a segment
+        # The first frame of a stream starts a segment: reset[b, t] = (t == 0) and stream b is fresh.
+        reset = (torch.arange(length, device=video.device) == 0)[None, :] & (state.frames == 0)[:, None]  # [B, T]
         tokens, layers = self.encode(video, reset, state.layers)
         readout_sum = state.readout_sum + self.head.readout(self.readout_token(tokens)).float().sum(dim=1)
         frames = state.frames + length
