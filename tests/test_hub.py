@@ -22,12 +22,15 @@ def _random(name: str, **kw) -> torch.nn.Module:
 @torch.no_grad()
 def test_round_trip_gives_identical_outputs(tmp_path, name):
     model = _random(name)
-    folder = model.save_pretrained(tmp_path / "m")
+    folder = model.save_pretrained(tmp_path / "m", labels=list("abcde"))
     assert {p.name for p in folder.iterdir()} == {"model.safetensors", "config.json", "README.md"}
     meta = json.loads((folder / "config.json").read_text())
     assert meta["architecture"] == type(model).__name__ and meta["has_head"]
     loaded = vidssm.from_pretrained(folder)
-    assert loaded.config == model.config
+    assert loaded.config == model.config and loaded.labels == list("abcde")
+    assert vidssm.from_pretrained(folder, num_classes=2).labels is None  # names belong to the old head
+    with pytest.raises(ValueError, match="2 labels for a head with 5 classes"):
+        model.save_pretrained(tmp_path / "bad", labels=["x", "y"])
     video = torch.rand(2, 6, 3, 32, 32)
     torch.testing.assert_close(loaded(video), model(video), rtol=0, atol=0)
 

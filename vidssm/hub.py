@@ -73,13 +73,16 @@ model = vidssm.from_pretrained("path/to/this/folder")            # or num_classe
 """
 
 
-def save_pretrained(model: nn.Module, directory: str | Path, include_head: bool = True) -> Path:
+def save_pretrained(
+    model: nn.Module, directory: str | Path, include_head: bool = True, labels: list[str] | None = None
+) -> Path:
     """Writes `model.safetensors`, `config.json` and `README.md` into `directory`.
 
     Args:
         model: A vidssm model with a `config` dataclass.
         directory: Output folder (created).
         include_head: False saves the backbone only (`head.*` left out).
+        labels: Class names in head order (stored in `config.json`; default: `model.labels` if set).
 
     Returns:
         The folder.
@@ -94,7 +97,10 @@ def save_pretrained(model: nn.Module, directory: str | Path, include_head: bool 
     if not include_head:
         state = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIX)}
     save_file(state, str(out / WEIGHTS_NAME), metadata={"format": "pt", "architecture": arch})
-    meta = {"architecture": arch, "has_head": include_head, "config": config}
+    labels = labels if labels is not None else getattr(model, "labels", None)
+    if labels is not None and len(labels) != model.config.num_classes:
+        raise ValueError(f"{len(labels)} labels for a head with {model.config.num_classes} classes")
+    meta = {"architecture": arch, "has_head": include_head, "config": config, "labels": labels}
     (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
     (out / "README.md").write_text(_model_card(model, arch, include_head))
     return out
@@ -146,6 +152,9 @@ def from_pretrained(directory: str | Path, **overrides: Any) -> nn.Module:
     Args:
         directory: The folder (offline; nothing is downloaded).
         **overrides: Config fields to change, e.g. `num_classes=7` for a new head on the saved backbone.
+
+    Returns:
+        The model; `model.labels` holds the saved class names (None if none were saved or the head changed).
     """
     directory = Path(directory)
     meta_path = directory / CONFIG_NAME
@@ -157,4 +166,7 @@ def from_pretrained(directory: str | Path, **overrides: Any) -> nn.Module:
     cls, config_cls = ARCHITECTURES[meta["architecture"]]
     model = cls(config_from_dict(config_cls, {**meta["config"], **overrides}))
     load_weights(model, directory)
+    labels = meta.get("labels")
+    # class names travel with the head they describe
+    model.labels = labels if labels is not None and len(labels) == model.config.num_classes else None
     return model.eval()

@@ -146,11 +146,13 @@ class StreamingVideoModel(nn.Module):
         """Logits `[B, num_classes]` of `video` `[B, T, 3, H, W]` float in [0, 1]."""
         return self.forward_head(self.forward_features(video))
 
-    def save_pretrained(self, directory, include_head: bool = True):
-        """Saves weights, config and a model card to `directory` (see `vidssm.hub.save_pretrained`)."""
+    labels: list[str] | None = None  # class names, when known (saved with the weights)
+
+    def save_pretrained(self, directory, include_head: bool = True, labels: list[str] | None = None):
+        """Saves weights, config, labels and a model card to `directory` (see `vidssm.hub.save_pretrained`)."""
         from vidssm.hub import save_pretrained
 
-        return save_pretrained(self, directory, include_head)
+        return save_pretrained(self, directory, include_head, labels)
 
     # --- streaming ------------------------------------------------------------------------------
 
