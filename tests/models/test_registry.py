@@ -144,3 +144,15 @@ def test_create_model_rejects_unknown_names_and_fields():
         vidssm.create_model("trecvit_debug", widht=64)
     with pytest.raises(ValueError, match="already registered"):
         register_model("trecvit_debug", TRecViT, replace(get_model_config("trecvit_debug")))
+
+
+@pytest.mark.parametrize("name", ["trecvit_debug_hybrid", "late_lru_debug"])
+@torch.no_grad()
+def test_forward_online_equals_steps(name):
+    model = build(name)
+    video = torch.rand(2, 6, 3, 32, 32)
+    online = model.forward_online(video)
+    state = model.init_state(2)
+    for t in range(6):
+        logits, state = model.step(video[:, t], state)
+        torch.testing.assert_close(online[:, t], logits, rtol=1e-5, atol=1e-6)

@@ -175,15 +175,18 @@ class StreamingVideoModel(nn.Module):
             mask_state(state.frames, mask),
         )
 
-    def prefill(self, video: torch.Tensor, state: ModelState | None = None) -> tuple[torch.Tensor, ModelState]:
-        """Feeds `T` frames at once, continuing `state`; same numbers as `T` calls to `step`.
+    def stream(
+        self, video: torch.Tensor, state: ModelState | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, ModelState]:
+        """Feeds `T` frames continuing `state`: the one streaming pass `prefill`, `step` and the tasks use.
 
         Args:
             video: `[B, T, 3, H, W]` float in [0, 1].
-            state: From `init_state`, `prefill` or `step`; None starts fresh.
+            state: From `init_state` or a previous call; None starts fresh.
 
         Returns:
-            Logits `[B, num_classes]` of everything seen since the stream (re)started, and the new state.
+            Tokens `[B, T, S, D]`, the logits after each frame `[B, T, num_classes]` (each the logits of
+            everything seen since the stream (re)started), and the new state.
         """
         self._check_video(video)
         bsz, length = video.shape[:2]
@@ -194,10 +197,27 @@ class StreamingVideoModel(nn.Module):
         # The first frame of a stream starts a segment: reset[b, t] = (t == 0) and stream b is fresh.
         reset = (torch.arange(length, device=video.device) == 0)[None, :] & (state.frames == 0)[:, None]  # [B, T]
         tokens, layers = self.encode(video, reset, state.layers)
-        readout_sum = state.readout_sum + self.head.readout(self.readout_token(tokens)).float().sum(dim=1)
-        frames = state.frames + length
-        logits = self.head.cls_head(readout_sum / frames[:, None].to(readout_sum.dtype))
-        return logits, ModelState(layers, readout_sum, frames)
+        sums = state.readout_sum[:, None] + self.head.readout(self.readout_token(tokens)).float().cumsum(dim=1)
+        seen = state.frames[:, None] + torch.arange(1, length + 1, device=video.device)  # [B, T]
+        logits = self.head.cls_head(sums / seen[..., None].to(sums.dtype))  # running mean of the readout
+        return tokens, logits, ModelState(layers, sums[:, -1], seen[:, -1])
+
+    def forward_online(self, video: torch.Tensor) -> torch.Tensor:
+        """Logits after every frame `[B, T, num_classes]`, from a fresh state: what `step` gives live."""
+        return self.stream(video)[1]
+
+    def prefill(self, video: torch.Tensor, state: ModelState | None = None) -> tuple[torch.Tensor, ModelState]:
+        """Feeds `T` frames at once, continuing `state`; same numbers as `T` calls to `step`.
+
+        Args:
+            video: `[B, T, 3, H, W]` float in [0, 1].
+            state: From `init_state`, `prefill` or `step`; None starts fresh.
+
+        Returns:
+            Logits `[B, num_classes]` of everything seen since the stream (re)started, and the new state.
+        """
+        _, logits, state = self.stream(video, state)
+        return logits[:, -1], state
 
     def step(self, frame: torch.Tensor, state: ModelState) -> tuple[torch.Tensor, ModelState]:
         """Feeds one frame `[B, 3, H, W]`; returns the logits so far `[B, num_classes]` and the new state."""
