@@ -47,6 +47,15 @@ def _demo(argv: list[str]) -> int:
     return demo.main(argv)
 
 
+def _train(command: str):
+    def run(argv: list[str]) -> int:
+        from vidssm.tasks.cli import train_main
+
+        return train_main([command, *argv])
+
+    return run
+
+
 def _data(argv: list[str]) -> int:
     from vidssm.data import cli
 
@@ -58,6 +67,10 @@ COMMANDS = {
     "demo": (_demo, "the quickstart job"),
     "export": (_export, "export a model to ONNX / torch.export"),
     "data": (_data, "build datasets (e.g. Moving-MNIST)"),
+    "fit": (_train("fit"), "train (LightningCLI; --config configs/experiments/...yaml)"),
+    "validate": (_train("validate"), "evaluate on the validation split"),
+    "test": (_train("test"), "evaluate on the test split"),
+    "predict": (_train("predict"), "run predictions"),
 }
 
 

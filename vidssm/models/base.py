@@ -37,6 +37,14 @@ class ModelState(NamedTuple):
     frames: torch.Tensor
 
 
+class TokenGrid(NamedTuple):
+    """Layout of a frame's tokens: `num_prefix` non-spatial tokens, then a `grid` of `patch`-pixel patches."""
+
+    num_prefix: int
+    grid: tuple[int, int]
+    patch: tuple[int, int]
+
+
 class ClipHead(nn.Module):
     """`cls_head(mean_t tanh(pre_logits(x_t)))` per clip, then the mean over clips.
 
@@ -118,6 +126,10 @@ class StreamingVideoModel(nn.Module):
     def readout_token(self, tokens: torch.Tensor) -> torch.Tensor:
         """Per-frame head input `[B, T, D]` from tokens `[B, T, N', D]` (the CLS token)."""
         return tokens[:, :, 0]
+
+    def token_grid(self) -> TokenGrid:
+        """How the tokens of a frame map to pixels (for pixel decoders); raises if they do not."""
+        raise ValueError(f"{type(self).__name__} has no spatial token grid")
 
     @staticmethod
     def _check_video(video: torch.Tensor, ndim: int = 5) -> None:

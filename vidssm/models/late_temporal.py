@@ -20,7 +20,7 @@ from torch import nn
 from vidssm.layers.blocks import TEMPORAL_KINDS, TemporalBlock
 from vidssm.layers.norm import LayerNorm
 
-from .base import ClipHead, StreamingVideoModel, run_temporal
+from .base import ClipHead, StreamingVideoModel, TokenGrid, run_temporal
 from .registry import register_model
 from .trecvit import PixelNorm
 
@@ -121,6 +121,13 @@ class LateTemporal(StreamingVideoModel):
 
     def temporal_blocks(self) -> list[nn.Module]:
         return list(self.temporal)
+
+    def token_grid(self) -> TokenGrid:
+        """The ViT's prefix tokens, then its patch grid (only with `embedding="tokens"`)."""
+        if self.config.embedding != "tokens":
+            raise ValueError("a pooled late-temporal model has no token grid; use embedding='tokens'")
+        pe = self.vit.patch_embed
+        return TokenGrid(self.vit.num_prefix_tokens, tuple(pe.grid_size), tuple(pe.patch_size))
 
     def frame_embeddings(self, video: torch.Tensor) -> torch.Tensor:
         """Per-frame ViT embeddings `[B, T, S, D]` (`S = 1` pooled, or the token count)."""

@@ -20,7 +20,7 @@ from vidssm.layers.blocks import TEMPORAL_KINDS, SpatialBlock, TemporalBlock
 from vidssm.layers.norm import LayerNorm
 from vidssm.layers.patch_embed import FrameTokenizer
 
-from .base import ClipHead, StreamingVideoModel, run_temporal
+from .base import ClipHead, StreamingVideoModel, TokenGrid, run_temporal
 from .registry import register_model
 
 
@@ -143,6 +143,11 @@ class TRecViT(StreamingVideoModel):
 
     def temporal_blocks(self) -> list[nn.Module]:
         return list(self.temporal)
+
+    def token_grid(self) -> TokenGrid:
+        """CLS first, then the row-major patch grid."""
+        pe = self.tokenizer.patch_embed
+        return TokenGrid(1, tuple(pe.grid_size), tuple(pe.patch_size))
 
     def encode(
         self, video: torch.Tensor, reset: torch.Tensor | None, states: tuple | None

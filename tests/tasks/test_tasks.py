@@ -1,0 +1,107 @@
+"""The Lightning tasks on a tiny synthetic temporal problem, driven by a real Trainer on the CPU."""
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from torchvision import tv_tensors
+
+from tests.tasks.synthetic import RampData
+from vidssm.tasks.classification import ClipClassification
+from vidssm.tasks.online import OnlineClassification
+from vidssm.tasks.prediction import NextFramePrediction
+
+SMALL = dict(
+    img_size=32, width=32, depth=2, num_heads=2, mlp_dim=64, rep_size=32, frames_per_clip=6, temporal=("rglru", "rglru")
+)
+
+
+def _trainer(tmp_path: Path, steps: int, **kw) -> L.Trainer:
+    return L.Trainer(
+        max_steps=steps,
+        accelerator="cpu",
+        logger=L.pytorch.loggers.CSVLogger(tmp_path),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        **kw,
+    )
+
+
+def test_classification_learns_what_single_frames_cannot_show(tmp_path):
+    L.seed_everything(0)
+    data = RampData(n=96, batch_size=16)
+    task = ClipClassification("trecvit_debug", backbone_args=SMALL, num_classes=2, lr=3e-3, warmup_steps=5)
+    trainer = _trainer(tmp_path, 60, check_val_every_n_epoch=100)
+    trainer.fit(task, datamodule=data)
+    result = trainer.validate(task, datamodule=data, verbose=False)[0]
+    assert result["val/top1"] >= 0.9
+
+
+def test_multiview_scores_average_the_views_probabilities():
+    task = ClipClassification("trecvit_debug", backbone_args=SMALL, num_classes=3).eval()
+    views = torch.rand(2, 4, 6, 3, 32, 32)
+    with torch.no_grad():
+        expected = torch.stack([task(views[:, v]).softmax(-1) for v in range(4)], 1).mean(1)
+        got = task.predict_step({"video": views}, 0)
+    torch.testing.assert_close(got, expected)
+
+
+def test_cutmix_box_is_the_same_in_every_frame():
+    torch.manual_seed(3)
+    task = ClipClassification("trecvit_debug", backbone_args=SMALL, num_classes=3, cutmix_alpha=1.0)
+    video = torch.rand(4, 6, 3, 32, 32)
+    mixed, target = task.mix(tv_tensors.Video(video), torch.tensor([0, 1, 2, 0]))
+    changed = (mixed.as_subclass(torch.Tensor) != video).any(dim=2)  # [B, T, H, W]
+    assert changed.any()
+    assert (changed == changed[:, :1]).all()  # identical mask across frames
+    torch.testing.assert_close(target.sum(-1), torch.ones(4))
+
+
+def test_online_task_scores_every_frame_and_writes_the_curve(tmp_path):
+    L.seed_everything(0)
+    data = RampData(n=64, batch_size=16)
+    task = OnlineClassification("trecvit_debug", backbone_args=SMALL, num_classes=2, lr=3e-3, max_frames=8)
+    trainer = _trainer(tmp_path, 40, check_val_every_n_epoch=100)
+    trainer.fit(task, datamodule=data)
+    out = trainer.test(task, datamodule=data, verbose=False)[0]
+    assert {f"test/acc@{t}" for t in range(1, 7)} <= set(out)
+    assert out["test/acc@6"] > out["test/acc@1"]  # one frame cannot tell the ramp's sign; six can
+    csv = Path(trainer.log_dir) / "online_accuracy.csv"
+    assert csv.read_text().count("\n") == 7 and (Path(trainer.log_dir) / "online_accuracy.png").stat().st_size > 0
+    video = data.val.video[:2]
+    with torch.no_grad():
+        online = task.eval()(video)
+        state = task.backbone.init_state(2)
+        for t in range(video.shape[1]):
+            logits, state = task.backbone.step(video[:, t], state)
+            torch.testing.assert_close(online[:, t], logits, rtol=1e-5, atol=1e-6)
+
+
+def test_prediction_task_beats_copy_last_and_writes_gif(tmp_path):
+    L.seed_everything(0)
+    data = RampData(n=64, frames=8, batch_size=16)
+    args = dict(SMALL, patch_size=8, frames_per_clip=8)
+    task = NextFramePrediction("trecvit_debug", backbone_args=args, lr=3e-3, context=4)
+    trainer = _trainer(tmp_path, 60, check_val_every_n_epoch=100)
+    trainer.fit(task, datamodule=data)
+    out = trainer.test(task, datamodule=data, verbose=False)[0]
+    assert out["test/mse"] < out["test/copy_last_mse"]  # the ramp continues; copying the last frame lags
+    folder = Path(trainer.log_dir)
+    rows = (folder / "prediction_per_frame.csv").read_text().strip().splitlines()
+    assert rows[0] == "future_frame,mse,copy_last_mse,ssim" and len(rows) == 1 + 4
+    assert (folder / "prediction.gif").read_bytes()[:6] == b"GIF89a"
+    with pytest.raises(ValueError, match="nothing to predict"):
+        task._step({"video": torch.rand(1, 4, 3, 32, 32)}, "val")
+
+
+def test_injected_backbone_must_match_the_data():
+    import vidssm
+
+    backbone = vidssm.create_model("trecvit_debug", **SMALL, num_classes=3)
+    with pytest.raises(ValueError, match="3 classes, data has 2"):
+        ClipClassification(backbone, num_classes=2)
+    with pytest.raises(ValueError, match="backbone_args only apply"):
+        ClipClassification(backbone, backbone_args={"depth": 1})

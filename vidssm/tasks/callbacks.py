@@ -1,0 +1,89 @@
+"""Callbacks for exact resumption and for the end-of-training report."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
+
+log = logging.getLogger(__name__)
+
+
+class RNGState(L.Callback):
+    """Saves the Python, NumPy and torch (CPU and CUDA) RNG states in every checkpoint and restores
+    them on resume, so dropout, drop-path and augmentation draws continue exactly as without the stop."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": _collect_rng_states(include_cuda=True)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._pending = state_dict["rng"]
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pending = getattr(self, "_pending", None)
+        if pending is not None:
+            _set_rng_states(pending)
+            self._pending = None
+
+
+def read_metrics(csv_path: Path) -> dict[str, list[tuple[int, float]]]:
+    """`{metric: [(step, value), ...]}` from a Lightning CSVLogger `metrics.csv`."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    with open(csv_path, newline="") as f:
+        for row in csv.DictReader(f):
+            step = int(row.get("step") or 0)
+            for key, value in row.items():
+                if key not in ("step", "epoch") and value not in ("", None):
+                    series.setdefault(key, []).append((step, float(value)))
+    return series
+
+
+def plot_curves(csv_path: Path, out: Path) -> Path:
+    """Plots losses (left) and validation/test scores (right) from `metrics.csv` into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = read_metrics(csv_path)
+    fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for key in sorted(series):
+        steps, values = zip(*series[key], strict=True)
+        if key.endswith("loss_step") or key.endswith("loss_epoch") or key == "val/loss":
+            ax_loss.plot(steps, values, label=key, marker="." if len(steps) < 30 else None)
+        elif key.split("/")[-1] in ("top1", "mse", "ssim", "copy_last_mse"):
+            ax_score.plot(steps, values, label=key, marker="o")
+    ax_loss.set(xlabel="step", ylabel="loss", title="Loss")
+    ax_score.set(xlabel="step", title="Validation / test")
+    for ax in (ax_loss, ax_score):
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+class TrainingReport(L.Callback):
+    """At the end of fit: the training curves PNG, and the model exported with `save_pretrained`
+    (class names from the data module's label map) into the logger's folder."""
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or not trainer.log_dir:
+            return
+        folder = Path(trainer.log_dir)
+        metrics = folder / "metrics.csv"
+        if metrics.is_file():
+            log.info("training curves: %s", plot_curves(metrics, folder / "curves.png"))
+        backbone = getattr(pl_module, "backbone", None)
+        if backbone is not None and hasattr(backbone, "save_pretrained"):
+            label_map = getattr(trainer.datamodule, "label_map", None) if trainer.datamodule else None
+            labels = list(label_map.names) if label_map is not None and hasattr(label_map, "names") else None
+            if labels is not None and len(labels) != backbone.config.num_classes:
+                labels = None
+            backbone.save_pretrained(folder / "pretrained", labels=labels)

@@ -1,0 +1,78 @@
+"""`vidssm fit|validate|test|predict --config configs/...yaml`: LightningCLI over the vidssm tasks.
+
+Any `VideoTask` subclass (`model.class_path`) and any `LightningDataModule` (`data.class_path`);
+the data module's `num_classes` is linked into the task. Defaults added to every run: CSV and
+TensorBoard loggers, a Rich progress bar, checkpoints (`last.ckpt` plus every
+`checkpoint_every_n_steps`), exact-resume RNG state, and the end-of-fit report.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from .base import VideoTask
+from .callbacks import RNGState, TrainingReport
+
+
+class VidssmCLI(LightningCLI):
+    """LightningCLI with vidssm's links and default callbacks."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--checkpoint_every_n_steps",
+            type=int,
+            default=100,
+            help="save a checkpoint every N optimiser steps (and last.ckpt)",
+        )
+        parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        cfg = self.config[self.subcommand] if self.subcommand else self.config
+        every = cfg.get("checkpoint_every_n_steps", 100)
+        self._default_callbacks = [
+            ModelCheckpoint(
+                filename="step{step:06d}",
+                every_n_train_steps=every,
+                save_last=True,
+                save_top_k=-1,
+                auto_insert_metric_name=False,
+            ),
+            RNGState(),
+            TrainingReport(),
+        ]
+
+    def _instantiate_trainer(self, config: dict, callbacks: list) -> L.Trainer:
+        extra = list(self._default_callbacks)
+        if config.get("enable_progress_bar") is not False:
+            extra.append(RichProgressBar())
+        return super()._instantiate_trainer(config, [*callbacks, *extra])
+
+
+def train_main(argv: list[str]) -> int:
+    """Runs LightningCLI with `argv` (starting with the sub-command)."""
+    sys.argv = sys.argv[:1]  # LightningCLI reads `args`; a second copy in sys.argv only triggers a warning
+    VidssmCLI(
+        VideoTask,
+        L.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        args=argv,
+        save_config_kwargs={"overwrite": True},
+        trainer_defaults={
+            "logger": [
+                {
+                    "class_path": "lightning.pytorch.loggers.CSVLogger",
+                    "init_args": {"save_dir": "runs", "name": "vidssm"},
+                },
+                {
+                    "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                    "init_args": {"save_dir": "runs", "name": "tensorboard"},
+                },
+            ],
+        },
+    )
+    return 0
