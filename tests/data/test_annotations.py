@@ -1,0 +1,142 @@
+"""Every annotation format parses to the right records and labels; label maps round-trip and are reused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vidssm.data.annotations import LabelMap, VideoRecord, load_annotations, ssv2_label
+
+
+def _touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_folder_per_class(tmp_path):
+    for cls, names in {"walk": ["a.mp4", "b.avi"], "run": ["c.mkv"], "jump": []}.items():
+        (tmp_path / cls).mkdir()
+        for n in names:
+            _touch(tmp_path / cls / n)
+    _touch(tmp_path / "run" / "readme.txt")
+    records, lm = load_annotations("folder", tmp_path)
+    assert lm.names == ["jump", "run", "walk"]
+    assert [(r.path.name, lm.names[r.label]) for r in records] == [
+        ("c.mkv", "run"),
+        ("a.mp4", "walk"),
+        ("b.avi", "walk"),
+    ]
+
+
+def test_kinetics_csv_finds_videos_by_youtube_id(tmp_path):
+    csv = tmp_path / "train.csv"
+    csv.write_text(
+        "label,youtube_id,time_start,time_end,split\n"
+        "abseiling,--07WQ2iBlw,1,11,train\n"
+        "air drumming,-0Q1aXl2Qu4,12,22,train\n"
+        "abseiling,missingvid01,0,10,train\n"
+    )
+    a = _touch(tmp_path / "videos" / "abseiling" / "--07WQ2iBlw_000001_000011.mp4")
+    b = _touch(tmp_path / "videos" / "-0Q1aXl2Qu4.webm")
+    records, lm = load_annotations("kinetics", tmp_path / "videos", csv)
+    assert lm.names == ["abseiling", "air drumming"]
+    assert [r.path for r in records[:2]] == [a, b] and [r.label for r in records] == [0, 1, 0]
+    assert not records[2].path.exists()  # kept, and reported later by the dataset
+
+
+def test_path_label_list_ids_and_names(tmp_path):
+    (tmp_path / "ids.txt").write_text("v/a.mp4 3\nv/b.mp4\t0\n\n# comment\n")
+    records, lm = load_annotations("list", tmp_path, tmp_path / "ids.txt")
+    assert lm is None and [(r.path, r.label) for r in records] == [(tmp_path / "v/a.mp4", 3), (tmp_path / "v/b.mp4", 0)]
+    (tmp_path / "names.txt").write_text("a.mp4 cat\nb.mp4 dog\nc.mp4 cat\n")
+    records, lm = load_annotations("list", tmp_path, tmp_path / "names.txt")
+    assert lm.names == ["cat", "dog"] and [r.label for r in records] == [0, 1, 0]
+
+
+def test_ssv2_templates_lose_brackets(tmp_path):
+    labels = {"Putting something on something": "1", "Pushing something from left to right": "0"}
+    (tmp_path / "labels.json").write_text(json.dumps(labels))
+    split = [
+        {"id": "17", "label": "putting a cup on a table", "template": "Putting [something] on [something]"},
+        {"id": "9", "label": "pushing pen", "template": "Pushing [something] from left to right"},
+    ]
+    (tmp_path / "validation.json").write_text(json.dumps(split))
+    (tmp_path / "test.json").write_text(json.dumps([{"id": "5"}]))
+    records, lm = load_annotations("ssv2", tmp_path, tmp_path / "validation.json", labels_file=tmp_path / "labels.json")
+    assert lm.names == ["Pushing something from left to right", "Putting something on something"]
+    assert [(r.path.name, r.label) for r in records] == [("17.webm", 1), ("9.webm", 0)]
+    test, _ = load_annotations("ssv2", tmp_path, tmp_path / "test.json", labels_file=tmp_path / "labels.json")
+    assert test[0].label == -1
+    assert ssv2_label("Moving [part] of [something]") == "Moving part of something"
+
+
+@pytest.mark.parametrize("fold", [1, 2, 3])
+def test_ucf101_folds(tmp_path, fold):
+    s = tmp_path / "splits"
+    s.mkdir()
+    (s / "classInd.txt").write_text("1 ApplyEyeMakeup\n2 Archery\n")
+    (s / f"trainlist0{fold}.txt").write_text(
+        f"Archery/v_Archery_g0{fold}_c01.avi 2\nApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\n"
+    )
+    (s / f"testlist0{fold}.txt").write_text("Archery/v_Archery_g20_c01.avi\n")
+    train, lm = load_annotations("ucf101", tmp_path / "videos", s, split="train", fold=fold)
+    assert lm.names == ["ApplyEyeMakeup", "Archery"]
+    assert [(r.path.parent.name, r.label) for r in train] == [("Archery", 1), ("ApplyEyeMakeup", 0)]
+    assert train[0].path.name == f"v_Archery_g0{fold}_c01.avi"
+    val, _ = load_annotations("ucf101", tmp_path / "videos", s, split="val", fold=fold)
+    assert [(r.path.name, r.label) for r in val] == [("v_Archery_g20_c01.avi", 1)]
+
+
+def test_hmdb51_split_codes(tmp_path):
+    s = tmp_path / "splits"
+    s.mkdir()
+    (s / "wave_test_split2.txt").write_text("w1.avi 1 \nw2.avi 2 \nw3.avi 0 \n")
+    (s / "clap_test_split2.txt").write_text("c1.avi 2 \nc2.avi 1 \n")
+    (s / "clap_test_split1.txt").write_text("other.avi 1 \n")
+    train, lm = load_annotations("hmdb51", tmp_path, s, split="train", fold=2)
+    test, _ = load_annotations("hmdb51", tmp_path, s, split="test", fold=2)
+    assert lm.names == ["clap", "wave"]
+    assert {(r.path.relative_to(tmp_path).as_posix(), r.label) for r in train} == {
+        ("clap/c2.avi", 0),
+        ("wave/w1.avi", 1),
+    }
+    assert {r.path.name for r in test} == {"c1.avi", "w2.avi"}
+
+
+def test_generic_csv_with_ranges_names_and_no_labels(tmp_path):
+    (tmp_path / "a.csv").write_text("path,label,start_frame,end_frame\nx.mp4,2,5,20\n/abs/y.mp4,0,,\n")
+    records, lm = load_annotations("csv", tmp_path, tmp_path / "a.csv")
+    assert lm is None
+    assert records == [VideoRecord(tmp_path / "x.mp4", 2, 5, 20), VideoRecord(Path("/abs/y.mp4"), 0, None, None)]
+    (tmp_path / "b.csv").write_text("path,label\nx.mp4,dog\ny.mp4,cat\n")
+    records, lm = load_annotations("csv", tmp_path, tmp_path / "b.csv")
+    assert lm.names == ["cat", "dog"] and [r.label for r in records] == [1, 0]
+    (tmp_path / "c.csv").write_text("path\nx.mp4\n")
+    assert load_annotations("csv", tmp_path, tmp_path / "c.csv")[0][0].label == -1
+    (tmp_path / "d.csv").write_text("file,label\nx.mp4,1\n")
+    with pytest.raises(ValueError, match="'path' column"):
+        load_annotations("csv", tmp_path, tmp_path / "d.csv")
+
+
+def test_label_map_saved_and_reused(tmp_path):
+    lm = LabelMap.from_labels(["b", "a", "c", "a"])
+    lm.save(tmp_path / "labels.json")
+    again = LabelMap.load(tmp_path / "labels.json")
+    assert again == lm and again.names == ["a", "b", "c"]
+    # A validation split with a subset of the classes keeps the training ids.
+    (tmp_path / "val.csv").write_text("path,label\nx.mp4,c\n")
+    records, used = load_annotations("csv", tmp_path, tmp_path / "val.csv", label_map=again)
+    assert used is again and records[0].label == 2
+    (tmp_path / "bad.csv").write_text("path,label\nx.mp4,zebra\n")
+    with pytest.raises(KeyError, match="zebra.*bad.csv"):
+        load_annotations("csv", tmp_path, tmp_path / "bad.csv", label_map=again)
+
+
+def test_unknown_format_and_missing_annotation(tmp_path):
+    with pytest.raises(ValueError, match="unknown annotation format"):
+        load_annotations("youtube8m", tmp_path, tmp_path / "x")
+    with pytest.raises(ValueError, match="needs an annotation file"):
+        load_annotations("csv", tmp_path, None)

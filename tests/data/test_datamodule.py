@@ -1,0 +1,138 @@
+"""Data modules: build/check in prepare_data, datasets in setup, batches of the right form, bad files totalled."""
+
+from __future__ import annotations
+
+import warnings
+
+import lightning as L
+import pytest
+import torch
+
+from vidssm.data.datamodule import BadVideoReport, MovingMNISTDataModule, VideoDataModule
+from vidssm.data.datasets import BadVideoWarning
+from vidssm.data.writers import write_video
+
+from .conftest import random_frames
+
+
+@pytest.fixture(scope="module")
+def folder_dataset(tmp_path_factory):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    root = tmp_path_factory.mktemp("folder")
+    for split, n in (("train", 3), ("val", 2)):
+        for cls in ("cat", "dog"):
+            for i in range(n):
+                write_video(root / split / cls / f"{i}.mp4", random_frames(rng, 12, 32, 48), bframes=2, gop_size=4)
+    (root / "train" / "dog" / "broken.mp4").write_bytes(b"\x00" * 300)
+    return root
+
+
+class _MeanPixel(L.LightningModule):
+    """Smallest classifier: mean colour of the clip → logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2)
+
+    def _step(self, batch):
+        video = batch["video"]
+        assert video.dim() == 5 and set(batch) == {"video", "label", "index"}
+        logits = self.fc(video.mean(dim=(1, 3, 4)))
+        return torch.nn.functional.cross_entropy(logits, batch["label"])
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch)
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", self._step(batch))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_folder_datamodule_trains_and_reports_bad_files(folder_dataset, tmp_path):
+    label_map = tmp_path / "labels.json"
+    dm = VideoDataModule(
+        str(folder_dataset),
+        num_frames=4,
+        stride=2,
+        img_size=32,
+        batch_size=7,
+        num_workers=0,
+        label_map_file=str(label_map),
+        pin_memory=False,
+    )
+    dm.prepare_data()
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        callbacks=[BadVideoReport()],
+        num_sanity_val_steps=0,
+    )
+    with pytest.warns(BadVideoWarning) as record:
+        trainer.fit(_MeanPixel(), datamodule=dm)
+    messages = [str(w.message) for w in record]
+    assert any("broken.mp4" in m and "replacement" in m for m in messages)
+    assert any("epoch 0 (train): skipped 1 samples" in m and "broken.mp4" in m for m in messages)
+    assert dm.label_map.names == ["cat", "dog"] and label_map.exists() and dm.num_classes == 2
+    assert len(dm.datasets["train"]) == 7 and len(dm.datasets["val"]) == 4
+    assert trainer.callback_metrics["data/bad_videos_train"] == 1
+
+
+def test_folder_datamodule_multiview_test_batches(folder_dataset):
+    dm = VideoDataModule(
+        str(folder_dataset),
+        num_frames=4,
+        img_size=32,
+        test_clips=2,
+        test_crops=3,
+        batch_size=2,
+        num_workers=1,
+        pin_memory=False,
+    )
+    dm.setup("test")
+    batch = next(iter(dm.test_dataloader()))
+    assert batch["video"].shape == (2, 6, 4, 3, 32, 32)  # [B, N*M, T, 3, H, W]
+
+
+def test_prepare_data_checks_paths(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        VideoDataModule(str(tmp_path / "nope")).prepare_data()
+    with pytest.raises(FileNotFoundError, match="train_annotations"):
+        VideoDataModule(str(tmp_path), format="csv", train_annotations=str(tmp_path / "t.csv")).prepare_data()
+
+
+def test_empty_split_is_a_clear_error(tmp_path):
+    (tmp_path / "train.csv").write_text("path,label\nmissing.mp4,0\n")
+    dm = VideoDataModule(
+        str(tmp_path),
+        format="csv",
+        train_annotations=str(tmp_path / "train.csv"),
+        val_annotations=str(tmp_path / "train.csv"),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BadVideoWarning)
+        with pytest.raises(ValueError, match="none of the 1 rows"):
+            dm.setup("fit")
+
+
+def test_moving_mnist_datamodule(tmp_path):
+    dm = MovingMNISTDataModule(
+        str(tmp_path / "mm"), num_train=16, num_val=4, num_test=4, batch_size=4, num_workers=2, pin_memory=False
+    )
+    dm.prepare_data()
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["video"].shape == (4, 16, 3, 32, 32) and batch["video"].dtype == torch.float32
+    assert 0 <= batch["video"].min() and batch["video"].max() <= 1 and dm.num_classes == 4
+    pred = MovingMNISTDataModule(
+        str(tmp_path / "pred"), kind="prediction", num_train=4, num_val=2, num_test=2, batch_size=2, num_workers=0
+    )
+    pred.prepare_data()
+    pred.setup("fit")
+    batch = next(iter(pred.val_dataloader()))
+    assert batch["video"].shape == (2, 20, 3, 64, 64) and (batch["label"] == -1).all() and pred.num_classes == 0

@@ -1,0 +1,346 @@
+"""`VideoDataModule` (any annotation format) and `MovingMNISTDataModule` (builds its data in `prepare_data`).
+
+Batches are dicts: `video` `[B, T, 3, H, W]` float in [0, 1] (`[B, V, T, 3, H, W]` for multi-view testing, whose
+logits the evaluation averages over `V`), `label` `[B]`, `index` `[B]`. Skipped bad files travel with the batch
+from the workers and are totalled per stage by `on_before_batch_transfer`; add `BadVideoReport` to the Trainer's
+callbacks to get the per-epoch count as a warning and a logged metric.
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from types import SimpleNamespace
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from vidssm.data.annotations import FORMATS, LabelMap, load_annotations
+from vidssm.data.datasets import BadVideoWarning, VideoClipDataset, collate_clips
+from vidssm.data.moving_mnist import DIRECTIONS, MovingMNISTConfig, build_moving_mnist
+from vidssm.data.samplers import MultiViewSampler, RandomClipSampler, UniformSampler
+from vidssm.data.transforms import SpatialMultiCrop, eval_transform, train_transform
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seeds numpy and `random` in a DataLoader worker from torch's per-worker seed (reproducible, per epoch)."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)  # noqa: NPY002 - seeds the legacy global generator third-party transforms use
+    random.seed(seed)
+
+
+class VideoDataModule(L.LightningDataModule):
+    """Video classification data in any supported annotation format.
+
+    Args:
+        root: Video folder.
+        format: Annotation format (`vidssm.data.annotations.FORMATS`).
+        train_annotations: Train annotation file (UCF101/HMDB51: split-file folder; folder format: unused).
+        val_annotations: Validation annotation file.
+        test_annotations: Test annotation file (None: use the validation set for testing).
+        labels_file: SSv2 `labels.json`.
+        fold: UCF101/HMDB51 fold.
+        label_map_file: JSON label map: reused when it exists, else written from the train split.
+        num_frames: Frames per clip `T`.
+        stride: Frame step within a clip (dense sampling).
+        sampling: `"dense"` (contiguous clip with `stride`) or `"uniform"` (spread over the whole video).
+        img_size: Output side.
+        resize: Short side before the evaluation centre crop (None: `img_size`).
+        scale: Train random-resized-crop area range.
+        hflip: Random horizontal flips in training (off for direction-dependent labels).
+        test_clips: Temporal views per test video `N`.
+        test_crops: Spatial views per test clip `M` (1: centre crop).
+        mean: Normalisation mean (None: leave [0, 1]; models normalise themselves).
+        std: Normalisation std.
+        batch_size: Batch size.
+        num_workers: DataLoader workers.
+        pin_memory: Pin host memory (None: when CUDA is available).
+        persistent_workers: Keep workers between epochs (when `num_workers > 0`).
+        backend: Video reader backend.
+        decode_size: `(H, W)` to scale frames to while decoding (None: stored size).
+        on_error: `"skip"` bad videos (warn, replace) or `"raise"`.
+        seed: Seed of the DataLoader shuffling and worker seeds.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        format: str = "folder",
+        train_annotations: str | None = None,
+        val_annotations: str | None = None,
+        test_annotations: str | None = None,
+        labels_file: str | None = None,
+        fold: int = 1,
+        label_map_file: str | None = None,
+        num_frames: int = 16,
+        stride: int = 2,
+        sampling: str = "dense",
+        img_size: int = 224,
+        resize: int | None = None,
+        scale: tuple[float, float] = (0.25, 1.0),
+        hflip: bool = True,
+        test_clips: int = 1,
+        test_crops: int = 1,
+        mean: tuple[float, float, float] | None = None,
+        std: tuple[float, float, float] | None = None,
+        batch_size: int = 8,
+        num_workers: int = 2,
+        pin_memory: bool | None = None,
+        persistent_workers: bool = True,
+        backend: str = "decord",
+        decode_size: tuple[int, int] | None = None,
+        on_error: str = "skip",
+        seed: int = 0,
+    ) -> None:
+        opts = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        super().__init__()
+        if format not in FORMATS:
+            raise ValueError(f"unknown annotation format {format!r}; choose one of {FORMATS}")
+        if sampling not in ("dense", "uniform"):
+            raise ValueError(f"sampling must be 'dense' or 'uniform', got {sampling!r}")
+        self.opts = SimpleNamespace(**opts)  # what the code reads; `hparams` is what gets logged
+        self.save_hyperparameters(opts)
+        self.label_map: LabelMap | None = None
+        self.datasets: dict[str, VideoClipDataset] = {}
+        self.bad_files: dict[str, Counter[str]] = {}
+
+    # Files ---------------------------------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        """Checks that the video folder and annotation files exist (nothing is downloaded)."""
+        hp = self.opts
+        if not Path(hp.root).is_dir():
+            raise FileNotFoundError(f"video folder {hp.root} does not exist")
+        for name in ("train_annotations", "val_annotations", "test_annotations", "labels_file"):
+            p = getattr(hp, name)
+            if p is not None and not Path(p).exists():
+                raise FileNotFoundError(f"{name} {p} does not exist")
+
+    def _records(self, split: str, annotation: str | None):
+        hp = self.opts
+        records, found = load_annotations(
+            hp.format, hp.root, annotation, split, hp.labels_file, hp.fold, label_map=self.label_map
+        )
+        if self.label_map is None and found is not None:
+            self.label_map = found
+        return records
+
+    def setup(self, stage: str | None = None) -> None:
+        """Builds the datasets of `stage` (`fit`, `validate`, `test`, `predict` or None for all)."""
+        hp = self.opts
+        if hp.label_map_file and Path(hp.label_map_file).exists():
+            self.label_map = LabelMap.load(hp.label_map_file)
+        train_records = self._records("train", hp.train_annotations)  # defines the label map
+        if hp.label_map_file and self.label_map is not None and not Path(hp.label_map_file).exists():
+            self.label_map.save(hp.label_map_file)
+        if stage in ("fit", None):
+            self.datasets["train"] = self._dataset(train_records, train=True, source=hp.train_annotations or hp.root)
+        if stage in ("fit", "validate", None):
+            self.datasets["val"] = self._dataset(self._records("val", hp.val_annotations), False, hp.val_annotations)
+        if stage in ("test", "predict", None):
+            ann = hp.test_annotations or hp.val_annotations
+            self.datasets["test"] = self._dataset(self._records("test", ann), False, ann, multiview=True)
+
+    def _dataset(self, records, train: bool, source: str | None, multiview: bool = False) -> VideoClipDataset:
+        hp = self.opts
+        if train:
+            sampler = (
+                RandomClipSampler(hp.num_frames, hp.stride)
+                if hp.sampling == "dense"
+                else UniformSampler(hp.num_frames, jitter=True)
+            )
+            transform = train_transform(hp.img_size, tuple(hp.scale), hflip=hp.hflip, mean=hp.mean, std=hp.std)
+        else:
+            clips = hp.test_clips if multiview else 1
+            sampler = (
+                MultiViewSampler(hp.num_frames, hp.stride, clips)
+                if hp.sampling == "dense"
+                else UniformSampler(hp.num_frames)
+            )
+            if multiview and hp.test_crops > 1:
+                transform = SpatialMultiCrop(hp.img_size, hp.test_crops, mean=hp.mean, std=hp.std)
+            else:
+                transform = eval_transform(hp.img_size, hp.resize, mean=hp.mean, std=hp.std)
+        return VideoClipDataset(
+            records,
+            sampler,
+            transform,
+            backend=hp.backend,
+            decode_size=hp.decode_size,
+            on_error=hp.on_error,
+            source=str(source or hp.root),
+        )
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the label map (after `setup`)."""
+        if self.label_map is None:
+            raise RuntimeError("num_classes is known after setup() (or with integer labels, from the data)")
+        return len(self.label_map)
+
+    # Loaders -------------------------------------------------------------------------------------------------
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        hp = self.opts
+        if split not in self.datasets:
+            raise RuntimeError(f"no {split} dataset: call setup() for the right stage first")
+        return DataLoader(
+            self.datasets[split],
+            batch_size=hp.batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle,
+            num_workers=hp.num_workers,
+            pin_memory=torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory,
+            persistent_workers=hp.persistent_workers and hp.num_workers > 0,
+            collate_fn=collate_clips,
+            worker_init_fn=seed_worker,
+            generator=torch.Generator().manual_seed(hp.seed),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    # Bad-file accounting -------------------------------------------------------------------------------------
+    def on_before_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """Moves the batch's skipped paths into `bad_files[stage]`; the batch keeps only tensors."""
+        bad = batch.pop("bad_files", [])
+        if bad:
+            stage = "unknown"
+            trainer = getattr(self, "trainer", None)
+            if trainer is not None and trainer.state.stage is not None:
+                stage = trainer.state.stage.value
+            self.bad_files.setdefault(stage, Counter()).update(bad)
+        return batch
+
+    def pop_bad_files(self, stage: str) -> Counter[str]:
+        """Skipped paths (with counts) seen in `stage` since the last call; resets them."""
+        return self.bad_files.pop(stage, Counter())
+
+
+class BadVideoReport(L.Callback):
+    """At the end of each train / validation / test epoch, warns with the number of skipped bad videos and logs
+    it as `data/bad_videos_<stage>` (needs a `VideoDataModule`)."""
+
+    def _report(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        dm = trainer.datamodule
+        if not isinstance(dm, VideoDataModule):
+            return
+        bad = dm.pop_bad_files(stage)
+        total = sum(bad.values())
+        if total:
+            shown = ", ".join(p for p, _ in bad.most_common(5)) + (" ..." if len(bad) > 5 else "")
+            warnings.warn(
+                f"epoch {trainer.current_epoch} ({stage}): skipped {total} samples from {len(bad)} unreadable "
+                f"videos: {shown}",
+                BadVideoWarning,
+                stacklevel=2,
+            )
+        pl_module.log(f"data/bad_videos_{stage}", float(total), sync_dist=True)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._report(trainer, pl_module, "train")
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._report(trainer, pl_module, "validate")
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._report(trainer, pl_module, "test")
+
+
+class MovingMNISTDataModule(VideoDataModule):
+    """Moving-MNIST sets (`vidssm.data.moving_mnist`), built in `prepare_data` when missing.
+
+    The temporal set's label is a motion direction, so training flips are off and crops keep the whole frame.
+
+    Args:
+        root: Folder of the built set (created if missing).
+        kind: `"temporal"` or `"prediction"`.
+        seed: Build seed (and DataLoader seed).
+        num_train: Train clips.
+        num_val: Validation clips.
+        num_test: Test clips.
+        image_size: Frame side of the built videos.
+        num_frames: Frames per clip (built and read).
+        batch_size: Batch size.
+        num_workers: DataLoader workers.
+        pin_memory: Pin host memory (None: when CUDA is available).
+        persistent_workers: Keep workers between epochs.
+        backend: Video reader backend.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        kind: str = "temporal",
+        seed: int = 0,
+        num_train: int | None = None,
+        num_val: int | None = None,
+        num_test: int | None = None,
+        image_size: int | None = None,
+        num_frames: int | None = None,
+        batch_size: int = 32,
+        num_workers: int = 2,
+        pin_memory: bool | None = None,
+        persistent_workers: bool = True,
+        backend: str = "decord",
+    ) -> None:
+        overrides = {
+            k: v
+            for k, v in dict(
+                seed=seed,
+                num_train=num_train,
+                num_val=num_val,
+                num_test=num_test,
+                image_size=image_size,
+                num_frames=num_frames,
+            ).items()
+            if v is not None
+        }
+        cfg = MovingMNISTConfig.prediction(**overrides) if kind == "prediction" else MovingMNISTConfig(**overrides)
+        cfg.validate()
+        root_path = Path(root)
+        super().__init__(
+            root=str(root_path),
+            format="csv",
+            train_annotations=str(root_path / "train.csv"),
+            val_annotations=str(root_path / "val.csv"),
+            test_annotations=str(root_path / "test.csv"),
+            num_frames=cfg.num_frames,
+            stride=1,
+            img_size=cfg.image_size,
+            scale=(1.0, 1.0),
+            hflip=False,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+            backend=backend,
+            seed=seed,
+        )
+        self.config = cfg
+        self.save_hyperparameters(
+            {**asdict(cfg), "root": root, "batch_size": batch_size, "num_workers": num_workers, "backend": backend}
+        )
+        self.label_map = LabelMap(DIRECTIONS) if kind == "temporal" else None
+
+    def prepare_data(self) -> None:
+        """Builds the set under `root` unless this exact build is already there."""
+        build_moving_mnist(self.opts.root, self.config)
+
+    @property
+    def num_classes(self) -> int:
+        """4 directions for the temporal set; 0 for the prediction set."""
+        return len(self.label_map) if self.label_map is not None else 0

@@ -1,0 +1,203 @@
+"""`VideoClipDataset`: annotated videos → clips `[T, 3, H, W]` float in [0, 1], surviving bad files.
+
+A file that is missing, empty, truncated, corrupt or undecodable does not stop training: the dataset warns once
+per file (`BadVideoWarning`, naming it), draws a replacement sample, and reports the skipped paths in the sample
+(`"bad_files"`) so the data module can total them per epoch across workers. `on_error="raise"` fails fast instead.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import av
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vidssm.data.annotations import VideoRecord
+from vidssm.data.readers import VideoReadError, frame_index, open_video
+from vidssm.data.samplers import ClipSampler
+from vidssm.data.transforms import to_video
+
+
+class BadVideoWarning(UserWarning):
+    """A video was skipped because it cannot be read; the message names the file."""
+
+
+class EmptyDatasetError(ValueError):
+    """No usable sample is left after filtering the annotation rows."""
+
+
+def check_records(records: Sequence[VideoRecord], source: str = "annotations") -> list[VideoRecord]:
+    """Drops rows whose file is missing or empty, with one warning naming them; errors if none is left.
+
+    Args:
+        records: Annotation rows.
+        source: Where they came from, for messages.
+
+    Returns:
+        The rows whose file exists and is not empty.
+
+    Raises:
+        EmptyDatasetError: No row is left.
+    """
+    if not records:
+        raise EmptyDatasetError(f"{source}: no annotation rows")
+    kept, dropped = [], []
+    for r in records:
+        try:
+            ok = r.path.is_file() and r.path.stat().st_size > 0
+        except OSError:
+            ok = False
+        (kept if ok else dropped).append(r)
+    if dropped:
+        shown = ", ".join(str(r.path) for r in dropped[:5]) + (" ..." if len(dropped) > 5 else "")
+        warnings.warn(
+            f"{source}: skipping {len(dropped)} of {len(records)} rows whose video is missing or empty: {shown}",
+            BadVideoWarning,
+            stacklevel=2,
+        )
+    if not kept:
+        raise EmptyDatasetError(f"{source}: none of the {len(records)} rows points to an existing, non-empty video")
+    return kept
+
+
+class VideoClipDataset(Dataset):
+    """Clips from annotated videos.
+
+    A sample is a dict: `video` `[T, 3, H, W]` float (or `[V, T, 3, H, W]` when the sampler or transform gives
+    several views), `label` int (-1 unlabelled), `index` int (the sample actually returned; differs from the asked
+    index after a replacement), `bad_files` list of skipped paths.
+
+    Args:
+        records: Annotation rows (see `vidssm.data.annotations`).
+        sampler: Chooses frame indices `[V, T]` per video.
+        transform: Maps a clip `Video [T, 3, H, W] uint8` to float `[T, 3, H, W]` or `[M, T, 3, H, W]`
+            (None: only scale to [0, 1]).
+        backend: Reader backend (`decord`, `pyav`, `torchcodec`).
+        decode_size: `(H, W)` to scale frames to while decoding (None: stored size).
+        on_error: `"skip"` (warn, draw a replacement) or `"raise"`.
+        max_retries: Replacements tried for one sample before giving up with an error.
+        allow_truncated: Use the decodable frames of truncated files instead of skipping them.
+        check_files: Drop rows whose file is missing or empty up front (one warning).
+        source: Name used in messages (e.g. the annotation file).
+    """
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        sampler: ClipSampler,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        backend: str = "decord",
+        decode_size: tuple[int, int] | None = None,
+        on_error: str = "skip",
+        max_retries: int = 20,
+        allow_truncated: bool = False,
+        check_files: bool = True,
+        source: str = "annotations",
+    ) -> None:
+        if on_error not in ("skip", "raise"):
+            raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+        self.records = check_records(records, source) if check_files else list(records)
+        if not self.records:
+            raise EmptyDatasetError(f"{source}: no annotation rows")
+        self.sampler = sampler
+        self.transform = transform
+        self.backend = backend
+        self.decode_size = decode_size
+        self.on_error = on_error
+        self.max_retries = max_retries
+        self.allow_truncated = allow_truncated
+        self.source = source
+        self.bad_files: Counter[str] = Counter()  # skips seen by this process
+        self._known_bad: dict[int, VideoReadError] = {}  # not decoded again by this process
+
+    def _replacement(self, rng: np.random.Generator) -> int:
+        """A random index not yet known to be bad (any index once all tries hit known-bad ones)."""
+        for _ in range(100):
+            index = int(rng.integers(len(self)))
+            if index not in self._known_bad:
+                return index
+        return index
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def load_clip(self, record: VideoRecord, rng: np.random.Generator) -> torch.Tensor:
+        """Decodes and transforms the clip(s) of one record.
+
+        Args:
+            record: The row.
+            rng: Random generator for the sampler.
+
+        Returns:
+            `[T, 3, H, W]` float, or `[V, T, 3, H, W]` with several views.
+
+        Raises:
+            VideoReadError: The file cannot be read.
+        """
+        index = frame_index(record.path)
+        if index.error and not self.allow_truncated:
+            raise VideoReadError(record.path, f"truncated or corrupt: {index.error}")
+        with open_video(record.path, backend=self.backend, size=self.decode_size) as reader:
+            n = reader.num_frames
+            start = min(record.start_frame or 0, n - 1)
+            end = n if record.end_frame is None else min(record.end_frame, n)
+            if end <= start:
+                raise VideoReadError(record.path, f"empty frame range [{record.start_frame}, {record.end_frame})")
+            idx = self.sampler(end - start, rng) + start  # [V, T]
+            frames = reader.read_frames(idx.reshape(-1))  # [(V T), H, W, 3]
+        views = []
+        for clip in np.split(frames, idx.shape[0]):
+            video = to_video(clip)
+            views.append(self.transform(video) if self.transform is not None else video.float() / 255)
+        out = torch.stack(views)  # [V, T, 3, H, W] or [V, M, T, 3, H, W]
+        out = out.flatten(0, 1) if out.dim() == 6 else out
+        return out[0] if out.shape[0] == 1 else out
+
+    def __getitem__(self, index: int) -> dict:
+        # Per-sample randomness from torch's generator: seeded per worker and per epoch by the DataLoader.
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+        bad: list[str] = []
+        for _ in range(self.max_retries + 1):
+            record = self.records[index]
+            try:
+                if index in self._known_bad:
+                    raise self._known_bad[index]
+                video = self.load_clip(record, rng)
+            except (VideoReadError, IndexError, OSError, av.FFmpegError) as err:
+                self._known_bad[index] = (
+                    err if isinstance(err, VideoReadError) else VideoReadError(record.path, str(err))
+                )
+                if self.on_error == "raise":
+                    if isinstance(err, VideoReadError):
+                        raise
+                    raise VideoReadError(record.path, str(err)) from err
+                path = str(record.path)
+                if path not in self.bad_files:
+                    warnings.warn(
+                        f"skipping unreadable video {err if isinstance(err, VideoReadError) else f'{path}: {err}'}"
+                        f"; drawing a replacement sample",
+                        BadVideoWarning,
+                        stacklevel=2,
+                    )
+                self.bad_files[path] += 1
+                bad.append(path)
+                index = self._replacement(rng)
+                continue
+            return {"video": video, "label": record.label, "index": index, "bad_files": bad}
+        raise VideoReadError(
+            bad[-1], f"{self.max_retries + 1} unreadable videos in a row in {self.source}; is the dataset broken?"
+        )
+
+
+def collate_clips(batch: list[dict]) -> dict:
+    """Stacks samples: `video` `[B, ...]`, `label` `[B]` int64, `index` `[B]` int64, `bad_files` one flat list."""
+    return {
+        "video": torch.stack([b["video"] for b in batch]),
+        "label": torch.tensor([b["label"] for b in batch], dtype=torch.int64),
+        "index": torch.tensor([b["index"] for b in batch], dtype=torch.int64),
+        "bad_files": [p for b in batch for p in b["bad_files"]],
+    }

@@ -1,0 +1,76 @@
+"""Encode uint8 frames `[T, H, W, 3]` to a video file with PyAV (used by the data builders, tests and benchmark)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+# Codec per container when the caller does not choose one.
+_DEFAULT_CODEC = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".avi": "mpeg4", ".webm": "libvpx-vp9"}
+
+
+def write_video(
+    path: str | Path,
+    frames: np.ndarray,
+    fps: int | Fraction = 25,
+    codec: str | None = None,
+    pix_fmt: str = "yuv420p",
+    options: dict[str, str] | None = None,
+    bframes: int | None = None,
+    gop_size: int | None = None,
+    container_options: dict[str, str] | None = None,
+) -> Path:
+    """Writes a video file from RGB frames.
+
+    Args:
+        path: Output file; the container follows the suffix (`.mp4`, `.avi`, `.mkv`, `.webm`, `.mov`).
+        frames: Frames `[T, H, W, 3]` uint8 RGB; `H` and `W` must be even for `yuv420p`.
+        fps: Frame rate.
+        codec: Encoder name (`libx264`, `mpeg4`, `libvpx-vp9`, `mjpeg`, ...); default depends on the suffix.
+        pix_fmt: Encoder pixel format.
+        options: Encoder options, e.g. `{"crf": "18", "preset": "veryfast"}` or `{"qp": "0"}` for lossless luma.
+        bframes: Maximum consecutive B-frames (`None` keeps the encoder default; libx264's default is 3).
+        gop_size: Keyframe interval in frames (`None` keeps the encoder default).
+        container_options: Muxer options, e.g. `{"movflags": "faststart"}` (mp4 index at the front).
+
+    Returns:
+        The written path.
+    """
+    path = Path(path)
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 [T, H, W, 3], got {frames.dtype} {list(frames.shape)}")
+    codec = codec or _DEFAULT_CODEC.get(path.suffix.lower(), "libx264")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w", options=dict(container_options or {})) as container:
+        stream = container.add_stream(codec, rate=Fraction(fps))
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = pix_fmt
+        opts = dict(options or {})
+        if codec == "libx264":
+            # Silence x264's banner and keep encodes small and deterministic (one thread: same bytes every run).
+            opts.setdefault("preset", "veryfast")
+            opts.setdefault("threads", "1")
+            if bframes is not None:
+                opts["bf"] = str(bframes)
+        elif bframes is not None:
+            stream.codec_context.max_b_frames = bframes
+        if codec == "libvpx-vp9":
+            opts.setdefault("deadline", "realtime")
+            opts.setdefault("cpu-used", "8")
+        if gop_size is not None:
+            stream.codec_context.gop_size = gop_size
+            if codec == "libx264":
+                opts["g"] = str(gop_size)
+        stream.options = opts
+        frame_time = 1 / Fraction(fps)
+        for i, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            # Explicit timestamps: without them the encoder's timing (and so its output bytes) varies run to run.
+            frame.pts, frame.time_base = i, frame_time
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
