@@ -47,8 +47,14 @@ def parity(name: str, frames: int, img_size: int, depth: int) -> dict:
         offline = model(video[:, : t + 1])
         worst = max(worst, ((streamed[t] - offline).abs().max() / offline.abs().max()).item())
     params = sum(p.numel() for p in model.parameters())
-    return dict(model=name, params=params, max_rel_err=worst, state_kib=max(sizes) / 1024,
-                state_constant=len(sizes) == 1, ms_per_frame=per_frame_ms)
+    return dict(
+        model=name,
+        params=params,
+        max_rel_err=worst,
+        state_kib=max(sizes) / 1024,
+        state_constant=len(sizes) == 1,
+        ms_per_frame=per_frame_ms,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.models:
         r = parity(name, args.frames, args.img_size, args.depth)
         ok &= r["max_rel_err"] <= 1e-5 and r["state_constant"]
-        print(f"{r['model']:<24}{r['params']:>10,}{r['max_rel_err']:>14.2e}{r['state_kib']:>11.1f}"
-              f"{str(r['state_constant']):>10}{r['ms_per_frame']:>10.1f}")
+        print(
+            f"{r['model']:<24}{r['params']:>10,}{r['max_rel_err']:>14.2e}{r['state_kib']:>11.1f}"
+            f"{str(r['state_constant']):>10}{r['ms_per_frame']:>10.1f}"
+        )
     print("\nstep(frame, state) after t frames == model(video[:, :t]) for every t:", "OK" if ok else "FAILED")
     return 0 if ok else 1
 

@@ -51,8 +51,13 @@ def _register_all() -> None:
         cfg = get_model_config(name)
         img = getattr(cfg, "img_size", None) or cfg.vit_kwargs.get("img_size", 224)
         default_cfgs[PREFIX + name] = dict(
-            url="", num_classes=cfg.num_classes, input_size=(3, img, img), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
-            classifier="head.cls_head", license="apache-2.0",
+            url="",
+            num_classes=cfg.num_classes,
+            input_size=(3, img, img),
+            mean=(0.0, 0.0, 0.0),
+            std=(1.0, 1.0, 1.0),
+            classifier="head.cls_head",
+            license="apache-2.0",
         )
         fn = _entrypoint(name)
         setattr(module, fn.__name__, fn)

@@ -44,7 +44,7 @@ def test_matches_float64_reference_random():
 def test_ring_init():
     r_min, r_max, max_phase = 0.4, 0.9, 0.3
     m = LRU(8, 4096, r_min, r_max, max_phase)
-    lam = m.eigenvalues().detach()
+    lam = torch.view_as_complex(m.eigenvalues().detach())
     assert lam.abs().min() >= r_min - 1e-6 and lam.abs().max() <= r_max + 1e-6
     assert lam.angle().min() >= 0 and lam.angle().max() <= max_phase + 1e-6
     # area-uniform on the ring: the median of |λ|^2 is the midpoint of [r_min^2, r_max^2]
