@@ -19,6 +19,7 @@ import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from vidssm.data.annotations import FORMATS, LabelMap, load_annotations
 from vidssm.data.datasets import BadVideoWarning, VideoClipDataset, collate_clips
@@ -177,9 +178,15 @@ class VideoDataModule(L.LightningDataModule):
 
     @property
     def num_classes(self) -> int:
-        """Classes of the label map (after `setup`)."""
+        """Classes of the label map; read from `label_map_file` or the train annotations when asked before
+        `setup` (the training CLI links it into the model when both are built)."""
+        hp = self.opts
+        if self.label_map is None and hp.label_map_file and Path(hp.label_map_file).exists():
+            self.label_map = LabelMap.load(hp.label_map_file)
         if self.label_map is None:
-            raise RuntimeError("num_classes is known after setup() (or with integer labels, from the data)")
+            self._records("train", hp.train_annotations)
+        if self.label_map is None:
+            raise RuntimeError("num_classes: the train annotations define no label map (integer labels?)")
         return len(self.label_map)
 
     # Loaders -------------------------------------------------------------------------------------------------
@@ -187,7 +194,9 @@ class VideoDataModule(L.LightningDataModule):
         hp = self.opts
         if split not in self.datasets:
             raise RuntimeError(f"no {split} dataset: call setup() for the right stage first")
-        return DataLoader(
+        # The train loader is stateful, so a resumed run continues mid-epoch exactly where it stopped.
+        loader_cls = StatefulDataLoader if split == "train" else DataLoader
+        return loader_cls(
             self.datasets[split],
             batch_size=hp.batch_size,
             shuffle=shuffle,

@@ -14,6 +14,8 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from vidssm.data.datamodule import BadVideoReport
+
 from .base import VideoTask
 from .callbacks import RNGState, TrainingReport
 
@@ -43,6 +45,7 @@ class VidssmCLI(LightningCLI):
             ),
             RNGState(),
             TrainingReport(),
+            BadVideoReport(),
         ]
 
     def _instantiate_trainer(self, config: dict, callbacks: list) -> L.Trainer:
