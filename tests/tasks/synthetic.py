@@ -38,9 +38,10 @@ class RampData(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         from torchdata.stateful_dataloader import StatefulDataLoader
 
-        g = torch.Generator().manual_seed(0)
+        from vidssm.data.datamodule import EpochShuffle
+
         return StatefulDataLoader(
-            self.train, batch_size=self.batch_size, shuffle=True, generator=g, num_workers=self.num_workers
+            self.train, batch_size=self.batch_size, sampler=EpochShuffle(len(self.train)), num_workers=self.num_workers
         )
 
     def val_dataloader(self) -> DataLoader:

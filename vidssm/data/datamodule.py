@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from vidssm.data.annotations import FORMATS, LabelMap, load_annotations
@@ -33,6 +33,31 @@ def seed_worker(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)  # noqa: NPY002 - seeds the legacy global generator third-party transforms use
     random.seed(seed)
+
+
+class EpochShuffle(Sampler[int]):
+    """Shuffles `n` samples with a permutation that depends only on `(seed, epoch)`.
+
+    Lightning calls `set_epoch` before every epoch, so a resumed run draws exactly the order the
+    interrupted run would have drawn (the stateful loader then skips what was already consumed).
+
+    Args:
+        n: Dataset size.
+        seed: Base seed.
+    """
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
 
 
 class VideoDataModule(L.LightningDataModule):
@@ -199,7 +224,7 @@ class VideoDataModule(L.LightningDataModule):
         return loader_cls(
             self.datasets[split],
             batch_size=hp.batch_size,
-            shuffle=shuffle,
+            sampler=EpochShuffle(len(self.datasets[split]), hp.seed) if shuffle else None,
             drop_last=shuffle,
             num_workers=hp.num_workers,
             pin_memory=torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory,

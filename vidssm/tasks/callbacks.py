@@ -4,30 +4,49 @@ from __future__ import annotations
 
 import csv
 import logging
+import random
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.fabric.utilities.seed import _collect_rng_states, _set_rng_states
+import numpy as np
+import torch
 
 log = logging.getLogger(__name__)
 
 
 class RNGState(L.Callback):
     """Saves the Python, NumPy and torch (CPU and CUDA) RNG states in every checkpoint and restores
-    them on resume, so dropout, drop-path and augmentation draws continue exactly as without the stop."""
+    them on resume, so dropout, drop-path, MixUp and augmentation draws continue exactly as without
+    the stop. Stored as tensors and plain data, so checkpoints load with `weights_only=True`."""
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": _collect_rng_states(include_cuda=True)}
+        np_kind, np_keys, np_pos, np_gauss, np_cached = np.random.get_state()  # noqa: NPY002 - the global one
+        state = {
+            "torch": torch.get_rng_state(),
+            "numpy": [np_kind, torch.from_numpy(np_keys.astype(np.int64)), np_pos, np_gauss, np_cached],
+            "python": list(random.getstate()[1]),
+            "python_version": random.getstate()[0],
+            "python_gauss": random.getstate()[2],
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._pending = state_dict["rng"]
+        self._pending = state_dict
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        pending = getattr(self, "_pending", None)
-        if pending is not None:
-            _set_rng_states(pending)
-            self._pending = None
+        state = getattr(self, "_pending", None)
+        if state is None:
+            return
+        torch.set_rng_state(state["torch"])
+        kind, keys, pos, gauss, cached = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, gauss, cached))  # noqa: NPY002
+        random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        self._pending = None
 
 
 def read_metrics(csv_path: Path) -> dict[str, list[tuple[int, float]]]:

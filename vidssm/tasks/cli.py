@@ -30,11 +30,23 @@ class VidssmCLI(LightningCLI):
             default=100,
             help="save a checkpoint every N optimiser steps (and last.ckpt)",
         )
+        parser.add_argument(
+            "--run_name",
+            type=str | None,
+            default=None,
+            help="fixed run folder (runs/vidssm/RUN_NAME), so `--ckpt_path last` finds the run's last.ckpt",
+        )
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         every = cfg.get("checkpoint_every_n_steps", 100)
+        run_name = cfg.get("run_name")
+        loggers = cfg.get("trainer", {}).get("logger")
+        if run_name and isinstance(loggers, list):
+            for logger in loggers:
+                if "version" in logger.get("init_args", {}):
+                    logger["init_args"]["version"] = run_name
         self._default_callbacks = [
             ModelCheckpoint(
                 filename="step{step:06d}",
