@@ -42,8 +42,9 @@ def test_kill_9_then_resume_loses_nothing(tmp_path):
     assert full.returncode == 0, full.stderr[-3000:]
 
     kill_cfg = tmp_path / "kill.yaml"
-    kill_cfg.write_text("trainer:\n  callbacks:\n    - class_path: tests.tasks.kill.KillAtStep\n"
-                        "      init_args:\n        step: 5\n")
+    kill_cfg.write_text(
+        "trainer:\n  callbacks:\n    - class_path: tests.tasks.kill.KillAtStep\n      init_args:\n        step: 5\n"
+    )
     killed = _fit(tmp_path, "--run_name", "crash", "--config", str(kill_cfg))
     assert killed.returncode == -9, killed.stderr[-3000:]
     assert _last(tmp_path, "crash")["global_step"] == 4  # the last checkpoint before the crash (mid-epoch)

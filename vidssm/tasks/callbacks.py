@@ -93,9 +93,10 @@ class TrainingReport(L.Callback):
     (class names from the data module's label map) into the logger's folder."""
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero or not trainer.log_dir:
+        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
+        if not trainer.is_global_zero or not log_dir:
             return
-        folder = Path(trainer.log_dir)
+        folder = Path(log_dir)
         metrics = folder / "metrics.csv"
         if metrics.is_file():
             log.info("training curves: %s", plot_curves(metrics, folder / "curves.png"))

@@ -69,13 +69,15 @@ class VidssmCLI(LightningCLI):
 
 def train_main(argv: list[str]) -> int:
     """Runs LightningCLI with `argv` (starting with the sub-command)."""
-    sys.argv = sys.argv[:1]  # LightningCLI reads `args`; a second copy in sys.argv only triggers a warning
+    # From the command line, let LightningCLI read sys.argv itself: DDP launches its workers by re-running
+    # sys.argv, which therefore must stay untouched (and passing a copy as `args` only triggers a warning).
+    args = None if list(argv) == sys.argv[1:] else list(argv)
     VidssmCLI(
         VideoTask,
         L.LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
-        args=argv,
+        args=args,
         save_config_kwargs={"overwrite": True},
         trainer_defaults={
             "logger": [

@@ -71,8 +71,9 @@ class OnlineClassification(VideoTask):
 
     def on_test_epoch_end(self) -> None:
         curve = self._log_curve("test")
-        if self.trainer.is_global_zero and self.trainer.log_dir:
-            write_curve(curve, Path(self.trainer.log_dir))
+        log_dir = self.trainer.log_dir  # a collective under DDP: every rank must ask
+        if self.trainer.is_global_zero and log_dir:
+            write_curve(curve, Path(log_dir))
 
 
 def write_curve(curve: torch.Tensor, folder: Path) -> Path:

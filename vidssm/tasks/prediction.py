@@ -83,8 +83,9 @@ class NextFramePrediction(VideoTask):
         if "test_n" not in self._per_frame:
             return
         table = self._per_frame_table("test")
-        if self.trainer.is_global_zero and self.trainer.log_dir:
-            folder = Path(self.trainer.log_dir)
+        log_dir = self.trainer.log_dir  # a collective under DDP: every rank must ask
+        if self.trainer.is_global_zero and log_dir:
+            folder = Path(log_dir)
             folder.mkdir(parents=True, exist_ok=True)
             rows = "".join(
                 f"{i + 1},{m:.6f},{c:.6f},{s:.4f}\n"
