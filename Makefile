@@ -23,7 +23,7 @@ test: setup
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 demo: setup
-	$(PY) -m vidssm.demo
+	$(PY) -m vidssm.cli demo
 
 bench: setup
 	$(PY) tools/bench_scan.py

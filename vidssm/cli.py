@@ -47,6 +47,12 @@ def _demo(argv: list[str]) -> int:
     return demo.main(argv)
 
 
+def _parity(argv: list[str]) -> int:
+    from vidssm import parity
+
+    return parity.main(argv)
+
+
 def _train(command: str):
     def run(argv: list[str]) -> int:
         from vidssm.tasks.cli import train_main
@@ -64,7 +70,8 @@ def _data(argv: list[str]) -> int:
 
 COMMANDS = {
     "list-models": (_list_models, "print registered model names"),
-    "demo": (_demo, "the quickstart job"),
+    "demo": (_demo, "the quickstart: build data, train, evaluate, stream, report"),
+    "parity": (_parity, "check streaming == offline on random models of every kind"),
     "export": (_export, "export a model to ONNX / torch.export"),
     "data": (_data, "build datasets (e.g. Moving-MNIST)"),
     "fit": (_train("fit"), "train (LightningCLI; --config configs/experiments/...yaml)"),
