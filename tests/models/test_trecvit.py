@@ -69,3 +69,13 @@ def test_bad_inputs_get_clear_errors():
         TRecViTConfig(temporal="mamba", depth=1).temporal_kinds()
     with pytest.raises(ValueError, match="3 kinds for depth 2"):
         TRecViTConfig(temporal=("lru",) * 3, depth=2).temporal_kinds()
+
+
+@torch.no_grad()
+def test_frames_variant_is_a_frame_average():
+    model = vidssm.create_model("trecvit_tiny_frames", img_size=32, depth=2).eval()
+    video = torch.rand(2, 5, 3, 32, 32)
+    shuffled = video[:, torch.randperm(5)]
+    torch.testing.assert_close(model(shuffled), model(video), rtol=1e-5, atol=1e-6)  # order carries no information
+    recurrent = vidssm.create_model("trecvit_tiny", img_size=32, depth=2).eval()
+    assert (recurrent(shuffled) - recurrent(video)).abs().max() > 1e-4

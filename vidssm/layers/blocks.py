@@ -16,7 +16,7 @@ from .norm import LayerNorm, RMSNorm
 from .recurrent_block import RecurrentBlock
 from .state import TemporalState
 
-TEMPORAL_KINDS = ("rglru", "lru", "attention")
+TEMPORAL_KINDS = ("rglru", "lru", "attention", "none")
 
 
 def create_temporal_mixer(
@@ -41,6 +41,18 @@ def create_temporal_mixer(
     if kind == "attention":
         return LocalAttention(width, num_heads, attention_window, final_w_init_variance_scale)
     raise ValueError(f"unknown temporal block kind {kind!r}; expected one of {TEMPORAL_KINDS}")
+
+
+class NoTemporal(nn.Module):
+    """The `"none"` temporal kind: frames stay independent (the frame-averaging ViT baseline); no state."""
+
+    def init_state(self, batch_size: int, device: torch.device | None = None) -> tuple:
+        """No state."""
+        return ()
+
+    def forward(self, x: torch.Tensor, reset: torch.Tensor | None = None, state: tuple | None = None):
+        """Returns `x` `[B, T, D]` unchanged and the empty state."""
+        return x, ()
 
 
 class TemporalBlock(nn.Module):
@@ -99,6 +111,13 @@ class TemporalBlock(nn.Module):
         if self.mlp_block is not None:
             x = x + self.mlp_block(self.channel_pre_norm(x))
         return x, new_state
+
+
+def create_temporal_block(kind: str, width: int, num_heads: int, mlp_width: int | None = None, **mixer_kwargs):
+    """A `TemporalBlock` of `kind`, or `NoTemporal` for `"none"`."""
+    if kind == "none":
+        return NoTemporal()
+    return TemporalBlock(kind, width, num_heads, mlp_width, **mixer_kwargs)
 
 
 def SpatialBlock(  # noqa: N802

@@ -17,7 +17,7 @@ import timm
 import torch
 from torch import nn
 
-from vidssm.layers.blocks import TEMPORAL_KINDS, TemporalBlock
+from vidssm.layers.blocks import TEMPORAL_KINDS, create_temporal_block
 from vidssm.layers.norm import LayerNorm
 
 from .base import ClipHead, StreamingVideoModel, TokenGrid, run_temporal
@@ -103,7 +103,7 @@ class LateTemporal(StreamingVideoModel):
         else:
             self.streams_per_frame = self.vit.patch_embed.num_patches + self.vit.num_prefix_tokens
         self.temporal = nn.ModuleList(
-            TemporalBlock(
+            create_temporal_block(
                 kind,
                 width,
                 config.num_heads,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vidssm.layers.blocks import TEMPORAL_KINDS, SpatialBlock, TemporalBlock
+from vidssm.layers.blocks import TEMPORAL_KINDS, SpatialBlock, create_temporal_block
 from vidssm.layers.norm import LayerNorm
 from vidssm.layers.patch_embed import FrameTokenizer
 
@@ -38,8 +38,8 @@ class TRecViTConfig:
         num_classes: Classes of the head.
         rep_size: Width of the `pre_logits` readout.
         frames_per_clip: The offline forward splits `T` into `max(T // frames_per_clip, 1)` clips.
-        temporal: Kind of every temporal block, `"rglru"`, `"lru"` or `"attention"`: one kind for
-            all layers, or a tuple with one per layer (hybrids).
+        temporal: Kind of every temporal block, `"rglru"`, `"lru"`, `"attention"` or `"none"` (no temporal
+            mixing: the frame-averaging baseline): one kind for all layers, or a tuple with one per layer (hybrids).
         state_multiplier: Recurrence width `E = state_multiplier * D` (RG-LRU width, LRU state size).
         conv1d_temporal_width: Taps of the RG-LRU block's causal conv.
         min_rad: Lower radius of the RG-LRU ring init.
@@ -117,7 +117,7 @@ class TRecViT(StreamingVideoModel):
         self.tokenizer = FrameTokenizer(config.img_size, config.patch_size, 3, config.width)
         self.streams_per_frame = 1 + self.tokenizer.num_patches
         self.temporal = nn.ModuleList(
-            TemporalBlock(
+            create_temporal_block(
                 kind,
                 config.width,
                 config.num_heads,
@@ -192,6 +192,8 @@ def _register_variants() -> None:
         register_model(f"trecvit_{size}_lru", TRecViT, TRecViTConfig(**dims, temporal="lru"))
         register_model(f"trecvit_{size}_hybrid", TRecViT, TRecViTConfig(**dims, temporal=_hybrid(depth)))
         register_model(f"trecvit_{size}_attention", TRecViT, TRecViTConfig(**dims, temporal="attention"))
+        # the same ViT with no temporal blocks: frame features averaged by the head (the single-frame baseline)
+        register_model(f"trecvit_{size}_frames", TRecViT, TRecViTConfig(**dims, temporal="none"))
     # A debug size for tests and CI: 32×32 frames, 2 layers.
     debug = dict(img_size=32, width=32, depth=3, num_heads=2, mlp_dim=64, rep_size=48, num_classes=5, frames_per_clip=8)
     register_model("trecvit_debug", TRecViT, TRecViTConfig(**debug))
