@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from typing import Literal
 
 import torch
@@ -9,6 +11,15 @@ import torch
 from .naive import accumulation_dtype, naive_linear_scan
 from .scan_op import planar_linear_scan, scan_op_linear_scan
 from .torch_scan import choose_scan_form, torch_linear_scan
+from .triton_op import (
+    TRITON_FORMS,
+    choose_chunk_size,
+    choose_triton_form,
+    chunk_linear_scan,
+    fused_recurrent_linear_scan,
+    planar_triton_linear_scan,
+    triton_linear_scan,
+)
 
 Backend = Literal["auto", "naive", "torch", "scan", "triton"]
 BACKENDS: tuple[str, ...] = ("auto", "naive", "torch", "scan", "triton")
@@ -63,16 +74,23 @@ def _check_inputs(
             raise ValueError(f"reset is on {reset.device} but b is on {b.device}")
 
 
+@functools.cache
+def _triton_installed() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
 def _auto_backend(b: torch.Tensor) -> Backend:
     """The backend `backend="auto"` resolves to for this input.
 
     While `torch.export` (or the ONNX exporter built on it) traces, the scan op form keeps the loop
-    over time as a loop in the graph. Otherwise the PyTorch forms run on any device. When a Triton
-    kernel is built, CUDA inputs go to it here (its `fused_recurrent` form for short `T` and single
-    steps, its `chunk` form for training).
+    over time as a loop in the graph. Otherwise CUDA inputs go to the Triton kernels (which pick
+    their `fused_recurrent` form for short `T` and single steps, their `chunk` form for long `T`
+    with few rows: `choose_triton_form`), and everything else to the PyTorch forms.
     """
     if torch.compiler.is_exporting():
         return "scan"
+    if b.is_cuda and _triton_installed():
+        return "triton"
     return "torch"
 
 
@@ -97,7 +115,9 @@ def linear_scan(
             treated as 0; at t=0 this drops `h0`).
         backend: ``"auto"`` (default), ``"naive"`` (the reference loop), ``"torch"`` (fast
             PyTorch forms), ``"scan"`` (PyTorch's scan op: the form `torch.export`/ONNX trace into a
-            loop; ``"auto"`` picks it while exporting) or ``"triton"`` (not built yet).
+            loop; ``"auto"`` picks it while exporting) or ``"triton"`` (the Triton kernels, forced on
+            any device: CUDA, or the CPU under `TRITON_INTERPRET=1`; ``"auto"`` picks them for
+            CUDA inputs).
 
     Returns:
         `h` `[B, T, D]` in `b`'s dtype and `h_last` `[B, D]` in the accumulation dtype, which can
@@ -106,7 +126,7 @@ def linear_scan(
     Raises:
         ValueError: On a bad shape, device or unknown backend.
         TypeError: On a bad dtype (integer inputs, non-bool reset, complex `a`/`h0` with real `b`).
-        NotImplementedError: For ``backend="triton"``.
+        RuntimeError: For ``backend="triton"`` on a device the kernels cannot run on.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -119,10 +139,7 @@ def linear_scan(
         return torch_linear_scan(a, b, h0, reset)
     if backend == "scan":
         return scan_op_linear_scan(a, b, h0, reset)
-    raise NotImplementedError(
-        "backend='triton': the Triton linear_scan kernel is not built yet (a later issue adds it); "
-        "use backend='auto' or 'torch'"
-    )
+    return triton_linear_scan(a, b, h0, reset)
 
 
 def complex_linear_scan(
@@ -135,8 +152,9 @@ def complex_linear_scan(
     """`linear_scan` of complex numbers stored as real `[..., 2]` (real, imaginary) pairs.
 
     The layout of `torch.view_as_real`: layers that keep complex state in real tensors (so that no
-    complex tensor reaches an exported graph) call this. Eagerly it views the pairs as complex64
-    without a copy and runs `linear_scan`; while exporting it runs the planar scan op.
+    complex tensor reaches an exported graph) call this. The Triton kernels (``"triton"``, or
+    ``"auto"`` on CUDA) take the pairs as they are; while exporting it runs the planar scan op;
+    the other backends view the pairs as complex64 without a copy and run `linear_scan`.
 
     Args:
         a: Decay pairs broadcastable to `[B, T, D, 2]` (e.g. `[D, 2]` for a time-invariant λ).
@@ -153,8 +171,14 @@ def complex_linear_scan(
             raise ValueError(f"{name} must be real (re, im) pairs [..., 2], got {x.dtype} {tuple(x.shape)}")
     if b.ndim != 4:
         raise ValueError(f"b must be [B, T, D, 2], got shape {tuple(b.shape)}")
-    if backend == "scan" or (backend == "auto" and torch.compiler.is_exporting()):
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        backend = _auto_backend(b)
+    if backend in ("scan", "triton"):
         _check_inputs(a[..., 0], b[..., 0], None if h0 is None else h0[..., 0], reset)
+        if backend == "triton":
+            return planar_triton_linear_scan(a, b, h0, reset)
         return planar_linear_scan(a, b, h0, reset)
 
     def as_complex(x: torch.Tensor) -> torch.Tensor:
@@ -167,12 +191,19 @@ def complex_linear_scan(
 __all__ = [
     "BACKENDS",
     "Backend",
+    "TRITON_FORMS",
     "accumulation_dtype",
+    "choose_chunk_size",
     "choose_scan_form",
+    "choose_triton_form",
+    "chunk_linear_scan",
+    "fused_recurrent_linear_scan",
     "linear_scan",
     "complex_linear_scan",
     "naive_linear_scan",
     "planar_linear_scan",
+    "planar_triton_linear_scan",
     "scan_op_linear_scan",
     "torch_linear_scan",
+    "triton_linear_scan",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from vidssm.kernels import complex_linear_scan, linear_scan, naive_linear_scan
 
 

@@ -1,0 +1,524 @@
+"""Chunked Triton kernels for the linear scan: long `T` with few sequences, and their backward.
+
+Computes `naive_linear_scan`. With few rows the sequential kernel has too few programs to fill the
+GPU, so time is cut into `NC` chunks of `BT` steps and worked on in three passes:
+
+1. summary: every (row, chunk, channel tile) scans its chunk from a zero state and writes the
+   chunk-end state `s_c` and the decay product `P_c = a_{end} ... a_{start}` (`[B, NC, D]`);
+2. carry: one program per (row, tile) walks the `NC` chunks, `carry_{c+1} = P_c carry_c + s_c`,
+   starting from `h0`, and writes the state entering each chunk;
+3. replay: every (row, chunk, tile) rescans its chunk from its carry and writes `h`; the last
+   chunk writes `h_last`.
+
+Passes 1 and 3 have `B * NC * D / BD` programs; pass 2 touches only `[B, NC, D]`. Only products
+of `a` are formed (no division), so decays that underflow are as safe as in the sequential loop.
+
+The backward is the same three passes run backwards in time on the adjoint recurrence
+`c_{t-1} = conj(a_t) (g_t + c_t)` (the carry `c_t = conj(a_{t+1}) dh_{t+1}`, `c_{T-1}` = gradient
+of `h_last`, `dh0 = c_{-1}`); its replay writes `db`, `da` (or per-chunk partials of a
+time-invariant `a`, summed afterwards without atomics).
+
+Grid of passes 1 and 3: `(B * NC, cdiv(D, BD))`, program `i_bc = i_b * NC + i_c`.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ..utils import (
+    channel_block,
+    check_device,
+    conj_mul,
+    drop_where,
+    inner_contiguous,
+    load_pair,
+    mul,
+    mul_add,
+    mul_conj,
+    store_pair,
+    tile_offsets,
+    tl_acc_dtype,
+)
+from .fused_recurrent import inner_contiguous_bcast, new_da, reduce_da, time_invariant
+
+DEFAULT_CHUNK = 64
+
+
+@triton.jit
+def chunk_linear_scan_fwd_kernel_summary(
+    a,
+    b,
+    reset,
+    s,
+    p,
+    T,
+    D,
+    NC,
+    s_ab,
+    s_at,
+    s_bb,
+    s_bt,
+    s_rb,
+    s_rt,
+    HAS_RESET: tl.constexpr,
+    A_CONST_T: tl.constexpr,
+    CPLX: tl.constexpr,
+    ACC: tl.constexpr,
+    BT: tl.constexpr,
+    BD: tl.constexpr,
+):
+    """Chunk-end state from zero (`s`) and decay product (`p`) of one chunk, `[B, NC, D(, 2)]`."""
+    i_bc = tl.program_id(0).to(tl.int64)
+    i_d = tl.program_id(1)
+    i_b = i_bc // NC
+    i_c = i_bc % NC
+    o, m = tile_offsets(i_d, D, BD, CPLX)
+    t0 = i_c * BT
+    n = tl.minimum(T - t0, BT)
+    p_a = a + i_b * s_ab + t0 * s_at + o
+    p_b = b + i_b * s_bb + t0 * s_bt + o
+    p_r = reset + i_b * s_rb + t0 * s_rt
+    b_hr = tl.zeros([BD], dtype=ACC)
+    b_hi = tl.zeros([BD], dtype=ACC)
+    b_pr = tl.full([BD], 1.0, dtype=ACC)
+    b_pi = tl.zeros([BD], dtype=ACC)
+    if A_CONST_T:
+        b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
+    for _ in range(0, n):
+        if A_CONST_T:
+            b_ar, b_ai = b_ar0, b_ai0
+        else:
+            b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
+        if HAS_RESET:
+            b_ar, b_ai = drop_where(tl.load(p_r) != 0, b_ar, b_ai)
+        b_xr, b_xi = load_pair(p_b, m, CPLX, ACC)
+        b_hr, b_hi = mul_add(b_ar, b_ai, b_hr, b_hi, b_xr, b_xi, CPLX)
+        b_pr, b_pi = mul(b_ar, b_ai, b_pr, b_pi, CPLX)
+        p_a += s_at
+        p_b += s_bt
+        p_r += s_rt
+    o_s = i_bc * D * (2 if CPLX else 1) + o
+    store_pair(s + o_s, m, b_hr, b_hi, CPLX)
+    store_pair(p + o_s, m, b_pr, b_pi, CPLX)
+
+
+@triton.jit
+def _combine(a1r, a1i, b1r, b1i, a2r, a2i, b2r, b2i):
+    """Composes two affine maps `x -> a x + b`, the earlier one first: `(a2 a1, a2 b1 + b2)`."""
+    return a2r * a1r - a2i * a1i, a2r * a1i + a2i * a1r, a2r * b1r - a2i * b1i + b2r, a2r * b1i + a2i * b1r + b2i
+
+
+@triton.jit
+def _combine_real(a1, b1, a2, b2):
+    return a2 * a1, a2 * b1 + b2
+
+
+@triton.jit
+def chunk_linear_scan_kernel_carry(
+    s,
+    p,
+    c0,
+    carry,
+    cn,
+    D,
+    NC,
+    HAS_C0: tl.constexpr,
+    REVERSE: tl.constexpr,
+    CPLX: tl.constexpr,
+    ACC: tl.constexpr,
+    BC: tl.constexpr,
+    BD: tl.constexpr,
+):
+    """The carry entering every chunk: `c_{k+1} = p_k c_k + s_k` over chunks (last to first when `REVERSE`).
+
+    Forward, `c` is the state entering a chunk (`c0 = h0`); backward, the adjoint entering a chunk
+    from the later one (`c0` = gradient of `h_last`) and `cn` receives the final carry, `dh0`.
+    `BC` chunks at a time are combined with a parallel scan of their affine maps, so the chain of
+    dependent steps is `NC / BC` long rather than `NC`.
+    """
+    i_b = tl.program_id(0).to(tl.int64)
+    i_d = tl.program_id(1)
+    o, m = tile_offsets(i_d, D, BD, CPLX)
+    w = 2 if CPLX else 1
+    o_s = i_b * D * w + o
+    if HAS_C0:
+        b_cr, b_ci = load_pair(c0 + o_s, m, CPLX, ACC)
+    else:
+        b_cr = tl.zeros([BD], dtype=ACC)
+        b_ci = tl.zeros([BD], dtype=ACC)
+    first = NC - 1 if REVERSE else 0
+    store_pair(carry + (i_b * NC + first) * D * w + o, m, b_cr, b_ci, CPLX)
+    o_k = tl.arange(0, BC)
+    for k0 in range(0, NC, BC):
+        k = k0 + o_k  # position in walking order
+        m_k = k < NC
+        if REVERSE:
+            i_c = NC - 1 - k
+            i_n = i_c - 1  # the chunk walked next, which this one's result enters
+        else:
+            i_c = k
+            i_n = k + 1
+        if CPLX:
+            o_t = ((i_b * NC + i_c) * D * w)[:, None, None] + o[None, :, :]
+            o_n = ((i_b * NC + i_n) * D * w)[:, None, None] + o[None, :, :]
+            m_t = m_k[:, None, None] & m[None, :, :]
+            m_n = (m_k & (k + 1 < NC))[:, None, None] & m[None, :, :]
+        else:
+            o_t = ((i_b * NC + i_c) * D)[:, None] + o[None, :]
+            o_n = ((i_b * NC + i_n) * D)[:, None] + o[None, :]
+            m_t = m_k[:, None] & m[None, :]
+            m_n = (m_k & (k + 1 < NC))[:, None] & m[None, :]
+        b_pr, b_pi = load_pair(p + o_t, m_t, CPLX, ACC)
+        b_sr, b_si = load_pair(s + o_t, m_t, CPLX, ACC)
+        # Chunks past the end act as the identity map, so the last row carries the final state.
+        b_pr = tl.where(m_k[:, None], b_pr, 1.0)
+        if CPLX:
+            b_pr, b_pi, b_sr, b_si = tl.associative_scan((b_pr, b_pi, b_sr, b_si), 0, _combine)
+        else:
+            b_pr, b_sr = tl.associative_scan((b_pr, b_sr), 0, _combine_real)
+        b_xr, b_xi = mul_add(b_pr, b_pi, b_cr[None, :], b_ci[None, :], b_sr, b_si, CPLX)
+        store_pair(carry + o_n, m_n, b_xr, b_xi, CPLX)
+        is_last = o_k[:, None] == BC - 1
+        b_cr = tl.sum(tl.where(is_last, b_xr, 0.0), axis=0)
+        if CPLX:
+            b_ci = tl.sum(tl.where(is_last, b_xi, 0.0), axis=0)
+    if REVERSE:
+        store_pair(cn + o_s, m, b_cr, b_ci, CPLX)
+
+
+@triton.jit
+def chunk_linear_scan_fwd_kernel_replay(
+    a,
+    b,
+    reset,
+    carry,
+    h,
+    ht,
+    T,
+    D,
+    NC,
+    s_ab,
+    s_at,
+    s_bb,
+    s_bt,
+    s_hb,
+    s_ht,
+    s_rb,
+    s_rt,
+    HAS_RESET: tl.constexpr,
+    A_CONST_T: tl.constexpr,
+    CPLX: tl.constexpr,
+    ACC: tl.constexpr,
+    BT: tl.constexpr,
+    BD: tl.constexpr,
+):
+    """Rescans one chunk from the state entering it, writing `h` (and `ht` from the last chunk)."""
+    i_bc = tl.program_id(0).to(tl.int64)
+    i_d = tl.program_id(1)
+    i_b = i_bc // NC
+    i_c = i_bc % NC
+    o, m = tile_offsets(i_d, D, BD, CPLX)
+    w = 2 if CPLX else 1
+    t0 = i_c * BT
+    n = tl.minimum(T - t0, BT)
+    p_a = a + i_b * s_ab + t0 * s_at + o
+    p_b = b + i_b * s_bb + t0 * s_bt + o
+    p_h = h + i_b * s_hb + t0 * s_ht + o
+    p_r = reset + i_b * s_rb + t0 * s_rt
+    b_hr, b_hi = load_pair(carry + i_bc * D * w + o, m, CPLX, ACC)
+    if A_CONST_T:
+        b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
+    for _ in range(0, n):
+        if A_CONST_T:
+            b_ar, b_ai = b_ar0, b_ai0
+        else:
+            b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
+        if HAS_RESET:
+            b_ar, b_ai = drop_where(tl.load(p_r) != 0, b_ar, b_ai)
+        b_xr, b_xi = load_pair(p_b, m, CPLX, ACC)
+        b_hr, b_hi = mul_add(b_ar, b_ai, b_hr, b_hi, b_xr, b_xi, CPLX)
+        store_pair(p_h, m, b_hr, b_hi, CPLX)
+        p_a += s_at
+        p_b += s_bt
+        p_h += s_ht
+        p_r += s_rt
+    if i_c == NC - 1:
+        store_pair(ht + i_b * D * w + o, m, b_hr, b_hi, CPLX)
+
+
+@triton.jit
+def chunk_linear_scan_bwd_kernel_summary(
+    a,
+    dh,
+    reset,
+    s,
+    p,
+    T,
+    D,
+    NC,
+    s_ab,
+    s_at,
+    s_gb,
+    s_gt,
+    s_rb,
+    s_rt,
+    HAS_RESET: tl.constexpr,
+    A_CONST_T: tl.constexpr,
+    CPLX: tl.constexpr,
+    ACC: tl.constexpr,
+    BT: tl.constexpr,
+    BD: tl.constexpr,
+):
+    """Adjoint leaving one chunk from a zero carry (`s`) and its product of `conj(a)` (`p`)."""
+    i_bc = tl.program_id(0).to(tl.int64)
+    i_d = tl.program_id(1)
+    i_b = i_bc // NC
+    i_c = i_bc % NC
+    o, m = tile_offsets(i_d, D, BD, CPLX)
+    t0 = i_c * BT
+    n = tl.minimum(T - t0, BT)
+    last = t0 + n - 1
+    p_a = a + i_b * s_ab + last * s_at + o
+    p_g = dh + i_b * s_gb + last * s_gt + o
+    p_r = reset + i_b * s_rb + last * s_rt
+    b_cr = tl.zeros([BD], dtype=ACC)
+    b_ci = tl.zeros([BD], dtype=ACC)
+    b_pr = tl.full([BD], 1.0, dtype=ACC)
+    b_pi = tl.zeros([BD], dtype=ACC)
+    if A_CONST_T:
+        b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
+    for _ in range(0, n):
+        if A_CONST_T:
+            b_ar, b_ai = b_ar0, b_ai0
+        else:
+            b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
+        if HAS_RESET:
+            b_ar, b_ai = drop_where(tl.load(p_r) != 0, b_ar, b_ai)
+        b_gr, b_gi = load_pair(p_g, m, CPLX, ACC)
+        b_cr, b_ci = conj_mul(b_ar, b_ai, b_gr + b_cr, b_gi + b_ci, CPLX)
+        b_pr, b_pi = conj_mul(b_ar, b_ai, b_pr, b_pi, CPLX)
+        p_a -= s_at
+        p_g -= s_gt
+        p_r -= s_rt
+    o_s = i_bc * D * (2 if CPLX else 1) + o
+    store_pair(s + o_s, m, b_cr, b_ci, CPLX)
+    store_pair(p + o_s, m, b_pr, b_pi, CPLX)
+
+
+@triton.jit
+def chunk_linear_scan_bwd_kernel_replay(
+    a,
+    h,
+    h0,
+    reset,
+    dh,
+    carry,
+    da,
+    db,
+    T,
+    D,
+    NC,
+    s_ab,
+    s_at,
+    s_hb,
+    s_ht,
+    s_rb,
+    s_rt,
+    s_gb,
+    s_gt,
+    s_dab,
+    s_dat,
+    s_dbb,
+    s_dbt,
+    HAS_H0: tl.constexpr,
+    HAS_RESET: tl.constexpr,
+    A_CONST_T: tl.constexpr,
+    CPLX: tl.constexpr,
+    ACC: tl.constexpr,
+    BT: tl.constexpr,
+    BD: tl.constexpr,
+):
+    """Reverse replay of one chunk from the adjoint entering it: writes `db` and `da` (or its partial)."""
+    i_bc = tl.program_id(0).to(tl.int64)
+    i_d = tl.program_id(1)
+    i_b = i_bc // NC
+    i_c = i_bc % NC
+    o, m = tile_offsets(i_d, D, BD, CPLX)
+    w = 2 if CPLX else 1
+    t0 = i_c * BT
+    n = tl.minimum(T - t0, BT)
+    last = t0 + n - 1
+    p_a = a + i_b * s_ab + last * s_at + o
+    p_hp = h + i_b * s_hb + (last - 1) * s_ht + o  # h_{t-1}; masked off at t = 0
+    p_g = dh + i_b * s_gb + last * s_gt + o
+    p_db = db + i_b * s_dbb + last * s_dbt + o
+    p_da = da + i_b * s_dab + last * s_dat + o
+    p_r = reset + i_b * s_rb + last * s_rt
+    if HAS_H0:
+        b_h0r, b_h0i = load_pair(h0 + i_b * D * w + o, m, CPLX, ACC)
+    else:
+        b_h0r = tl.zeros([BD], dtype=ACC)
+        b_h0i = tl.zeros([BD], dtype=ACC)
+    b_cr, b_ci = load_pair(carry + i_bc * D * w + o, m, CPLX, ACC)
+    b_dar = tl.zeros([BD], dtype=ACC)
+    b_dai = tl.zeros([BD], dtype=ACC)
+    if A_CONST_T:
+        b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
+    for i in range(0, n):
+        t = last - i
+        if A_CONST_T:
+            b_ar, b_ai = b_ar0, b_ai0
+        else:
+            b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
+        b_gr, b_gi = load_pair(p_g, m, CPLX, ACC)
+        b_dr = b_gr + b_cr
+        b_di = b_gi + b_ci
+        store_pair(p_db, m, b_dr, b_di, CPLX)
+        b_pr, b_pi = load_pair(p_hp, m & (t > 0), CPLX, ACC)
+        b_pr = tl.where(t > 0, b_pr, b_h0r)
+        b_pi = tl.where(t > 0, b_pi, b_h0i)
+        b_gar, b_gai = mul_conj(b_dr, b_di, b_pr, b_pi, CPLX)
+        if HAS_RESET:
+            dropped = tl.load(p_r) != 0
+            b_gar, b_gai = drop_where(dropped, b_gar, b_gai)
+            b_ar, b_ai = drop_where(dropped, b_ar, b_ai)
+        if A_CONST_T:
+            b_dar += b_gar
+            b_dai += b_gai
+        else:
+            store_pair(p_da, m, b_gar, b_gai, CPLX)
+        b_cr, b_ci = conj_mul(b_ar, b_ai, b_dr, b_di, CPLX)
+        p_a -= s_at
+        p_hp -= s_ht
+        p_g -= s_gt
+        p_db -= s_dbt
+        p_da -= s_dat
+        p_r -= s_rt
+    if A_CONST_T:
+        store_pair(da + i_bc * D * w + o, m, b_dar, b_dai, CPLX)
+
+
+def carry_block(dim: int, planar: bool) -> tuple[int, int]:
+    """`(BC, BD)` of the carry pass: 16 chunks by up to 64 channels (32 pairs) per scan tile."""
+    return 16, min(32 if planar else 64, triton.next_power_of_2(dim))
+
+
+def _acc(a: torch.Tensor, b: torch.Tensor) -> torch.dtype:
+    return torch.float64 if torch.float64 in (a.dtype, b.dtype) else torch.float32
+
+
+def _reset_args(reset: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    if reset is None:
+        return like, 0, 0  # never read (HAS_RESET is false)
+    r = reset.view(torch.uint8)
+    return r, r.stride(0), r.stride(1)
+
+
+def chunk_fwd(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    h0: torch.Tensor | None,
+    reset: torch.Tensor | None,
+    planar: bool,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward of the chunked form.
+
+    Args:
+        a: Decay broadcastable to `b` (any strides over `B`, `T`; `[..., D, 2]` pairs when `planar`).
+        b: Input `[B, T, D]`, or `[B, T, D, 2]` pairs when `planar`.
+        h0: Initial state `[B, D(, 2)]` in the accumulation dtype, or None.
+        reset: Bool `[B, T]` or None.
+        planar: Complex numbers as (re, im) pairs.
+        chunk_size: Steps per chunk `BT` (a power of two is not required).
+
+    Returns:
+        `h` like `b` (packed) and `h_last` `[B, D(, 2)]` in the accumulation dtype.
+    """
+    check_device(chunk_linear_scan_fwd_kernel_summary, b)
+    acc = _acc(a, b)
+    tl_acc = tl_acc_dtype(acc)
+    bsz, length, dim = b.shape[:3]
+    n_chunks = triton.cdiv(length, chunk_size)
+    a = inner_contiguous_bcast(a, b)
+    b = inner_contiguous(b, planar)
+    const_t = a.stride(1) == 0
+    summary_shape = (bsz, n_chunks, *b.shape[2:])  # [B, NC, D(, 2)]
+    s = torch.empty(summary_shape, dtype=acc, device=b.device)
+    p = torch.empty_like(s)
+    carry = torch.empty_like(s)
+    h = torch.empty(b.shape, dtype=b.dtype, device=b.device)
+    ht = torch.empty((bsz, *b.shape[2:]), dtype=acc, device=b.device)
+    r, s_rb, s_rt = _reset_args(reset, b)
+    block, warps = channel_block(dim, planar)
+    flags = {"HAS_RESET": reset is not None, "A_CONST_T": const_t, "CPLX": planar, "ACC": tl_acc}
+    grid = (bsz * n_chunks, triton.cdiv(dim, block))
+    chunk_linear_scan_fwd_kernel_summary[grid](
+        a, b, r, s, p, length, dim, n_chunks, a.stride(0), a.stride(1), b.stride(0), b.stride(1), s_rb, s_rt,
+        **flags, BT=chunk_size, BD=block, num_warps=warps,
+    )  # fmt: skip
+    c_chunks, c_block = carry_block(dim, planar)
+    chunk_linear_scan_kernel_carry[(bsz, triton.cdiv(dim, c_block))](
+        s, p, ht if h0 is None else h0.contiguous(), carry, ht, dim, n_chunks,
+        HAS_C0=h0 is not None, REVERSE=False, CPLX=planar, ACC=tl_acc, BC=c_chunks, BD=c_block, num_warps=4,
+    )  # fmt: skip
+    chunk_linear_scan_fwd_kernel_replay[grid](
+        a, b, r, carry, h, ht, length, dim, n_chunks,
+        a.stride(0), a.stride(1), b.stride(0), b.stride(1), h.stride(0), h.stride(1), s_rb, s_rt,
+        **flags, BT=chunk_size, BD=block, num_warps=warps,
+    )  # fmt: skip
+    return h, ht
+
+
+def chunk_bwd(
+    a: torch.Tensor,
+    h: torch.Tensor,
+    h0: torch.Tensor | None,
+    reset: torch.Tensor | None,
+    dh: torch.Tensor,
+    dht: torch.Tensor,
+    planar: bool,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Backward of the chunked form; arguments and results as `fused_recurrent_bwd`, plus `chunk_size`."""
+    check_device(chunk_linear_scan_bwd_kernel_summary, h)
+    acc = _acc(a, h)
+    tl_acc = tl_acc_dtype(acc)
+    bsz, length, dim = h.shape[:3]
+    n_chunks = triton.cdiv(length, chunk_size)
+    a_full = inner_contiguous_bcast(a, h)
+    const_t = time_invariant(a, h)
+    dh = inner_contiguous(dh, planar)
+    dht = dht.to(acc).contiguous()
+    summary_shape = (bsz, n_chunks, *h.shape[2:])  # [B, NC, D(, 2)]
+    s = torch.empty(summary_shape, dtype=acc, device=h.device)
+    p = torch.empty_like(s)
+    carry = torch.empty_like(s)
+    db = torch.empty(h.shape, dtype=h.dtype, device=h.device)
+    dh0 = torch.empty((bsz, *h.shape[2:]), dtype=acc, device=h.device)
+    da = new_da(a, h, acc, const_t, chunks=n_chunks)
+    r, s_rb, s_rt = _reset_args(reset, h)
+    block, warps = channel_block(dim, planar)
+    flags = {"HAS_RESET": reset is not None, "A_CONST_T": const_t, "CPLX": planar, "ACC": tl_acc}
+    grid = (bsz * n_chunks, triton.cdiv(dim, block))
+    chunk_linear_scan_bwd_kernel_summary[grid](
+        a_full, dh, r, s, p, length, dim, n_chunks,
+        a_full.stride(0), a_full.stride(1), dh.stride(0), dh.stride(1), s_rb, s_rt,
+        **flags, BT=chunk_size, BD=block, num_warps=warps,
+    )  # fmt: skip
+    c_chunks, c_block = carry_block(dim, planar)
+    chunk_linear_scan_kernel_carry[(bsz, triton.cdiv(dim, c_block))](
+        s, p, dht, carry, dh0, dim, n_chunks,
+        HAS_C0=True, REVERSE=True, CPLX=planar, ACC=tl_acc, BC=c_chunks, BD=c_block, num_warps=4,
+    )  # fmt: skip
+    chunk_linear_scan_bwd_kernel_replay[grid](
+        a_full, h, dh0 if h0 is None else h0.contiguous(), r, dh, carry, da, db, length, dim, n_chunks,
+        a_full.stride(0), a_full.stride(1), h.stride(0), h.stride(1), s_rb, s_rt, dh.stride(0), dh.stride(1),
+        0 if const_t else da.stride(0), 0 if const_t else da.stride(1), db.stride(0), db.stride(1),
+        HAS_H0=h0 is not None, **flags, BT=chunk_size, BD=block, num_warps=warps,
+    )  # fmt: skip
+    if const_t:
+        da = da.sum(1)  # [B, D(, 2)]: per-chunk partials, reduced in a fixed order
+    return reduce_da(da, a, const_t), db, dh0

@@ -1,0 +1,413 @@
+"""Sequential Triton kernels for the linear scan: short `T`, single steps, and their backward.
+
+Computes `naive_linear_scan`. One program owns one sequence and one tile of `BD` channels and walks
+time step by step with its state in float32 (float64 for float64 inputs) registers, so it reads
+`a` and `b` and writes `h` exactly once: the minimum traffic. Parallelism is `B * D / BD`
+programs, plenty for video shapes (`B` = batch × tokens); long sequences with few rows go to
+`chunk.py` instead.
+
+Every step is the same fused multiply-add on the same state, whatever the call boundaries, so a
+scan split into calls chained through `h_last -> h0` equals one call bit for bit. The single-step
+kernel (`T = 1`, streaming) is the loop body alone; it has no autotuning, so no benchmark rerun
+can touch the state.
+
+The backward walks time in reverse on the conjugated decay: `dh_t = g_t + conj(a_{t+1}) dh_{t+1}`
+(with the gradient of `h_last` entering at `T - 1`), `db_t = dh_t`, `da_t = dh_t conj(h_{t-1})`
+and `dh0 = conj(a_0) dh_0`. A time-invariant `a` (stride 0 over `T`) sums `da` in registers and
+writes one `[B, D]` partial per row, reduced by the caller without atomics, so the result is
+deterministic.
+
+Layout: `[B, T, D]` with any strides over `B` and `T` (stride 0 broadcasts `a`), packed channels;
+complex numbers as `[B, T, D, 2]` real pairs (planar arithmetic in registers). Program grid
+`(B, cdiv(D, BD))`: rows on the first axis, which has no 65535 limit. Row offsets are int64.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ..utils import (
+    channel_block,
+    check_device,
+    conj_mul,
+    drop_where,
+    inner_contiguous,
+    load_pair,
+    mul_add,
+    mul_conj,
+    store_pair,
+    tile_offsets,
+    tl_acc_dtype,
+)
+
+
+@triton.jit
+def fused_recurrent_linear_scan_fwd_kernel(
+    a,
+    b,
+    h0,
+    reset,
+    h,
+    ht,
+    T,
+    D,
+    s_ab,
+    s_at,
+    s_bb,
+    s_bt,
+    s_hb,
+    s_ht,
+    s_rb,
+    s_rt,
+    HAS_H0: tl.constexpr,
+    HAS_RESET: tl.constexpr,
+    A_CONST_T: tl.constexpr,
+    CPLX: tl.constexpr,
+    ACC: tl.constexpr,
+    BD: tl.constexpr,
+):
+    """`h_t = a_t h_{t-1} + b_t` over `T` steps for one row and channel tile; writes `h` and `ht`."""
+    i_b = tl.program_id(0).to(tl.int64)
+    i_d = tl.program_id(1)
+    o, m = tile_offsets(i_d, D, BD, CPLX)
+    o_s = i_b * D * (2 if CPLX else 1) + o  # packed [B, D(, 2)] state tensors
+    p_a = a + i_b * s_ab + o
+    p_b = b + i_b * s_bb + o
+    p_h = h + i_b * s_hb + o
+    p_r = reset + i_b * s_rb
+    if HAS_H0:
+        b_hr, b_hi = load_pair(h0 + o_s, m, CPLX, ACC)
+    else:
+        b_hr = tl.zeros([BD], dtype=ACC)
+        b_hi = tl.zeros([BD], dtype=ACC)
+    if A_CONST_T:
+        b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
+    for _ in range(0, T):
+        if A_CONST_T:
+            b_ar, b_ai = b_ar0, b_ai0
+        else:
+            b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
+        if HAS_RESET:
+            b_ar, b_ai = drop_where(tl.load(p_r) != 0, b_ar, b_ai)
+        b_xr, b_xi = load_pair(p_b, m, CPLX, ACC)
+        b_hr, b_hi = mul_add(b_ar, b_ai, b_hr, b_hi, b_xr, b_xi, CPLX)
+        store_pair(p_h, m, b_hr, b_hi, CPLX)
+        p_a += s_at
+        p_b += s_bt
+        p_h += s_ht
+        p_r += s_rt
+    store_pair(ht + o_s, m, b_hr, b_hi, CPLX)
+
+
+@triton.jit
+def fused_recurrent_linear_scan_step_kernel(
+    a,
+    b,
+    h0,
+    reset,
+    h,
+    ht,
+    D,
+    s_ab,
+    s_bb,
+    s_hb,
+    s_rb,
+    HAS_H0: tl.constexpr,
+    HAS_RESET: tl.constexpr,
+    CPLX: tl.constexpr,
+    ACC: tl.constexpr,
+    BD: tl.constexpr,
+):
+    """One step `h = a h0 + b` (`T = 1`), the loop body of the forward kernel; writes `h` and `ht`."""
+    i_b = tl.program_id(0).to(tl.int64)
+    i_d = tl.program_id(1)
+    o, m = tile_offsets(i_d, D, BD, CPLX)
+    o_s = i_b * D * (2 if CPLX else 1) + o
+    if HAS_H0:
+        b_hr, b_hi = load_pair(h0 + o_s, m, CPLX, ACC)
+    else:
+        b_hr = tl.zeros([BD], dtype=ACC)
+        b_hi = tl.zeros([BD], dtype=ACC)
+    b_ar, b_ai = load_pair(a + i_b * s_ab + o, m, CPLX, ACC)
+    if HAS_RESET:
+        b_ar, b_ai = drop_where(tl.load(reset + i_b * s_rb) != 0, b_ar, b_ai)
+    b_xr, b_xi = load_pair(b + i_b * s_bb + o, m, CPLX, ACC)
+    b_hr, b_hi = mul_add(b_ar, b_ai, b_hr, b_hi, b_xr, b_xi, CPLX)
+    store_pair(h + i_b * s_hb + o, m, b_hr, b_hi, CPLX)
+    store_pair(ht + o_s, m, b_hr, b_hi, CPLX)
+
+
+@triton.jit(do_not_specialize=["T"])  # `T - 1` must stay a tensor, even for T = 1
+def fused_recurrent_linear_scan_bwd_kernel(
+    a,
+    h,
+    h0,
+    reset,
+    dh,
+    dht,
+    da,
+    db,
+    dh0,
+    T,
+    D,
+    s_ab,
+    s_at,
+    s_hb,
+    s_ht,
+    s_rb,
+    s_rt,
+    s_gb,
+    s_gt,
+    s_dab,
+    s_dat,
+    s_dbb,
+    s_dbt,
+    HAS_H0: tl.constexpr,
+    HAS_RESET: tl.constexpr,
+    A_CONST_T: tl.constexpr,
+    CPLX: tl.constexpr,
+    ACC: tl.constexpr,
+    BD: tl.constexpr,
+):
+    """Reverse-time adjoint for one row and channel tile: writes `db`, `da` (or its `[B, D]` partial), `dh0`.
+
+    `h` is the forward output (`h_{t-1}` for `da`), `dh` the gradient of `h`, `dht` that of `h_last`.
+    With `A_CONST_T`, `da` is a packed `[B, D(, 2)]` float partial summed over time.
+    """
+    i_b = tl.program_id(0).to(tl.int64)
+    i_d = tl.program_id(1)
+    o, m = tile_offsets(i_d, D, BD, CPLX)
+    o_s = i_b * D * (2 if CPLX else 1) + o
+    last = (T - 1).to(tl.int64)
+    p_a = a + i_b * s_ab + last * s_at + o
+    p_hp = h + i_b * s_hb + (last - 1) * s_ht + o  # h_{t-1}; masked off at t = 0
+    p_g = dh + i_b * s_gb + last * s_gt + o
+    p_db = db + i_b * s_dbb + last * s_dbt + o
+    p_da = da + i_b * s_dab + last * s_dat + o
+    p_r = reset + i_b * s_rb + last * s_rt
+    if HAS_H0:
+        b_h0r, b_h0i = load_pair(h0 + o_s, m, CPLX, ACC)
+    else:
+        b_h0r = tl.zeros([BD], dtype=ACC)
+        b_h0i = tl.zeros([BD], dtype=ACC)
+    # Carry `c = conj(a_{t+1}) dh_{t+1}` from later steps; the gradient of h_last enters at T - 1.
+    b_cr, b_ci = load_pair(dht + o_s, m, CPLX, ACC)
+    b_dar = tl.zeros([BD], dtype=ACC)
+    b_dai = tl.zeros([BD], dtype=ACC)
+    if A_CONST_T:
+        b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
+    for i in range(0, T):
+        t = T - 1 - i
+        if A_CONST_T:
+            b_ar, b_ai = b_ar0, b_ai0
+        else:
+            b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
+        b_gr, b_gi = load_pair(p_g, m, CPLX, ACC)
+        b_dr = b_gr + b_cr
+        b_di = b_gi + b_ci
+        store_pair(p_db, m, b_dr, b_di, CPLX)
+        b_pr, b_pi = load_pair(p_hp, m & (t > 0), CPLX, ACC)
+        b_pr = tl.where(t > 0, b_pr, b_h0r)
+        b_pi = tl.where(t > 0, b_pi, b_h0i)
+        b_gar, b_gai = mul_conj(b_dr, b_di, b_pr, b_pi, CPLX)
+        if HAS_RESET:
+            dropped = tl.load(p_r) != 0
+            b_gar, b_gai = drop_where(dropped, b_gar, b_gai)
+            b_ar, b_ai = drop_where(dropped, b_ar, b_ai)
+        if A_CONST_T:
+            b_dar += b_gar
+            b_dai += b_gai
+        else:
+            store_pair(p_da, m, b_gar, b_gai, CPLX)
+        b_cr, b_ci = conj_mul(b_ar, b_ai, b_dr, b_di, CPLX)
+        p_a -= s_at
+        p_hp -= s_ht
+        p_g -= s_gt
+        p_db -= s_dbt
+        p_da -= s_dat
+        p_r -= s_rt
+    store_pair(dh0 + o_s, m, b_cr, b_ci, CPLX)
+    if A_CONST_T:
+        store_pair(da + o_s, m, b_dar, b_dai, CPLX)
+
+
+def _acc(a: torch.Tensor, b: torch.Tensor) -> torch.dtype:
+    return torch.float64 if torch.float64 in (a.dtype, b.dtype) else torch.float32
+
+
+def _state_shape(b: torch.Tensor) -> tuple[int, ...]:
+    return (b.shape[0], *b.shape[2:])  # [B, D] or [B, D, 2]
+
+
+def _reset_args(reset: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    if reset is None:
+        return like, 0, 0  # never read (HAS_RESET is false)
+    r = reset.view(torch.uint8)
+    return r, r.stride(0), r.stride(1)
+
+
+def fused_recurrent_fwd(
+    a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, reset: torch.Tensor | None, planar: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward of the sequential form (the single-step kernel when `T = 1`).
+
+    Args:
+        a: Decay broadcastable to `b` (any strides over `B`, `T`; `[..., D, 2]` pairs when `planar`).
+        b: Input `[B, T, D]`, or `[B, T, D, 2]` pairs when `planar`.
+        h0: Initial state `[B, D(, 2)]` in the accumulation dtype, or None.
+        reset: Bool `[B, T]` or None.
+        planar: Complex numbers as (re, im) pairs.
+
+    Returns:
+        `h` like `b` (packed) and `h_last` `[B, D(, 2)]` in the accumulation dtype.
+    """
+    check_device(fused_recurrent_linear_scan_fwd_kernel, b)
+    acc = _acc(a, b)
+    bsz, length, dim = b.shape[:3]
+    a = inner_contiguous_bcast(a, b)
+    b = inner_contiguous(b, planar)
+    h = torch.empty(b.shape, dtype=b.dtype, device=b.device)
+    ht = torch.empty(_state_shape(b), dtype=acc, device=b.device)
+    h0_arg = ht if h0 is None else h0.contiguous()
+    r, s_rb, s_rt = _reset_args(reset, b)
+    block, warps = channel_block(dim, planar)
+    grid = (bsz, triton.cdiv(dim, block))
+    if length == 1:
+        fused_recurrent_linear_scan_step_kernel[grid](
+            a, b, h0_arg, r, h, ht, dim, a.stride(0), b.stride(0), h.stride(0), s_rb,
+            HAS_H0=h0 is not None, HAS_RESET=reset is not None, CPLX=planar, ACC=tl_acc_dtype(acc),
+            BD=block, num_warps=warps,
+        )  # fmt: skip
+    else:
+        fused_recurrent_linear_scan_fwd_kernel[grid](
+            a, b, h0_arg, r, h, ht, length, dim,
+            a.stride(0), a.stride(1), b.stride(0), b.stride(1), h.stride(0), h.stride(1), s_rb, s_rt,
+            HAS_H0=h0 is not None, HAS_RESET=reset is not None, A_CONST_T=a.stride(1) == 0, CPLX=planar,
+            ACC=tl_acc_dtype(acc), BD=block, num_warps=warps,
+        )  # fmt: skip
+    return h, ht
+
+
+def fused_recurrent_bwd(
+    a: torch.Tensor,
+    h: torch.Tensor,
+    h0: torch.Tensor | None,
+    reset: torch.Tensor | None,
+    dh: torch.Tensor,
+    dht: torch.Tensor,
+    planar: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Backward of the sequential form.
+
+    Args:
+        a: The forward's decay, in its own shape (broadcastable to `h`).
+        h: The forward output `[B, T, D(, 2)]`.
+        h0: The forward's initial state, or None.
+        reset: The forward's reset mask, or None.
+        dh: Gradient of `h`, same shape.
+        dht: Gradient of `h_last`, `[B, D(, 2)]`.
+        planar: Complex numbers as (re, im) pairs.
+
+    Returns:
+        `da` (shape and dtype of `a`), `db` (shape and dtype of `h`) and `dh0` `[B, D(, 2)]` in
+        the accumulation dtype.
+    """
+    check_device(fused_recurrent_linear_scan_bwd_kernel, h)
+    acc = _acc(a, h)
+    bsz, length, dim = h.shape[:3]
+    a_full = inner_contiguous_bcast(a, h)
+    const_t = time_invariant(a, h)
+    dh = inner_contiguous(dh, planar)
+    dht = dht.to(acc).contiguous()
+    db = torch.empty(h.shape, dtype=h.dtype, device=h.device)
+    dh0 = torch.empty(_state_shape(h), dtype=acc, device=h.device)
+    da = new_da(a, h, acc, const_t)
+    h0_arg = dh0 if h0 is None else h0.contiguous()
+    r, s_rb, s_rt = _reset_args(reset, h)
+    block, warps = channel_block(dim, planar)
+    grid = (bsz, triton.cdiv(dim, block))
+    fused_recurrent_linear_scan_bwd_kernel[grid](
+        a_full, h, h0_arg, r, dh, dht, da, db, dh0, length, dim,
+        a_full.stride(0), a_full.stride(1), h.stride(0), h.stride(1), s_rb, s_rt, dh.stride(0), dh.stride(1),
+        0 if const_t else da.stride(0), 0 if const_t else da.stride(1), db.stride(0), db.stride(1),
+        HAS_H0=h0 is not None, HAS_RESET=reset is not None, A_CONST_T=const_t, CPLX=planar,
+        ACC=tl_acc_dtype(acc), BD=block, num_warps=warps,
+    )  # fmt: skip
+    return reduce_da(da, a, const_t), db, dh0
+
+
+def inner_contiguous_bcast(a: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """`a` broadcast to `like`'s shape as a view (stride 0 over broadcast dims), channels packed.
+
+    Args:
+        a: Decay broadcastable to `like`.
+        like: `[B, T, D]`, or `[B, T, D, 2]` pairs.
+
+    Returns:
+        A `[B, T, D(, 2)]` view of `a` (a copy only if its channels were strided).
+    """
+    planar = like.ndim == 4
+    full = torch.broadcast_to(a, like.shape)
+    if inner_contiguous(full, planar) is full:
+        return full
+    # Strided channels: pack the compact `a` and broadcast again; materialise only if `a` itself
+    # is broadcast over channels (e.g. `[B, T, 1]`).
+    packed = torch.broadcast_to(a.contiguous(), like.shape)
+    return packed if inner_contiguous(packed, planar) is packed else full.contiguous()
+
+
+def time_invariant(a: torch.Tensor, like: torch.Tensor) -> bool:
+    """Whether `a`'s own shape is constant over time (`[D]`, `[B, 1, D]`, ...), so its gradient sums over `T`.
+
+    Decided from the shape, not the strides: an `expand`ed `a` of full shape has stride 0 over `T`
+    but still gets one gradient per step.
+
+    Args:
+        a: The decay in its own shape.
+        like: `h`, `[B, T, D(, 2)]`.
+    """
+    time_dim = 3 if like.ndim == 4 else 2  # T's position counted from the end
+    return a.ndim < time_dim or a.shape[-time_dim] == 1
+
+
+def new_da(a: torch.Tensor, like: torch.Tensor, acc: torch.dtype, const_t: bool, chunks: int = 0) -> torch.Tensor:
+    """Buffer for the kernels' `da`: per-row partials when `a` is time-invariant, else one value per step.
+
+    Args:
+        a: The decay in its own shape.
+        like: `h`, `[B, T, D(, 2)]`.
+        acc: Accumulation dtype (partials and to-be-summed buffers are kept in it).
+        const_t: `a` is constant over time.
+        chunks: Number of time chunks with their own partial (0: one partial per row).
+
+    Returns:
+        `[B, D(, 2)]` or `[B, NC, D(, 2)]` partials when `const_t`, else `[B, T, D(, 2)]` in
+        `a`'s dtype when `a` has `like`'s full shape (the final gradient) or `acc` when it will
+        be summed to a broadcast shape.
+    """
+    state = (like.shape[0], *like.shape[2:])
+    if const_t:
+        shape = state if chunks == 0 else (like.shape[0], chunks, *like.shape[2:])
+        return torch.empty(shape, dtype=acc, device=like.device)
+    dtype = a.dtype if tuple(a.shape) == tuple(like.shape) else acc
+    return torch.empty(like.shape, dtype=dtype, device=like.device)
+
+
+def reduce_da(da: torch.Tensor, a: torch.Tensor, const_t: bool) -> torch.Tensor:
+    """Sums the kernels' `da` buffer to `a`'s shape and dtype with deterministic tensor reductions.
+
+    Args:
+        da: From `new_da` after the kernel ran (chunk partials already summed when `const_t`).
+        a: The decay in its own shape.
+        const_t: `da` holds `[B, D(, 2)]` per-row partials.
+
+    Returns:
+        The gradient of `a`, shape and dtype of `a`.
+    """
+    if const_t:
+        da = da.unsqueeze(1)  # [B, 1, D(, 2)]
+    if tuple(da.shape) != tuple(a.shape):
+        da = da.sum_to_size(a.shape)
+    return da.to(a.dtype)
