@@ -96,7 +96,8 @@ def main() -> None:
     )
     header = "| runtime | median ms/frame | p90 ms | fps | speed-up vs eager |\n|---|---:|---:|---:|---:|\n"
     table = header + "".join(
-        f"| {r['runtime']} | {r['median_ms']:.2f} | {r['p90_ms']:.2f} | {r['fps']:.1f} | {r['speedup_vs_eager']:.2f}× |\n"
+        f"| {r['runtime']} | {r['median_ms']:.2f} | {r['p90_ms']:.2f} | {r['fps']:.1f} "
+        f"| {r['speedup_vs_eager']:.2f}× |\n"
         for r in rows
     )
     print(
