@@ -62,6 +62,18 @@ def _train(command: str):
     return run
 
 
+def _stream(argv: list[str]) -> int:
+    from vidssm.stream.cli import stream_main
+
+    return stream_main(argv)
+
+
+def _serve(argv: list[str]) -> int:
+    from vidssm.stream.cli import serve_main
+
+    return serve_main(argv)
+
+
 def _data(argv: list[str]) -> int:
     from vidssm.data import cli
 
@@ -74,6 +86,8 @@ COMMANDS = {
     "parity": (_parity, "check streaming == offline on random models of every kind"),
     "export": (_export, "export a model to ONNX / torch.export"),
     "data": (_data, "build datasets (e.g. Moving-MNIST)"),
+    "stream": (_stream, "run a model live on a camera, file, RTSP/HTTP stream or image folder"),
+    "serve": (_serve, "browser page: webcam -> WebSocket -> model, one state per tab"),
     "fit": (_train("fit"), "train (LightningCLI; --config configs/experiments/...yaml)"),
     "validate": (_train("validate"), "evaluate on the validation split"),
     "test": (_train("test"), "evaluate on the test split"),

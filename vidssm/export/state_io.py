@@ -31,7 +31,7 @@ def flatten_state(model: StreamingVideoModel, state: ModelState) -> list[torch.T
     """The state's tensors, each `[B, ...]` (per-stream leaves reshaped to `[B, S, ...]`)."""
     bsz = state.frames.shape[0]
     layers = [t.reshape(bsz, model.streams_per_frame, *t.shape[1:]) for _, t in _named_leaves(state.layers, "")]
-    return [*layers, state.readout_sum, state.frames]
+    return [*layers, state.readout_mean, state.frames]
 
 
 def unflatten_state(model: StreamingVideoModel, leaves: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> ModelState:

@@ -28,12 +28,13 @@ class ModelState(NamedTuple):
 
     Attributes:
         layers: One state per temporal block; leaves have leading dim `B * streams_per_frame`.
-        readout_sum: Sum of the per-frame readouts so far, `[B, R]` float32.
+        readout_mean: Mean of the per-frame readouts so far, `[B, R]` float32 (a mean, not a sum, so it
+            stays as precise on frame 10^6 as on frame 10).
         frames: Frames seen since the last (re)start, `[B]` int64; 0 makes the next frame a segment start.
     """
 
     layers: tuple
-    readout_sum: torch.Tensor
+    readout_mean: torch.Tensor
     frames: torch.Tensor
 
 
@@ -183,7 +184,7 @@ class StreamingVideoModel(nn.Module):
         """Restarts the streams where `mask` `[B]` (bool) is true; the others are untouched."""
         return ModelState(
             mask_state(state.layers, mask, self.streams_per_frame),
-            mask_state(state.readout_sum, mask),
+            mask_state(state.readout_mean, mask),
             mask_state(state.frames, mask),
         )
 
@@ -209,10 +210,13 @@ class StreamingVideoModel(nn.Module):
         # The first frame of a stream starts a segment: reset[b, t] = (t == 0) and stream b is fresh.
         reset = (torch.arange(length, device=video.device) == 0)[None, :] & (state.frames == 0)[:, None]  # [B, T]
         tokens, layers = self.encode(video, reset, state.layers)
-        sums = state.readout_sum[:, None] + self.head.readout(self.readout_token(tokens)).float().cumsum(dim=1)
+        readout = self.head.readout(self.readout_token(tokens)).float()  # [B, T, R]
         seen = state.frames[:, None] + torch.arange(1, length + 1, device=video.device)  # [B, T]
-        logits = self.head.cls_head(sums / seen[..., None].to(sums.dtype))  # running mean of the readout
-        return tokens, logits, ModelState(layers, sums[:, -1], seen[:, -1])
+        # Running mean after every frame: mean_t = mean_0 + sum_{s<=t} (r_s - mean_0) / seen_t.
+        prev = state.readout_mean[:, None]
+        means = prev + (readout - prev).cumsum(dim=1) / seen[..., None].to(readout.dtype)
+        logits = self.head.cls_head(means)
+        return tokens, logits, ModelState(layers, means[:, -1], seen[:, -1])
 
     def forward_online(self, video: torch.Tensor) -> torch.Tensor:
         """Logits after every frame `[B, T, num_classes]`, from a fresh state: what `step` gives live."""

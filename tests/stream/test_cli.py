@@ -1,0 +1,104 @@
+"""`vidssm stream` / `vidssm serve` command lines (called through their `*_main(argv)` entry points)."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vidssm.stream.cli import serve_main, stream_main
+
+from .conftest import random_frames, tiny_model
+
+
+def decoded_frames(path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    model = tiny_model(num_classes=3)
+    model.save_pretrained(tmp_path / "ckpt", labels=["walk", "run", "jump"])
+    return model, tmp_path / "ckpt"
+
+
+def test_stream_file_headless_writes_video_and_jsonl(clip_path, checkpoint, tmp_path, capsys):
+    model, ckpt = checkpoint
+    out, jsonl = tmp_path / "annotated.mp4", tmp_path / "preds.jsonl"
+    rc = stream_main(
+        ["--checkpoint", str(ckpt), "--source", str(clip_path), "--out", str(out), "--jsonl", str(jsonl), "--show"]
+    )
+    assert rc == 0
+    printed = capsys.readouterr().out
+    for word in ("frames 12", "dropped 0", "fps", "p50", "p95"):
+        assert word in printed, printed
+    assert decoded_frames(out) == 12
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [r["frame"] for r in records] == list(range(1, 13)) and [r["source_index"] for r in records] == list(
+        range(12)
+    )
+    assert {t["label"] for r in records for t in r["top"]} <= {"walk", "run", "jump"}
+    # top-1 of every line is the offline model's prediction on the frames so far
+    from vidssm.data.readers import read_frames
+    from vidssm.stream.preprocess import FramePreprocessor
+
+    clip = FramePreprocessor((32, 32)).video(read_frames(clip_path, np.arange(12), backend="pyav"))[None]
+    with torch.no_grad():
+        offline = [int(model(clip[:, : t + 1]).argmax()) for t in range(12)]
+    assert [r["top"][0]["index"] for r in records] == offline
+
+
+def test_stream_image_folder_with_max_frames(tmp_path, capsys):
+    for i, image in enumerate(random_frames(6, 36, 36, seed=8)):
+        Image.fromarray(image).save(tmp_path / f"{i:02d}.jpg")
+    jsonl = tmp_path / "p.jsonl"
+    argv = ["--model", "trecvit_debug", "--source", str(tmp_path), "--jsonl", str(jsonl), "--max-frames", "4"]
+    rc = stream_main(argv)
+    assert rc == 0 and len(jsonl.read_text().splitlines()) == 4
+
+
+def test_stream_onnx_matches_torch(onnx_step, clip_path, tmp_path):
+    model, onnx_path = onnx_step
+    ckpt = model.save_pretrained(tmp_path / "ckpt")
+    a, b = tmp_path / "onnx.jsonl", tmp_path / "torch.jsonl"
+    assert stream_main(["--onnx", str(onnx_path), "--source", str(clip_path), "--jsonl", str(a)]) == 0
+    assert stream_main(["--checkpoint", str(ckpt), "--source", str(clip_path), "--jsonl", str(b)]) == 0
+    ra = [json.loads(x) for x in a.read_text().splitlines()]
+    rb = [json.loads(x) for x in b.read_text().splitlines()]
+    assert len(ra) == len(rb) == 12
+    for x, y in zip(ra, rb, strict=True):
+        assert [t["index"] for t in x["top"]] == [t["index"] for t in y["top"]]
+        np.testing.assert_allclose([t["prob"] for t in x["top"]], [t["prob"] for t in y["top"]], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("argv", "rc", "message"),
+    [
+        (["--model", "trecvit_debug", "--source", "no/such/video.mp4"], 1, "no such file"),
+        (["--model", "trecvit_debug", "--source", "rtsp://127.0.0.1:9/x", "--retries", "0"], 1, "cannot open"),
+        (["--checkpoint", "no/such/folder", "--source", "0"], 2, "config.json"),
+        (["--onnx", "no/such.onnx", "--source", "0"], 2, "does not exist"),
+    ],
+    ids=["missing-file", "bad-url", "bad-checkpoint", "bad-onnx"],
+)
+def test_stream_errors_are_clear(argv, rc, message, capsys):
+    assert stream_main(argv) == rc
+    assert message in capsys.readouterr().err
+
+
+def test_serve_binds_loopback_by_default(monkeypatch, capsys):
+    calls = {}
+
+    def fake_serve(app, host, port, log_level):
+        calls.update(app=app, host=host, port=port)
+
+    monkeypatch.setattr("vidssm.serve.server.serve", fake_serve)
+    assert serve_main(["--model", "trecvit_debug", "--port", "8123", "--max-fps", "5"]) == 0
+    assert calls["host"] == "127.0.0.1" and calls["port"] == 8123
+    assert calls["app"].state.limits.max_fps == 5
+    assert "http://127.0.0.1:8123/" in capsys.readouterr().out

@@ -1,0 +1,146 @@
+"""Frame sources: files, folders, URLs and cameras; clean ends and clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vidssm.data.readers import read_frames
+from vidssm.stream import sources
+from vidssm.stream.sources import CaptureSource, ImageDirSource, SourceError, VideoFileSource, open_source
+
+from .conftest import random_frames
+
+
+def test_video_file_yields_every_frame_then_ends(clip_path):
+    with open_source(str(clip_path)) as src:
+        assert isinstance(src, VideoFileSource) and not src.is_live
+        frames = list(src)
+        assert src.read() is None  # a clean end stays an end
+    assert len(frames) == 12
+    assert all(f.shape == (48, 64, 3) and f.dtype == np.uint8 for f in frames)
+    # the same pixels the training readers decode
+    ref = read_frames(clip_path, np.arange(12), backend="pyav")
+    np.testing.assert_array_equal(np.stack(frames), ref)
+
+
+def test_image_folder_in_name_order(tmp_path):
+    frames = random_frames(5, 40, 30, seed=3)
+    for i, image in enumerate(frames):
+        Image.fromarray(image).save(tmp_path / f"img_{i:03d}.png")
+    (tmp_path / "notes.txt").write_text("ignored")
+    with open_source(tmp_path) as src:
+        assert isinstance(src, ImageDirSource)
+        got = list(src)
+    np.testing.assert_array_equal(np.stack(got), frames)
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("missing.mp4", "no such file"),
+        ("ftp://example.invalid/x", "unsupported URL scheme"),
+    ],
+)
+def test_bad_specs_fail_clearly(tmp_path, spec, match):
+    with pytest.raises(SourceError, match=match):
+        open_source(spec if "://" in spec else str(tmp_path / spec))
+
+
+def test_empty_folder_and_corrupt_video(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SourceError, match="no images"):
+        open_source(empty)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00not a video" * 100)
+    with pytest.raises(SourceError, match="not a readable video"):
+        open_source(bad)
+
+
+def test_unreachable_rtsp_url_retries_then_fails():
+    with pytest.raises(SourceError, match=r"rtsp://127.0.0.1:9/.*cannot open after 2 tries"):
+        open_source("rtsp://127.0.0.1:9/stream", retries=1, retry_delay=0.01)
+
+
+def test_http_url_stream_reads_a_served_file(clip_path):
+    """A network URL goes through OpenCV's FFmpeg backend; a finite HTTP video ends cleanly."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(clip_path.parent))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        src = open_source(f"http://127.0.0.1:{httpd.server_address[1]}/{clip_path.name}", retries=0)
+        assert src.is_live
+        frames = []
+        while (frame := src.read()) is not None and len(frames) < 50:
+            frames.append(frame)
+        src.close()
+    finally:
+        httpd.shutdown()
+        thread.join(5)
+    assert len(frames) == 12 and frames[0].shape == (48, 64, 3)
+
+
+def test_missing_camera_retries_then_fails():
+    with pytest.raises(SourceError, match=r"camera 57: cannot open after 3 tries"):
+        open_source("57", retries=2, retry_delay=0.01)
+
+
+class FakeCapture:
+    """Stands in for `cv2.VideoCapture`: delivers `ok_reads` frames per open, then fails."""
+
+    opens = 0
+
+    def __init__(self, ok_reads: int, fail_opens_after: int) -> None:
+        FakeCapture.opens += 1
+        self.ok_reads = ok_reads
+        self.open = FakeCapture.opens <= fail_opens_after
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return self.open
+
+    def get(self, prop: int) -> float:
+        return 0.0
+
+    def read(self):
+        if self.open and self.ok_reads > 0:
+            self.ok_reads -= 1
+            return True, np.full((8, 8, 3), FakeCapture.opens, np.uint8)
+        return False, None
+
+    def release(self) -> None:
+        self.open = False
+
+
+@pytest.fixture
+def fake_cv2(monkeypatch):
+    import cv2
+
+    def install(ok_reads: int, fail_opens_after: int) -> None:
+        FakeCapture.opens = 0
+        monkeypatch.setattr(cv2, "VideoCapture", lambda *a, **k: FakeCapture(ok_reads, fail_opens_after))
+
+    monkeypatch.setattr(sources.time, "sleep", lambda s: None)
+    return install
+
+
+def test_camera_disconnect_retries_then_clear_error(fake_cv2):
+    fake_cv2(ok_reads=3, fail_opens_after=1)  # 3 frames, then the device is gone for good
+    src = CaptureSource(0, retries=2)
+    assert [src.read()[0, 0, 0] for _ in range(3)] == [1, 1, 1]
+    with pytest.raises(SourceError, match="camera 0: stopped delivering frames after 3 frames and 3 tries"):
+        src.read()
+
+
+def test_camera_glitch_recovers_by_reopening(fake_cv2):
+    fake_cv2(ok_reads=2, fail_opens_after=10)  # every reopen works and gives 2 more frames
+    src = CaptureSource(0, retries=1)
+    values = [int(src.read()[0, 0, 0]) for _ in range(6)]
+    assert values == [1, 1, 2, 2, 3, 3]
+    assert src.frames_read == 6

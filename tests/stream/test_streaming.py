@@ -1,0 +1,103 @@
+"""Parity: the streaming runtime on a video file gives the offline model's logits on the same frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vidssm.data.readers import read_frames
+from vidssm.data.transforms import eval_transform, to_video
+from vidssm.stream.backends import OnnxBackend, TorchBackend
+from vidssm.stream.loop import run_stream
+from vidssm.stream.sources import VideoFileSource
+from vidssm.stream.streaming import StreamingRunner, softmax
+
+from .conftest import random_frames, tiny_model, write_mp4
+
+
+def offline_logits(model, path, num: int) -> torch.Tensor:
+    """The offline pipeline: training reader → eval transform → model on the first t frames, for every t."""
+    frames = read_frames(path, np.arange(num), backend="pyav")
+    clip = eval_transform(32)(to_video(frames)).as_subclass(torch.Tensor)[None]  # [1, T, 3, 32, 32]
+    with torch.no_grad():
+        return torch.cat([model(clip[:, :t]) for t in range(1, num + 1)])  # [T, classes]
+
+
+def stream_logits(runner: StreamingRunner, path) -> tuple[np.ndarray, list]:
+    got = []
+    stats = run_stream(VideoFileSource(path), runner, on_prediction=got.append)
+    assert stats.frames == len(got) and stats.dropped == 0
+    return np.stack([p.logits for p in got]), got
+
+
+@pytest.mark.parametrize("temporal", ["rglru", "lru", "attention"])
+def test_stream_equals_offline_on_file(clip_path, temporal):
+    model = tiny_model(temporal=temporal)
+    runner = StreamingRunner(TorchBackend(model), top_k=3)
+    logits, preds = stream_logits(runner, clip_path)
+    ref = offline_logits(model, clip_path, 12)
+    assert logits.shape == (12, 7)
+    torch.testing.assert_close(torch.from_numpy(logits), ref.float(), rtol=1e-4, atol=1e-5)
+    assert [p.frame for p in preds] == list(range(1, 13))
+    for p, r in zip(preds, ref, strict=True):  # top-k follows the logits
+        assert p.top[0][0] == int(r.argmax()) and len(p.top) == 3
+
+
+def test_new_stream_resets_state(clip_path, backend):
+    runner = StreamingRunner(backend)
+    first, _ = stream_logits(runner, clip_path)
+    second, _ = stream_logits(runner, clip_path)  # run_stream starts a new stream: same numbers again
+    np.testing.assert_array_equal(first, second)
+    runner.reset()
+    frame = random_frames(1)[0]
+    a = runner.process(frame).logits
+    runner.process(random_frames(1, seed=9)[0])
+    runner.reset()
+    np.testing.assert_array_equal(runner.process(frame).logits, a)
+
+
+def test_reset_every_restarts_periodically(backend):
+    frames = random_frames(6, seed=4)
+    runner = StreamingRunner(backend, reset_every=3)
+    out = [runner.process(f) for f in frames]
+    assert [p.frame for p in out] == [1, 2, 3, 1, 2, 3]
+    fresh = StreamingRunner(backend)
+    np.testing.assert_array_equal(fresh.process(frames[3]).logits, out[3].logits)
+
+
+def test_smoothing_mixes_probabilities_but_not_logits(backend):
+    frames = random_frames(3, seed=5)
+    raw = StreamingRunner(backend)
+    smooth = StreamingRunner(backend, smoothing=0.5)
+    r = [raw.process(f) for f in frames]
+    s = [smooth.process(f) for f in frames]
+    for a, b in zip(r, s, strict=True):
+        np.testing.assert_array_equal(a.logits, b.logits)
+    np.testing.assert_allclose(s[0].probs, softmax(r[0].logits.astype(np.float64)), rtol=1e-6)
+    expect = 0.5 * s[0].probs + 0.5 * softmax(r[1].logits.astype(np.float64))
+    np.testing.assert_allclose(s[1].probs, expect, rtol=1e-5)
+    with pytest.raises(ValueError, match="smoothing"):
+        StreamingRunner(backend, smoothing=1.0)
+
+
+def test_labels_are_used_and_checked():
+    model = tiny_model(num_classes=3)
+    runner = StreamingRunner(TorchBackend(model, labels=["cat", "dog", "eel"]), top_k=2)
+    top = runner.process(random_frames(1)[0]).top
+    assert [t[1] for t in top] == [["cat", "dog", "eel"][t[0]] for t in top]
+    with pytest.raises(ValueError, match="2 labels for a model with 3 classes"):
+        StreamingRunner(TorchBackend(model, labels=["a", "b"]))
+
+
+def test_onnx_stream_equals_torch_and_offline(onnx_step, tmp_path):
+    model, path = onnx_step
+    clip = write_mp4(tmp_path / "clip.mp4", random_frames(10, 40, 56, seed=2))
+    backend = OnnxBackend(path)
+    assert backend.frame_size == (32, 32) and backend.num_classes == 7
+    onnx_logits, _ = stream_logits(StreamingRunner(backend), clip)
+    torch_logits, _ = stream_logits(StreamingRunner(TorchBackend(model)), clip)
+    np.testing.assert_allclose(onnx_logits, torch_logits, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        torch.from_numpy(onnx_logits), offline_logits(model, clip, 10).float(), rtol=1e-4, atol=1e-5
+    )

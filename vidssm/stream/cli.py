@@ -1,0 +1,140 @@
+"""`vidssm stream` and `vidssm serve`: live classification from a camera/file/URL/folder, or in a browser page.
+
+vidssm stream --checkpoint DIR | --model NAME | --onnx STEP.onnx  --source 0|FILE|URL|DIR
+              [--show] [--out annotated.mp4] [--jsonl preds.jsonl] [--max-frames N] [--top-k K] [--smoothing S]
+vidssm serve  --checkpoint DIR | --model NAME | --onnx STEP.onnx  [--host 127.0.0.1] [--port 8000] [limits]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .backends import StepBackend, load_backend, read_labels
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="a save_pretrained folder")
+    src.add_argument("--model", help="a registered model name with random weights (demos, tests), e.g. trecvit_tiny")
+    src.add_argument("--onnx", help="an exported step graph (vidssm export --what step) run on ONNX Runtime")
+    parser.add_argument("--labels", help="class names, one per line (default: the checkpoint's)")
+    parser.add_argument("--num-classes", type=int, help="with --model: head size")
+    parser.add_argument("--img-size", type=int, help="with --model: frame size")
+    parser.add_argument("--top-k", type=int, default=5, help="classes shown per frame")
+    parser.add_argument("--smoothing", type=float, default=0.0, help="display smoothing of probabilities, [0, 1)")
+    parser.add_argument(
+        "--reset-every", type=int, default=None, help="restart the state every N frames (default: never)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("-v", "--verbose", action="store_true")
+
+
+def _backend(args: argparse.Namespace) -> StepBackend:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    overrides = {}
+    if args.num_classes is not None:
+        overrides["num_classes"] = args.num_classes
+    if args.img_size is not None:
+        overrides["img_size"] = args.img_size
+    if overrides and not args.model:
+        raise SystemExit("--num-classes / --img-size only apply to --model")
+    labels = read_labels(args.labels) if args.labels else None
+    return load_backend(args.checkpoint, args.model, args.onnx, labels, **overrides)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.getLogger("vidssm.stream.loop").setLevel(logging.INFO)
+
+
+def stream_main(argv: list[str] | None = None) -> int:
+    """`vidssm stream`: classifies a live or recorded source frame by frame.
+
+    Returns:
+        0 on a clean end, 1 when the source fails (missing file, bad URL, camera lost after retries).
+    """
+    parser = argparse.ArgumentParser(prog="vidssm stream", description="Classify a camera, file, URL or folder live.")
+    _add_model_args(parser)
+    parser.add_argument("--source", required=True, help="camera index (0), video file, rtsp:// or http:// URL, folder")
+    parser.add_argument("--show", action="store_true", help="overlay window when a display exists")
+    parser.add_argument("--out", help="write the annotated video here (e.g. annotated.mp4)")
+    parser.add_argument("--jsonl", help="write one JSON line of predictions per frame here")
+    parser.add_argument("--max-frames", type=int, default=None, help="stop after N source frames")
+    parser.add_argument("--queue-size", type=int, default=2, help="capture queue capacity (frames)")
+    parser.add_argument(
+        "--drop",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="drop frames when inference lags: auto = only for cameras and network streams",
+    )
+    parser.add_argument("--retries", type=int, default=3, help="camera / network: tries before giving up")
+    args = parser.parse_args(argv)
+    _logging(args.verbose)
+
+    from .loop import run_stream
+    from .sources import SourceError, open_source
+    from .streaming import StreamingRunner
+
+    try:
+        backend = _backend(args)
+        runner = StreamingRunner(backend, args.top_k, args.smoothing, args.reset_every)
+    except (FileNotFoundError, ValueError, KeyError, TypeError) as err:
+        print(f"vidssm stream: {err}", file=sys.stderr)
+        return 2
+    try:
+        source = open_source(args.source, retries=args.retries)
+        drop = {"auto": None, "yes": True, "no": False}[args.drop]
+        stats = run_stream(source, runner, args.jsonl, args.out, args.show, args.max_frames, args.queue_size, drop)
+    except SourceError as err:
+        print(f"vidssm stream: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("vidssm stream: interrupted", file=sys.stderr)
+        return 130
+    print(f"{backend.name} on {source.name}: {stats.line()}")
+    if args.out:
+        print(f"annotated video: {args.out}")
+    if args.jsonl:
+        print(f"predictions: {args.jsonl}")
+    return 0
+
+
+def serve_main(argv: list[str] | None = None) -> int:
+    """`vidssm serve`: a local web page that classifies the browser's webcam over a WebSocket."""
+    from vidssm.serve.app import ServeLimits
+
+    defaults = ServeLimits()
+    parser = argparse.ArgumentParser(prog="vidssm serve", description="Live webcam classification in the browser.")
+    _add_model_args(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--max-fps", type=float, default=defaults.max_fps, help="frames/s accepted per connection")
+    parser.add_argument("--max-connections", type=int, default=defaults.max_connections)
+    parser.add_argument("--max-message-bytes", type=int, default=defaults.max_message_bytes)
+    parser.add_argument("--max-pixels", type=int, default=defaults.max_pixels, help="largest frame, H*W")
+    args = parser.parse_args(argv)
+    _logging(args.verbose)
+
+    from vidssm.serve.app import create_app
+    from vidssm.serve.server import serve
+
+    try:
+        backend = _backend(args)
+    except (FileNotFoundError, ValueError, KeyError, TypeError) as err:
+        print(f"vidssm serve: {err}", file=sys.stderr)
+        return 2
+    limits = ServeLimits(
+        max_message_bytes=args.max_message_bytes,
+        max_pixels=args.max_pixels,
+        max_fps=args.max_fps,
+        max_connections=args.max_connections,
+    )
+    app = create_app(backend, limits, args.top_k, args.smoothing, args.reset_every)
+    print(f"vidssm serve: {backend.name} on http://{args.host}:{args.port}/  (Ctrl-C to stop)")
+    serve(app, args.host, args.port, "info" if args.verbose else "warning")
+    return 0

@@ -1,0 +1,283 @@
+"""Frame sources for the streaming runtime: a camera, a video file, an RTSP/HTTP URL or a folder of images.
+
+Every source yields RGB uint8 frames `[H, W, 3]` one at a time and raises `SourceError` with a message that
+names the source when it cannot be opened or breaks. `open_source(spec)` picks the kind from the spec string:
+
+    "0", "1", ...                      camera index (OpenCV `VideoCapture`)
+    "rtsp://...", "http(s)://..."      network stream (OpenCV with its FFmpeg backend)
+    a directory                        images in name order (`.jpg`, `.png`, `.bmp`, `.webp`, ...)
+    any other path                     a video file
+
+End of a file, a folder or a finished network stream is a clean end (`read` returns None). A camera that stops
+delivering frames is retried `retries` times, reopening it between tries, before `SourceError` is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+class SourceError(RuntimeError):
+    """A frame source could not be opened or stopped delivering frames; the message names the source."""
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError as err:  # pragma: no cover - a declared dependency
+        raise SourceError("reading cameras and streams needs OpenCV: pip install opencv-python-headless") from err
+    return cv2
+
+
+class FrameSource(ABC):
+    """A stream of RGB uint8 frames `[H, W, 3]`.
+
+    Attributes:
+        name: Human-readable description used in messages.
+        fps: Nominal frame rate, or None when the source does not say.
+        is_live: True for cameras and network streams (frames are produced in real time and may be dropped).
+    """
+
+    name: str = "source"
+    fps: float | None = None
+    is_live: bool = False
+
+    @abstractmethod
+    def read(self) -> np.ndarray | None:
+        """The next frame `[H, W, 3]` uint8 RGB, or None at a clean end of the stream.
+
+        Raises:
+            SourceError: The source broke (camera lost after retries, unreadable image, ...).
+        """
+
+    def close(self) -> None:  # noqa: B027 - sources without resources need no close
+        """Releases the device or file; safe to call twice."""
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while (frame := self.read()) is not None:
+            yield frame
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
+    if frame.ndim == 2:
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    elif frame.shape[2] == 4:
+        frame = frame[:, :, :3]
+    return np.ascontiguousarray(frame[:, :, ::-1])
+
+
+class CaptureSource(FrameSource):
+    """A camera or network stream through OpenCV `VideoCapture`, with reopen-and-retry on failure.
+
+    Args:
+        target: Camera index or URL.
+        retries: Consecutive failed reads (each followed by a reopen) tolerated before giving up.
+        retry_delay: Seconds to wait between tries.
+        open_timeout_ms: Open / read timeout passed to OpenCV's FFmpeg backend for URLs.
+
+    Raises:
+        SourceError: The source cannot be opened after `retries` tries.
+    """
+
+    def __init__(
+        self, target: int | str, retries: int = 3, retry_delay: float = 0.5, open_timeout_ms: int = 5000
+    ) -> None:
+        self.target = target
+        self.is_camera = isinstance(target, int)
+        self.name = f"camera {target}" if self.is_camera else f"stream {target}"
+        self.is_live = True
+        self.retries = max(int(retries), 0)
+        self.retry_delay = retry_delay
+        self.open_timeout_ms = open_timeout_ms
+        self.frames_read = 0
+        self._cap = None
+        self._open_with_retries()
+
+    def _open_once(self) -> bool:
+        cv2 = _cv2()
+        if self._cap is not None:
+            self._cap.release()
+        if self.is_camera:
+            self._cap = cv2.VideoCapture(self.target)
+        else:
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                self.open_timeout_ms,
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                self.open_timeout_ms,
+            ]
+            self._cap = cv2.VideoCapture(self.target, cv2.CAP_FFMPEG, params)
+        ok = bool(self._cap.isOpened())
+        if ok:
+            fps = self._cap.get(cv2.CAP_PROP_FPS)
+            self.fps = float(fps) if fps and fps > 0 else None
+        return ok
+
+    def _open_with_retries(self) -> None:
+        for attempt in range(self.retries + 1):
+            if self._open_once():
+                return
+            log.warning("%s: cannot open (try %d of %d)", self.name, attempt + 1, self.retries + 1)
+            if attempt < self.retries:
+                time.sleep(self.retry_delay)
+        self.close()
+        hint = "is a camera connected and free?" if self.is_camera else "check the URL and that the server is up"
+        raise SourceError(f"{self.name}: cannot open after {self.retries + 1} tries ({hint})")
+
+    def read(self) -> np.ndarray | None:
+        if self._cap is None:
+            raise SourceError(f"{self.name}: source is closed")
+        for attempt in range(self.retries + 1):
+            ok, frame = self._cap.read()
+            if ok and frame is not None:
+                self.frames_read += 1
+                return _bgr_to_rgb(frame)
+            if not self.is_camera and self.frames_read > 0 and attempt == 0 and self._ended():
+                return None  # a finite network stream (e.g. an HTTP file) ended
+            log.warning("%s: no frame (try %d of %d), reopening", self.name, attempt + 1, self.retries + 1)
+            if attempt < self.retries:
+                time.sleep(self.retry_delay)
+                self._open_once()
+        raise SourceError(
+            f"{self.name}: stopped delivering frames after {self.frames_read} frames and "
+            f"{self.retries + 1} tries (disconnected?)"
+        )
+
+    def _ended(self) -> bool:
+        cv2 = _cv2()
+        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        return count > 0 and self._cap.get(cv2.CAP_PROP_POS_FRAMES) >= count
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class VideoFileSource(FrameSource):
+    """A video file decoded in order with PyAV (the decoder the training readers use).
+
+    Args:
+        path: The file.
+
+    Raises:
+        SourceError: The file is missing or not a decodable video.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        import av
+
+        self.path = Path(path)
+        self.name = f"file {self.path}"
+        if not self.path.is_file():
+            raise SourceError(f"{self.name}: no such file")
+        try:
+            self._container = av.open(str(self.path))
+            if not self._container.streams.video:
+                raise SourceError(f"{self.name}: has no video stream")
+            stream = self._container.streams.video[0]
+            stream.thread_type = "AUTO"
+            self.fps = float(stream.average_rate) if stream.average_rate else None
+            self._frames = self._container.decode(stream)
+        except SourceError:
+            raise
+        except Exception as err:  # PyAV raises several error types for bad files
+            raise SourceError(f"{self.name}: not a readable video ({type(err).__name__}: {err})") from err
+
+    def read(self) -> np.ndarray | None:
+        if self._container is None:
+            raise SourceError(f"{self.name}: source is closed")
+        try:
+            frame = next(self._frames)
+        except StopIteration:
+            return None
+        except Exception as err:
+            raise SourceError(f"{self.name}: decoding failed ({type(err).__name__}: {err})") from err
+        return frame.to_ndarray(format="rgb24")
+
+    def close(self) -> None:
+        if getattr(self, "_container", None) is not None:
+            self._container.close()
+            self._container = None
+
+
+class ImageDirSource(FrameSource):
+    """Images of a folder in name order (`IMAGE_SUFFIXES`), read with Pillow.
+
+    Args:
+        path: The folder.
+        fps: Nominal rate to report (images carry none).
+
+    Raises:
+        SourceError: The folder is missing or holds no images.
+    """
+
+    def __init__(self, path: str | Path, fps: float | None = None) -> None:
+        self.path = Path(path)
+        self.name = f"image folder {self.path}"
+        self.fps = fps
+        if not self.path.is_dir():
+            raise SourceError(f"{self.name}: no such directory")
+        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise SourceError(f"{self.name}: no images ({', '.join(IMAGE_SUFFIXES)})")
+        self._next = 0
+
+    def read(self) -> np.ndarray | None:
+        from PIL import Image
+
+        if self._next >= len(self.files):
+            return None
+        path = self.files[self._next]
+        self._next += 1
+        try:
+            with Image.open(path) as img:
+                return np.asarray(img.convert("RGB"))
+        except Exception as err:
+            raise SourceError(f"{self.name}: cannot read {path.name} ({type(err).__name__}: {err})") from err
+
+
+def open_source(spec: str | int | Path, retries: int = 3, retry_delay: float = 0.5) -> FrameSource:
+    """Opens a source from a CLI-style spec: camera index, URL, image folder or video file.
+
+    Args:
+        spec: `"0"` / `0` (camera), `"rtsp://..."` / `"http://..."`, a directory, or a video file path.
+        retries: Camera / network: tries before giving up.
+        retry_delay: Seconds between tries.
+
+    Returns:
+        The opened source.
+
+    Raises:
+        SourceError: It cannot be opened (missing file, bad URL, camera unavailable), with a clear message.
+    """
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
+        return CaptureSource(int(spec), retries=retries, retry_delay=retry_delay)
+    text = str(spec)
+    if text.lower().startswith(URL_SCHEMES):
+        return CaptureSource(text, retries=retries, retry_delay=retry_delay)
+    if "://" in text:
+        raise SourceError(f"{text}: unsupported URL scheme (expected one of {', '.join(URL_SCHEMES)})")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return ImageDirSource(path)
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or directory (expected a camera index, URL, folder or video)")
+    return VideoFileSource(path)
