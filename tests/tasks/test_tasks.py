@@ -34,7 +34,7 @@ def test_classification_learns_what_single_frames_cannot_show(tmp_path):
     L.seed_everything(0)
     data = RampData(n=96, batch_size=16)
     task = ClipClassification("trecvit_debug", backbone_args=SMALL, num_classes=2, lr=3e-3, warmup_steps=5)
-    trainer = _trainer(tmp_path, 60, check_val_every_n_epoch=100)
+    trainer = _trainer(tmp_path, 120, check_val_every_n_epoch=100)
     trainer.fit(task, datamodule=data)
     result = trainer.validate(task, datamodule=data, verbose=False)[0]
     assert result["val/top1"] >= 0.9
