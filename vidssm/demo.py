@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="vidssm demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--minutes", type=float, default=6.0, help="training time budget")
+    parser.add_argument("--minutes", type=float, default=5.0, help="training time budget")
     parser.add_argument("--data", default="data/mmnist_temporal", help="dataset folder (built if missing)")
     parser.add_argument("--run-name", default="demo")
     parser.add_argument("--num-train", type=int, default=None, help="train clips (default: the set's)")
