@@ -13,10 +13,9 @@ import argparse
 import csv
 import json
 import shutil
-import time
 from pathlib import Path
 
-from vidssm.tasks.cli import train_main
+from vidssm.tasks.cli import fit_for
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "experiments" / "mmnist_prediction_tiny.yaml"
@@ -28,34 +27,8 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT / "data" / "mmnist_prediction"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
     args = parser.parse_args()
-    seconds = int(args.minutes * 60)
-    name = "results_prediction"
-    common = ["--config", str(CONFIG), "--data.init_args.root", args.data, "--run_name", name]
-    start = time.time()
-    train_main(
-        [
-            "fit",
-            *common,
-            "--trainer.max_time",
-            f"00:00:{seconds // 60:02d}:{seconds % 60:02d}",
-            "--trainer.max_epochs",
-            "1000",
-            "--trainer.enable_progress_bar",
-            "false",
-        ]
-    )
-    train_s = time.time() - start
-    run = Path("runs") / "vidssm" / name
-    train_main(
-        [
-            "test",
-            *common,
-            "--ckpt_path",
-            str(run / "checkpoints" / "last.ckpt"),
-            "--trainer.enable_progress_bar",
-            "false",
-        ]
-    )
+    common = ["--config", str(CONFIG), "--data.init_args.root", args.data]
+    run, train_s = fit_for(common, "results_prediction", args.minutes, progress_bar=False)
     with open(run / "prediction_per_frame.csv", newline="") as f:
         rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
     mse = sum(r["mse"] for r in rows) / len(rows)

@@ -14,13 +14,12 @@ import argparse
 import csv
 import json
 import platform
-import time
 from pathlib import Path
 
 import torch
 import yaml
 
-from vidssm.tasks.cli import train_main
+from vidssm.tasks.cli import fit_for
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "experiments" / "mmnist_temporal_tiny.yaml"
@@ -52,7 +51,6 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT / "data" / "mmnist_temporal"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
     args = parser.parse_args()
-    seconds = int(args.minutes * 60)
     rows = []
     for variant in args.variants:
         name = f"results_{variant}"
@@ -64,38 +62,12 @@ def main() -> None:
             str(CONFIG),
             "--data.init_args.root",
             args.data,
-            "--run_name",
-            name,
             "--model.init_args.backbone",
             VARIANTS[variant],
             "--model.init_args.backbone_args",
             json.dumps(backbone_args),
         ]
-        start = time.time()
-        train_main(
-            [
-                "fit",
-                *common,
-                "--trainer.max_time",
-                f"00:00:{seconds // 60:02d}:{seconds % 60:02d}",
-                "--trainer.max_epochs",
-                "1000",
-                "--trainer.enable_progress_bar",
-                "false",
-            ]
-        )
-        train_s = time.time() - start
-        run = Path("runs") / "vidssm" / name
-        train_main(
-            [
-                "test",
-                *common,
-                "--ckpt_path",
-                str(run / "checkpoints" / "last.ckpt"),
-                "--trainer.enable_progress_bar",
-                "false",
-            ]
-        )
+        run, train_s = fit_for(common, name, args.minutes, progress_bar=False)
         ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
         rows.append(
             dict(

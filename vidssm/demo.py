@@ -93,33 +93,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=str(CONFIG))
     args = parser.parse_args(argv)
 
-    from vidssm.tasks.cli import train_main
+    from vidssm.tasks.cli import fit_for
 
-    run = Path("runs") / "vidssm" / args.run_name
-    common = ["--config", args.config, "--data.init_args.root", args.data, "--run_name", args.run_name]
+    common = ["--config", args.config, "--data.init_args.root", args.data]
     if args.num_train:
         common += ["--data.init_args.num_train", str(args.num_train)]
-    seconds = int(args.minutes * 60)
     start = time.time()
-    print(f"[1/4] building Moving-MNIST (if needed) and training for {args.minutes:g} min ...")
-    train_main(
-        [
-            "fit",
-            *common,
-            "--trainer.max_time",
-            f"00:00:{seconds // 60:02d}:{seconds % 60:02d}",
-            "--trainer.max_epochs",
-            "1000",
-        ]
-    )
-    print(f"[2/4] evaluating on the held-out test split ({time.time() - start:.0f} s so far) ...")
-    train_main(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    print(f"[1/3] building Moving-MNIST (if needed), training for {args.minutes:g} min, testing on held-out clips ...")
+    run, _ = fit_for(common, args.run_name, args.minutes)
     test_metrics = _read_last_metrics(run / "metrics.csv", prefix="test/")
 
-    print("[3/4] streaming a held-out video through model.step ...")
+    print("[2/3] streaming a held-out video through model.step ...")
     stream = _stream_one(run / "pretrained", Path(args.data), run / "live_confidence.png")
 
-    print("[4/4] writing the report ...")
+    print("[3/3] writing the report ...")
     report = {
         "test": test_metrics,
         "stream": {k: v for k, v in stream.items() if k != "per_frame"},

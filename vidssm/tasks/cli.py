@@ -9,6 +9,8 @@ TensorBoard loggers, a Rich progress bar, checkpoints (`last.ckpt` plus every
 from __future__ import annotations
 
 import sys
+import time
+from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
@@ -93,3 +95,27 @@ def train_main(argv: list[str]) -> int:
         },
     )
     return 0
+
+
+def fit_for(args: list[str], run_name: str, minutes: float, progress_bar: bool = True) -> tuple[Path, float]:
+    """`vidssm fit` for `minutes` of wall-clock training, then `vidssm test` of its `last.ckpt`.
+
+    Args:
+        args: Config arguments shared by both runs (e.g. `["--config", "configs/experiments/x.yaml"]`).
+        run_name: The run folder `runs/vidssm/<run_name>` (relative to the working directory).
+        minutes: Training time budget.
+        progress_bar: Show Lightning's progress bar.
+
+    Returns:
+        The run folder (logs, checkpoints, `pretrained/`, `metrics.csv` with the test metrics) and the
+        wall-clock seconds the fit took.
+    """
+    seconds = int(minutes * 60)
+    common = [*args, "--run_name", run_name, "--trainer.enable_progress_bar", str(progress_bar).lower()]
+    budget = f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    start = time.time()
+    train_main(["fit", *common, "--trainer.max_time", budget, "--trainer.max_epochs", "1000000"])
+    fit_seconds = time.time() - start
+    run = Path("runs") / "vidssm" / run_name
+    train_main(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    return run, fit_seconds
