@@ -17,6 +17,9 @@ Writes `docs/benchmarks/stream_cpu.{json,md,png}` and prints the table.
     python tools/bench_stream.py            # default run (< 5 min on 2 cores): frame 10,000 at 112² only
     python tools/bench_stream.py --full     # also frame 10,000 at 224² (adds about 5 min)
     python tools/bench_stream.py --quick    # smoke test: few repeats, frames 10 and 100, no files unless --out
+
+Both models are also timed through `torch.compile` (about 1 min of compiling per size; `--no-compile` skips it),
+and the FLOP ratio of step to ViT is counted: the floor the eager ratio can approach.
 """
 
 from __future__ import annotations
@@ -212,7 +215,25 @@ def breakdown(model: nn.Module, size: int, repeats: int) -> dict[str, float]:
     return out
 
 
-def bench_size(size: int, checkpoints: list[int], repeats: int, log) -> dict:
+def count_flops(fn) -> int:
+    """FLOPs of one call of `fn` (matmuls, convolutions, attention: what `FlopCounterMode` counts)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def interleaved(fns: dict, repeats: int, rounds: int = 4) -> dict[str, float]:
+    """Robust ms per call of every `fns[name]()`, measured in alternating rounds so machine noise hits all alike."""
+    times: dict[str, list[float]] = defaultdict(list)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name].append(median_ms(fn, repeats))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def bench_size(size: int, checkpoints: list[int], repeats: int, log, compile_: bool = True) -> dict:
     torch.manual_seed(0)
     model = vidssm.create_model(MODEL, img_size=size).eval()
     import timm
@@ -228,14 +249,27 @@ def bench_size(size: int, checkpoints: list[int], repeats: int, log) -> dict:
         def one_step() -> None:
             model.step(frame, state)
 
-        # interleave the two measurements so machine noise hits both alike
-        steps, vits = [], []
-        for _ in range(4):
-            steps.append(median_ms(one_step, repeats))
-            vits.append(median_ms(lambda: vit(frame), repeats))
-        res["step_ms"], res["vit_ms"] = statistics.median(steps), statistics.median(vits)
+        ms = interleaved({"step": one_step, "vit": lambda: vit(frame)}, repeats)
+        res["step_ms"], res["vit_ms"] = ms["step"], ms["vit"]
         res["step_vs_vit"] = res["step_ms"] / res["vit_ms"]
-        log(f"{size}²: step {res['step_ms']:.1f} ms, ViT-Ti {res['vit_ms']:.1f} ms ({res['step_vs_vit']:.2f}×)")
+        res["flops_step_vs_vit"] = count_flops(one_step) / count_flops(lambda: vit(frame))
+        log(
+            f"{size}²: step {res['step_ms']:.1f} ms, ViT-Ti {res['vit_ms']:.1f} ms ({res['step_vs_vit']:.2f}×; "
+            f"{res['flops_step_vs_vit']:.2f}× the FLOPs)"
+        )
+        if compile_:
+            t0 = time.perf_counter()
+            step_c, vit_c = torch.compile(model.step, dynamic=False), torch.compile(vit, dynamic=False)
+            step_c(frame, state), vit_c(frame)
+            ms = interleaved({"step": lambda: step_c(frame, state), "vit": lambda: vit_c(frame)}, repeats)
+            res["compiled"] = dict(
+                step_ms=ms["step"], vit_ms=ms["vit"], step_vs_vit=ms["step"] / ms["vit"],
+                compile_s=time.perf_counter() - t0,
+            )  # fmt: skip
+            log(
+                f"{size}²: torch.compile: step {ms['step']:.1f} ms, ViT-Ti {ms['vit']:.1f} ms "
+                f"({res['compiled']['step_vs_vit']:.2f}×)"
+            )
         res["breakdown_ms"] = breakdown(model, size, repeats)
 
         clip = torch.rand(1, 16, 3, size, size)
@@ -319,6 +353,24 @@ def markdown(report: dict) -> str:
             f"{r['kv512_ms']:.1f} | {r['kv_vs_step']:.1f} ({verdict(r['kv_vs_step'], GOALS['vs_kv_cache'], True)}) | "
             f"{r['state_kib']:.0f} | {r['kv_cache_mib_at_512']:.0f} |"
         )
+    if all("compiled" in r for r in report["sizes"]):
+        lines += [
+            "",
+            "The step's floor and a compiled step. `FLOPs step / ViT` counts matmul, convolution and attention FLOPs "
+            "(`torch.utils.flop_counter`): at equal efficiency the step cannot beat this ratio. Each RG-LRU block "
+            "(width 2D: two D→2D input maps, two block-diagonal gates, a 2D→D output) costs about 0.6 of a ViT block. "
+            "The compiled rows run both models through `torch.compile` (inductor), as `vidssm stream --compile` does.",
+            "",
+            "| frame size | FLOPs step / ViT | eager step / ViT | compiled step ms | compiled ViT-Ti ms "
+            "| compiled step / ViT | compiled fps |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in report["sizes"]:
+            c = r["compiled"]
+            lines.append(
+                f"| {r['size']}² | {r['flops_step_vs_vit']:.2f} | {r['step_vs_vit']:.2f} | {c['step_ms']:.1f} | "
+                f"{c['vit_ms']:.1f} | {c['step_vs_vit']:.2f} | {1e3 / c['step_ms']:.0f} |"
+            )
     lines += [
         "",
         "Over a long stream (goal: latency flat within ±5%, no memory growth):",
@@ -390,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per measurement")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default docs/benchmarks)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile comparison")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -408,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoints = [10, 1_000, 10_000]
         else:
             checkpoints = [10, 1_000]
-        sizes.append(bench_size(size, checkpoints, repeats, log))
+        sizes.append(bench_size(size, checkpoints, repeats, log, compile_=not (args.no_compile or args.quick)))
     report = {
         "env": {
             "cpu": cpu_name(),

@@ -193,6 +193,20 @@ class _LinearScanFunction(torch.autograd.Function):
         return grad_a, grad_b, grad_h0, None, None
 
 
+def _single_step(
+    a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, reset: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`T = 1`: `h_1 = a_1 h0 + b_1` in plain differentiable ops, without the scan machinery (streaming steps)."""
+    acc = accumulation_dtype(torch.promote_types(a.dtype, b.dtype))
+    x = b[:, 0].to(acc)  # [B, D]
+    h_prev = torch.zeros_like(x) if h0 is None else h0.to(acc)
+    if reset is not None:
+        h_prev = h_prev.masked_fill(reset, 0)  # reset [B, 1] drops the whole incoming state
+    h_last = torch.addcmul(x, torch.broadcast_to(a, b.shape)[:, 0].to(acc), h_prev)
+    h = h_last[:, None]
+    return (h if b.dtype == acc else h.to(b.dtype)), h_last
+
+
 def torch_linear_scan(
     a: torch.Tensor,
     b: torch.Tensor,
@@ -209,7 +223,8 @@ def torch_linear_scan(
         b: Input, `[B, T, D]`, real or complex.
         h0: Initial state `[B, D]`, or None for zeros.
         reset: Bool `[B, T]`, or None. Where true the state entering step t is dropped.
-        form: ``"recurrent"``, ``"chunk"``, or ``"auto"`` to pick by shape (`choose_scan_form`).
+        form: ``"recurrent"``, ``"chunk"``, or ``"auto"`` to pick by shape (`choose_scan_form`);
+            with ``"auto"`` a single step (`T = 1`) is one `addcmul` (autograd through plain ops).
 
     Returns:
         `h` `[B, T, D]` in `b`'s dtype and `h_last` `[B, D]` in the accumulation dtype.
@@ -219,6 +234,8 @@ def torch_linear_scan(
     """
     if form not in SCAN_FORMS:
         raise ValueError(f"form must be one of {SCAN_FORMS}, got {form!r}")
+    if b.shape[1] == 1 and form == "auto":
+        return _single_step(a, b, h0, reset)
     if form == "auto":
         form = choose_scan_form(*b.shape, torch.promote_types(a.dtype, b.dtype))
     return _LinearScanFunction.apply(a, b, h0, reset, form)

@@ -101,3 +101,61 @@ def test_onnx_stream_equals_torch_and_offline(onnx_step, tmp_path):
     torch.testing.assert_close(
         torch.from_numpy(onnx_logits), offline_logits(model, clip, 10).float(), rtol=1e-4, atol=1e-5
     )
+
+
+def test_compiled_step_equals_eager(clip_path):
+    model = tiny_model()
+    compiled = TorchBackend(model, compile=True)
+    assert compiled.compiled  # a C++ compiler is part of the test environment; a silent eager fallback fails here
+    eager, _ = stream_logits(StreamingRunner(TorchBackend(model)), clip_path)
+    fast, _ = stream_logits(StreamingRunner(compiled), clip_path)
+    np.testing.assert_allclose(fast, eager, rtol=1e-4, atol=1e-5)
+
+
+def test_compile_fallback_warns_and_runs_eager(clip_path, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    model = tiny_model()
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: broken)
+    backend = TorchBackend(model, compile=True)
+    assert not backend.compiled
+    assert "no C++ compiler" in caplog.text and "running eager" in caplog.text
+    got, _ = stream_logits(StreamingRunner(backend), clip_path)
+    want, _ = stream_logits(StreamingRunner(TorchBackend(model)), clip_path)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_predictor_checkpoint_streams_its_predicted_frames(clip_path, tmp_path):
+    from vidssm.models.predictor import FramePredictor
+    from vidssm.stream.backends import load_backend
+    from vidssm.stream.overlay import draw_overlay
+
+    torch.manual_seed(0)
+    predictor = FramePredictor(tiny_model()).eval()
+    torch.nn.init.normal_(predictor.decoder.proj.weight, std=0.5)  # predictions that differ frame to frame
+    predictor.save_pretrained(tmp_path / "pred", labels=[f"c{i}" for i in range(7)])
+    backend = load_backend(checkpoint=tmp_path / "pred")
+    assert backend.predicts_frames and backend.labels[0] == "c0"
+    with pytest.raises(ValueError, match="loaded as saved"):
+        load_backend(checkpoint=tmp_path / "pred", num_classes=3)
+    logits, preds = stream_logits(StreamingRunner(backend), clip_path)
+
+    frames = read_frames(clip_path, np.arange(12), backend="pyav")
+    clip = eval_transform(32)(to_video(frames)).as_subclass(torch.Tensor)[None]  # [1, T, 3, 32, 32]
+    with torch.no_grad():
+        want = predictor(clip)[0]  # offline, teacher-forced: entry t predicts frame t+1
+    want_u8 = (want.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    got = np.stack([p.next_frame for p in preds])
+    assert got.shape == (12, 32, 32, 3) and np.abs(got.astype(int) - want_u8).max() <= 1
+    assert preds[0].frame_mse is None
+    mse = [float((want[t - 1] - clip[0, t]).pow(2).mean()) for t in range(1, 12)]
+    assert [p.frame_mse for p in preds[1:]] == pytest.approx(mse, rel=1e-4, abs=1e-7)
+    assert preds[3].to_json()["predicted_frame_mse"] == pytest.approx(mse[2], abs=1e-6)
+    # the class logits are the backbone's, as from a classifier checkpoint
+    torch.testing.assert_close(torch.from_numpy(logits), offline_logits(predictor.backbone, clip_path, 12))
+    plain = draw_overlay(frames[5], preds[5].__class__(**{**preds[5].__dict__, "next_frame": None}))
+    inset = draw_overlay(frames[5], preds[5])
+    assert inset.shape == plain.shape and (inset != plain).any()
+    with pytest.raises(NotImplementedError, match="does not predict frames"):
+        TorchBackend(predictor.backbone).step_frames(clip[:, 0], predictor.init_state(1))

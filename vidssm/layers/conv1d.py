@@ -51,6 +51,8 @@ class CausalConv1D(nn.Module):
         k = self.temporal_width
         if state is None:
             state = self.init_state(bsz, x.device, x.dtype)
+        if length == 1 and k > 1:
+            return self._step(x, reset, state)
         xp = torch.cat([state.x.to(x.dtype), x], dim=1)  # [B, K-1+T, E]
         if reset is not None:
             # Segment id of every padded step; a tap is kept only if it lies in the output's segment.
@@ -68,3 +70,17 @@ class CausalConv1D(nn.Module):
             # Inputs from before the last segment start must not leak into the next call.
             new = new * (seg[:, -(k - 1) :] == seg[:, -1:])[..., None].to(x.dtype)
         return out, Conv1DState(new)
+
+    def _step(
+        self, x: torch.Tensor, reset: torch.Tensor | None, state: Conv1DState
+    ) -> tuple[torch.Tensor, Conv1DState]:
+        """`T = 1` (streaming): the same taps as one weighted sum over `[past K-1 inputs, x]`."""
+        past = state.x.to(x.dtype)  # [B, K-1, E]
+        if reset is not None:
+            past = past.masked_fill(reset[:, :, None], 0)  # a segment start sees no past
+        xp = torch.cat([past, x], dim=1)  # [B, K, E], oldest first, as `w`
+        w = self.w.to(x.dtype)
+        out = self.b.to(x.dtype)
+        for j in reversed(range(self.temporal_width)):  # x_t first, as the general path
+            out = torch.addcmul(out, xp[:, j], w[j])
+        return out[:, None], Conv1DState(xp[:, 1:])

@@ -42,9 +42,9 @@ class BlockDiagonalLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Applies the layer to `x` `[..., E]`."""
-        xh = x.unflatten(-1, (self.num_heads, -1))  # [..., num_heads, E/num_heads]
-        y = torch.einsum("...hi,hij->...hj", xh, self.w) + self.b
-        return y.flatten(-2)
+        xh = x.reshape(-1, self.num_heads, self.w.shape[1]).transpose(0, 1)  # [heads, M, E/heads]
+        y = torch.baddbmm(self.b[:, None], xh, self.w)  # one matmul per block: [heads, M, E/heads]
+        return y.transpose(0, 1).reshape(x.shape)
 
 
 def rnn_param_init(width: int, min_rad: float, max_rad: float, eps: float = 1e-8) -> torch.Tensor:
@@ -54,15 +54,31 @@ def rnn_param_init(width: int, min_rad: float, max_rad: float, eps: float = 1e-8
     return torch.log(torch.expm1(-a_real))  # inverse softplus of -log(a)
 
 
+class _SqrtBoundDerivative(torch.autograd.Function):
+    """`sqrt(x)` with the derivative `min(1 / (2 sqrt(x)), max_gradient)`; saves only the output."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, max_gradient: float) -> torch.Tensor:
+        y = torch.sqrt(x)
+        ctx.save_for_backward(y)
+        ctx.max_gradient = max_gradient
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (y,) = ctx.saved_tensors
+        return grad * torch.clamp_max(0.5 / y, ctx.max_gradient), None
+
+
 def sqrt_bound_derivative(x: torch.Tensor, max_gradient: float) -> torch.Tensor:
     """`sqrt(x)` whose derivative is clipped at `max_gradient` (avoids infinite gradients at x = 0).
 
     The forward value is exactly `sqrt(x)`; below `1 / (4 max_gradient^2)` the derivative is constant.
+    Without autograd (inference, export) it is a plain `sqrt`.
     """
-    threshold = 1.0 / (4.0 * max_gradient**2)
-    smooth = torch.sqrt(x.clamp_min(threshold))
-    clipped = torch.sqrt(x).detach() + max_gradient * (x - x.detach())
-    return torch.where(x >= threshold, smooth, clipped)
+    if torch.is_grad_enabled() and x.requires_grad and not torch.compiler.is_exporting():
+        return _SqrtBoundDerivative.apply(x, max_gradient)
+    return torch.sqrt(x)
 
 
 class RGLRU(nn.Module):
@@ -110,11 +126,11 @@ class RGLRU(nn.Module):
         """
         gate_x = torch.sigmoid(self.input_gate(x))
         gate_a = torch.sigmoid(self.a_gate(x))
-        log_a = -self.c * gate_a * F.softplus(self.a_param)
+        log_a = gate_a * (-self.c * F.softplus(self.a_param))  # log a_t = -c softplus(Λ) r_t
         a = torch.exp(log_a)
         multiplier = sqrt_bound_derivative(1 - torch.exp(2 * log_a), 1000.0)
         if reset is not None:
-            multiplier = torch.where(reset[..., None], torch.ones_like(multiplier), multiplier)
+            multiplier = multiplier.masked_fill(reset[..., None], 1.0)
         normalized_x = x * gate_x * multiplier.to(x.dtype)
         h, h_last = linear_scan(a, normalized_x, None if state is None else state.h, reset)
         return h, RGLRUState(h_last)

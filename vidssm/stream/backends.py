@@ -7,14 +7,18 @@ what the runtime needs around it: the frame size, the class names and float32 nu
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from vidssm.export import frame_size
 from vidssm.models.base import StreamingVideoModel
+
+logger = logging.getLogger(__name__)
 
 
 class StepBackend:
@@ -31,6 +35,7 @@ class StepBackend:
     frame_size: tuple[int, int]
     num_classes: int
     labels: list[str] | None
+    predicts_frames: bool = False  # a next-frame predictor: `step_frames` also returns the predicted next frame
 
     def init_state(self) -> Any:
         """A fresh state for one stream."""
@@ -40,6 +45,10 @@ class StepBackend:
         """One frame `[1, 3, H, W]` float in [0, 1] → logits `[1, num_classes]` float32 and the new state."""
         raise NotImplementedError
 
+    def step_frames(self, frame: torch.Tensor, state: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+        """`step` of a next-frame predictor: logits, the predicted next frame `[1, 3, H, W]` float32, the state."""
+        raise NotImplementedError(f"{self.name} does not predict frames")
+
     def state_nbytes(self, state: Any) -> int:
         """Bytes held by `state` (constant for a given model: it never grows with the frames seen)."""
         leaves = torch.utils._pytree.tree_leaves(state)
@@ -47,29 +56,67 @@ class StepBackend:
 
 
 class TorchBackend(StepBackend):
-    """A `StreamingVideoModel` run with `torch.inference_mode`.
+    """A `StreamingVideoModel` (or a `FramePredictor` around one) run with `torch.inference_mode`.
 
     Args:
-        model: The model (put in eval mode).
+        model: The model (put in eval mode). A `FramePredictor` also returns the predicted next frame
+            (`step_frames`), next to its backbone's class logits.
         labels: Class names (default: `model.labels`).
+        compile: Run the step through `torch.compile` (inductor; needs a C++ compiler on the CPU). The graph is
+            built here, on a blank frame, so the first live frame does not wait for it. If compiling fails, a
+            warning says why and the eager step is used.
     """
 
-    def __init__(self, model: StreamingVideoModel, labels: list[str] | None = None) -> None:
-        if not isinstance(model, StreamingVideoModel):
-            raise TypeError(f"{type(model).__name__} is not a vidssm StreamingVideoModel")
-        self.model = model.eval()
+    def __init__(self, model: nn.Module, labels: list[str] | None = None, compile: bool = False) -> None:
+        from vidssm.models.predictor import FramePredictor
+
+        self.predictor = model.eval() if isinstance(model, FramePredictor) else None
+        backbone = self.predictor.backbone if self.predictor is not None else model
+        if not isinstance(backbone, StreamingVideoModel):
+            raise TypeError(f"{type(model).__name__} is not a vidssm StreamingVideoModel or FramePredictor")
+        self.model = backbone.eval()
+        self.predicts_frames = self.predictor is not None
         self.name = type(model).__name__
-        self.frame_size = tuple(int(s) for s in frame_size(model))
-        self.num_classes = int(model.head.cls_head.out_features)
-        self.labels = labels if labels is not None else getattr(model, "labels", None)
+        self.frame_size = tuple(int(s) for s in frame_size(backbone))
+        self.num_classes = int(backbone.head.cls_head.out_features)
+        self.labels = labels if labels is not None else getattr(backbone, "labels", None)
+        self._step = self.predictor.step_with_logits if self.predictor is not None else self.model.step
+        self.compiled = False
+        if compile:
+            self._compile()
+
+    def _compile(self) -> None:
+        compiled = torch.compile(self._step, dynamic=False)
+        blank = torch.zeros(1, 3, *self.frame_size)
+        try:
+            with torch.inference_mode():
+                compiled(blank, self.model.init_state(1))
+        except Exception as err:  # noqa: BLE001 - any backend failure means: run eager
+            reason = f"{type(err).__name__}: {err}"
+            logger.warning("torch.compile of %s.step failed (%s); running eager", self.name, reason)
+            return
+        self._step, self.compiled = compiled, True
 
     def init_state(self) -> Any:
         return self.model.init_state(1)
 
-    def step(self, frame: torch.Tensor, state: Any) -> tuple[np.ndarray, Any]:
+    def _run(self, frame: torch.Tensor, state: Any) -> tuple[torch.Tensor, torch.Tensor | None, Any]:
         with torch.inference_mode():
-            logits, state = self.model.step(frame, state)
+            out = self._step(frame, state)
+        if self.predictor is None:
+            return out[0], None, out[1]
+        next_frame, logits, state = out
+        return logits, next_frame, state
+
+    def step(self, frame: torch.Tensor, state: Any) -> tuple[np.ndarray, Any]:
+        logits, _, state = self._run(frame, state)
         return logits.float().numpy(), state
+
+    def step_frames(self, frame: torch.Tensor, state: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+        if self.predictor is None:
+            return super().step_frames(frame, state)
+        logits, next_frame, state = self._run(frame, state)
+        return logits.float().numpy(), next_frame.float().numpy(), state
 
 
 class OnnxBackend(StepBackend):
@@ -122,6 +169,7 @@ def load_backend(
     model: str | None = None,
     onnx: str | Path | None = None,
     labels: list[str] | None = None,
+    compile: bool = False,
     **overrides: Any,
 ) -> StepBackend:
     """Builds the backend from exactly one of a `save_pretrained` folder, a registered name or an ONNX file.
@@ -131,6 +179,7 @@ def load_backend(
         model: A registered model name (random weights; for demos and tests).
         onnx: An exported step graph.
         labels: Class names overriding the checkpoint's.
+        compile: `torch.compile` the PyTorch step (see `TorchBackend`); not for ONNX files.
         **overrides: Config overrides for `model` / `checkpoint` (e.g. `num_classes=10`).
 
     Returns:
@@ -139,8 +188,15 @@ def load_backend(
     if sum(x is not None for x in (checkpoint, model, onnx)) != 1:
         raise ValueError("give exactly one of checkpoint, model, onnx")
     if onnx is not None:
+        if compile:
+            raise ValueError("compile applies to PyTorch models, not to an ONNX step graph")
         return OnnxBackend(onnx, labels)
     import vidssm
+    from vidssm.hub import is_predictor, load_predictor
 
+    if checkpoint is not None and is_predictor(checkpoint):  # a next-frame predictor: frames and class logits
+        if overrides:
+            raise ValueError(f"a next-frame predictor is loaded as saved; cannot override {sorted(overrides)}")
+        return TorchBackend(load_predictor(checkpoint), labels, compile)
     net = vidssm.from_pretrained(checkpoint, **overrides) if checkpoint else vidssm.create_model(model, **overrides)
-    return TorchBackend(net, labels)
+    return TorchBackend(net, labels, compile)

@@ -28,6 +28,9 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
         "--reset-every", type=int, default=None, help="restart the state every N frames (default: never)"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the step (about 2x faster on CPU; ~30 s to build)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -44,7 +47,9 @@ def _backend(args: argparse.Namespace) -> StepBackend:
     if overrides and not args.model:
         raise SystemExit("--num-classes / --img-size only apply to --model")
     labels = read_labels(args.labels) if args.labels else None
-    return load_backend(args.checkpoint, args.model, args.onnx, labels, **overrides)
+    if args.compile and args.onnx:
+        raise SystemExit("--compile applies to --checkpoint / --model, not to --onnx")
+    return load_backend(args.checkpoint, args.model, args.onnx, labels, args.compile, **overrides)
 
 
 def _logging(verbose: bool) -> None:

@@ -29,6 +29,10 @@ class Prediction:
         top: `(class index, label, probability)` of the `top_k` best classes, best first.
         preprocess_ms: Time spent preprocessing.
         step_ms: Time spent in `step`.
+        next_frame: A next-frame predictor's prediction of the coming frame, `[h, w, 3]` uint8 RGB at the model's
+            resolution (None for classifiers).
+        frame_mse: MSE in [0, 1] pixels between this frame (preprocessed) and what the previous step predicted
+            for it (None for classifiers and on the first frame of a stream).
     """
 
     frame: int
@@ -37,6 +41,8 @@ class Prediction:
     top: list[tuple[int, str, float]] = field(default_factory=list)
     preprocess_ms: float = 0.0
     step_ms: float = 0.0
+    next_frame: np.ndarray | None = None
+    frame_mse: float | None = None
 
     @property
     def latency_ms(self) -> float:
@@ -45,12 +51,15 @@ class Prediction:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready summary (no full logits)."""
-        return {
+        record = {
             "frame": self.frame,
             "top": [{"index": i, "label": label, "prob": round(p, 6)} for i, label, p in self.top],
             "preprocess_ms": round(self.preprocess_ms, 3),
             "step_ms": round(self.step_ms, 3),
         }
+        if self.frame_mse is not None:
+            record["predicted_frame_mse"] = round(self.frame_mse, 6)
+        return record
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -93,6 +102,8 @@ class StreamingRunner:
         self.state = self.backend.init_state()
         self.frames = 0
         self._probs: np.ndarray | None = None
+        self._expected: np.ndarray | None = None  # what the last step predicted for the coming frame (predictors)
+        self.next_frame: np.ndarray | None = None
 
     def label(self, index: int) -> str:
         """Name of class `index` (its number when the model has no labels)."""
@@ -100,10 +111,18 @@ class StreamingRunner:
         return labels[index] if labels is not None and index < len(labels) else str(index)
 
     def step_tensor(self, frame: torch.Tensor) -> np.ndarray:
-        """Feeds a preprocessed frame `[3, h, w]` float in [0, 1]; returns the raw logits `[num_classes]`."""
+        """Feeds a preprocessed frame `[3, h, w]` float in [0, 1]; returns the raw logits `[num_classes]`.
+
+        A next-frame predictor's prediction of the coming frame is kept in `self.next_frame` (`[3, h, w]`).
+        """
         if self.reset_every is not None and self.frames >= self.reset_every:
             self.reset()
-        logits, self.state = self.backend.step(frame[None], self.state)
+        if self.backend.predicts_frames:
+            logits, next_frame, self.state = self.backend.step_frames(frame[None], self.state)
+            self.next_frame = next_frame[0]
+        else:
+            logits, self.state = self.backend.step(frame[None], self.state)
+            self.next_frame = None
         self.frames += 1
         return logits[0]
 
@@ -112,8 +131,16 @@ class StreamingRunner:
         t0 = time.perf_counter()
         frame = self.preprocess(image)
         t1 = time.perf_counter()
+        expected = self._expected
         logits = self.step_tensor(frame)
         t2 = time.perf_counter()
+        frame_mse = None
+        if expected is not None and self.frames > 1:  # not across a (periodic) restart
+            frame_mse = float(np.mean((expected - frame.numpy()) ** 2))
+        self._expected = self.next_frame
+        shown = None
+        if self.next_frame is not None:
+            shown = (np.clip(self.next_frame, 0.0, 1.0) * 255.0).round().astype(np.uint8).transpose(1, 2, 0)
         probs = softmax(logits.astype(np.float64))
         if self.smoothing > 0 and self._probs is not None and self.frames > 1:
             probs = self.smoothing * self._probs + (1.0 - self.smoothing) * probs
@@ -121,4 +148,5 @@ class StreamingRunner:
         k = min(self.top_k, probs.shape[0])
         best = np.argsort(-probs, kind="stable")[:k]
         top = [(int(i), self.label(int(i)), float(probs[i])) for i in best]
-        return Prediction(self.frames, logits, probs.astype(np.float32), top, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+        timing = ((t1 - t0) * 1e3, (t2 - t1) * 1e3)
+        return Prediction(self.frames, logits, probs.astype(np.float32), top, *timing, shown, frame_mse)
