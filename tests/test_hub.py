@@ -76,3 +76,22 @@ def test_timm_registration(tmp_path):
         torch.testing.assert_close(loaded.eval()(video), source(video), rtol=0, atol=0)
     with pytest.raises(ValueError, match="no weights are hosted"):
         timm.create_model("vidssm_trecvit_debug", pretrained=True)
+
+
+@torch.no_grad()
+def test_predictor_round_trip_keeps_the_pixel_decoder(tmp_path):
+    from vidssm.hub import is_predictor, load_predictor
+    from vidssm.models.predictor import FramePredictor
+
+    predictor = FramePredictor(_random("trecvit_debug")).eval()
+    predictor.decoder.proj.weight.normal_()
+    folder = predictor.save_pretrained(tmp_path / "p", labels=list("abcde"))
+    assert is_predictor(folder) and (folder / "decoder.safetensors").is_file()
+    loaded = FramePredictor.from_pretrained(folder)
+    assert loaded.backbone.labels == list("abcde")
+    video = torch.rand(2, 6, 3, 32, 32)
+    torch.testing.assert_close(loaded.rollout(video[:, :3], 3), predictor.rollout(video[:, :3], 3), rtol=0, atol=0)
+    plain = predictor.backbone.save_pretrained(tmp_path / "b")  # a classifier folder has no decoder
+    assert not is_predictor(plain)
+    with pytest.raises(FileNotFoundError, match="decoder.safetensors"):
+        load_predictor(plain)

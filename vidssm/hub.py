@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+DECODER_NAME = "decoder.safetensors"  # a next-frame predictor's pixel decoder, next to its backbone
 HEAD_PREFIX = "head."
 ARCHITECTURES: dict[str, tuple[type[nn.Module], type]] = {
     "TRecViT": (TRecViT, TRecViTConfig),
@@ -170,3 +171,28 @@ def from_pretrained(directory: str | Path, **overrides: Any) -> nn.Module:
     # class names travel with the head they describe
     model.labels = labels if labels is not None and len(labels) == model.config.num_classes else None
     return model.eval()
+
+
+def save_predictor(predictor: nn.Module, directory: str | Path, labels: list[str] | None = None) -> Path:
+    """Saves a `FramePredictor`: its backbone with `save_pretrained`, its pixel decoder as `decoder.safetensors`."""
+    out = save_pretrained(predictor.backbone, directory, labels=labels)
+    state = {k: v.detach().contiguous().cpu() for k, v in predictor.decoder.state_dict().items()}
+    save_file(state, str(out / DECODER_NAME), metadata={"format": "pt", "architecture": "PixelDecoder"})
+    return out
+
+
+def is_predictor(directory: str | Path) -> bool:
+    """Whether `directory` holds a next-frame predictor (a `save_predictor` folder)."""
+    return (Path(directory) / DECODER_NAME).is_file()
+
+
+def load_predictor(directory: str | Path) -> nn.Module:
+    """Loads a `FramePredictor` saved by `save_predictor`, in eval mode."""
+    from vidssm.models.predictor import FramePredictor
+
+    directory = Path(directory)
+    if not is_predictor(directory):
+        raise FileNotFoundError(f"{directory} has no {DECODER_NAME}: not a next-frame predictor folder")
+    predictor = FramePredictor(from_pretrained(directory))
+    predictor.decoder.load_state_dict(load_file(str(directory / DECODER_NAME)))
+    return predictor.eval()

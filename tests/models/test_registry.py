@@ -92,6 +92,34 @@ def test_forward_backward(name):
     assert not missing, missing
 
 
+@pytest.mark.parametrize("name", ["trecvit_tiny", "trecvit_tiny_hybrid", "late_rglru_tiny", "late_hybrid_debug_tokens"])
+def test_grad_checkpointing_gives_the_same_gradients_and_recomputes(name):
+    model = build(name).double().train()
+    video = torch.rand(2, FRAMES, 3, 32, 32, dtype=torch.float64)
+
+    def grads() -> dict:
+        model.zero_grad()
+        model(video).logsumexp(-1).sum().backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    calls = []
+    hook = model.temporal[0].register_forward_pre_hook(lambda *args: calls.append(1))  # recompute may stop early
+    plain = grads()
+    assert len(calls) == 1
+    model.set_grad_checkpointing()
+    calls.clear()
+    again = grads()
+    assert len(calls) == 2  # the layer ran again in the backward pass
+    hook.remove()
+    assert plain.keys() == again.keys() and len(plain) == sum(p.requires_grad for p in model.parameters())
+    for n in plain:
+        torch.testing.assert_close(again[n], plain[n], msg=n)
+    with torch.no_grad():  # inference ignores the switch
+        on = model(video)
+        model.set_grad_checkpointing(False)
+        torch.testing.assert_close(on, model(video))
+
+
 @pytest.mark.parametrize("name", ALL)
 @torch.no_grad()
 def test_step_by_step_equals_offline(name):

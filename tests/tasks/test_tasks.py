@@ -8,6 +8,8 @@ import torch
 from torchvision import tv_tensors
 
 from tests.tasks.synthetic import RampData
+from vidssm.models.predictor import FramePredictor
+from vidssm.tasks.callbacks import TrainingReport
 from vidssm.tasks.classification import ClipClassification
 from vidssm.tasks.online import OnlineClassification
 from vidssm.tasks.prediction import NextFramePrediction
@@ -85,16 +87,61 @@ def test_prediction_task_beats_copy_last_and_writes_gif(tmp_path):
     data = RampData(n=64, frames=8, batch_size=16)
     args = dict(SMALL, patch_size=8, frames_per_clip=8)
     task = NextFramePrediction("trecvit_debug", backbone_args=args, lr=3e-3, context=4)
-    trainer = _trainer(tmp_path, 60, check_val_every_n_epoch=100)
+    trainer = _trainer(tmp_path, 120, check_val_every_n_epoch=100, callbacks=[TrainingReport()])
     trainer.fit(task, datamodule=data)
+    # the exported model keeps the pixel decoder: it streams predicted frames
+    exported = FramePredictor.from_pretrained(Path(trainer.log_dir) / "pretrained")
+    video = data.val.video[:2]
+    with torch.no_grad():
+        torch.testing.assert_close(exported.rollout(video[:, :4], 4), task.predictor.eval().rollout(video[:, :4], 4))
     out = trainer.test(task, datamodule=data, verbose=False)[0]
     assert out["test/mse"] < out["test/copy_last_mse"]  # the ramp continues; copying the last frame lags
     folder = Path(trainer.log_dir)
     rows = (folder / "prediction_per_frame.csv").read_text().strip().splitlines()
-    assert rows[0] == "future_frame,mse,copy_last_mse,ssim" and len(rows) == 1 + 4
+    assert rows[0] == "future_frame,mse,copy_last_mse,blank_mse,ssim" and len(rows) == 1 + 4
+    future = data.val.video[:, 4:]
+    blank = [float(v) for v in future.pow(2).mean(dim=(0, 2, 3, 4))]
+    assert [float(r.split(",")[3]) for r in rows[1:]] == pytest.approx(blank, rel=1e-4)
     assert (folder / "prediction.gif").read_bytes()[:6] == b"GIF89a"
     with pytest.raises(ValueError, match="nothing to predict"):
         task._step({"video": torch.rand(1, 4, 3, 32, 32)}, "val")
+
+
+@pytest.mark.parametrize("train_rollout, loss", [(True, "mse"), (False, "mse"), (True, "bce")])
+def test_prediction_training_loss_is_the_rollout_or_teacher_forcing(train_rollout, loss):
+    torch.manual_seed(0)
+    args = dict(SMALL, patch_size=8, frames_per_clip=8)
+    task = NextFramePrediction("trecvit_debug", backbone_args=args, context=3, train_rollout=train_rollout, loss=loss)
+    task.log = lambda *a, **k: None  # no trainer attached
+    video = torch.rand(2, 7, 3, 32, 32)
+    # by hand: teacher-forced predictions of frames 1..2, then feed each prediction back through `step`
+    predictor = task.predictor
+    teacher = predictor(video)  # entry t predicts frame t+1 from the true frames <= t
+    if train_rollout:
+        state = predictor.init_state(2)
+        for t in range(3):
+            frame, state = predictor.step(video[:, t], state)
+        preds = [frame]
+        for _ in range(3):
+            frame, state = predictor.step(frame, state)
+            preds.append(frame)
+        want = torch.cat([teacher[:, :2], torch.stack(preds, 1)], 1)
+    else:
+        want = teacher[:, :-1]
+    if loss == "mse":
+        want_loss = torch.nn.functional.mse_loss(want, video[:, 1:])
+    else:  # cross-entropy of the pixel probabilities
+        y = video[:, 1:]
+        want_loss = -(y * want.log() + (1 - y) * (1 - want).log()).mean()
+    got = task._step({"video": video}, "train")
+    torch.testing.assert_close(got, want_loss)
+    got.backward()  # the rollout is differentiable end to end
+    grads = {n: p.grad for n, p in task.named_parameters() if "head." not in n}  # the class head is unused
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values()), grads.keys()
+    with pytest.raises(ValueError, match="context must be at least 1"):
+        NextFramePrediction("trecvit_debug", backbone_args=args, context=0)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        NextFramePrediction("trecvit_debug", backbone_args=args, loss="l1")
 
 
 def test_injected_backbone_must_match_the_data():
@@ -105,3 +152,16 @@ def test_injected_backbone_must_match_the_data():
         ClipClassification(backbone, num_classes=2)
     with pytest.raises(ValueError, match="backbone_args only apply"):
         ClipClassification(backbone, backbone_args={"depth": 1})
+
+
+def test_grad_checkpointing_flag_reaches_the_backbone_and_keeps_the_loss():
+    torch.manual_seed(0)
+    video = torch.rand(2, 6, 3, 32, 32)
+    losses = []
+    for flag in (False, True):
+        torch.manual_seed(1)
+        task = ClipClassification("trecvit_debug", backbone_args=SMALL, num_classes=2, grad_checkpointing=flag)
+        assert task.backbone.grad_checkpointing is flag
+        task.log = lambda *a, **k: None
+        losses.append(task._step({"video": video, "label": torch.tensor([0, 1])}, "train"))
+    torch.testing.assert_close(losses[0], losses[1])

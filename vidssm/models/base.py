@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from vidssm.layers.state import mask_state
 
@@ -113,6 +114,20 @@ class StreamingVideoModel(nn.Module):
     head: ClipHead
     frames_per_clip: int
     streams_per_frame: int
+    grad_checkpointing: bool = False
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Activation checkpointing (timm's name): while training, keep only each layer's input and recompute
+        the layer in the backward pass. Trades about one more forward pass for activation memory that no
+        longer grows with the depth. Inference, streaming and export are unaffected.
+        """
+        self.grad_checkpointing = enable
+
+    def checkpointed(self, fn, *args):
+        """`fn(*args)`, recomputed in the backward pass when gradient checkpointing is on and autograd records."""
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            return checkpoint(fn, *args, use_reentrant=False)
+        return fn(*args)
 
     def temporal_blocks(self) -> list[nn.Module]:
         """The temporal blocks, in order; each owns one entry of `ModelState.layers`."""

@@ -122,6 +122,11 @@ class LateTemporal(StreamingVideoModel):
     def temporal_blocks(self) -> list[nn.Module]:
         return list(self.temporal)
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Checkpoints the temporal blocks and the ViT's blocks (timm's own switch)."""
+        super().set_grad_checkpointing(enable)
+        self.vit.set_grad_checkpointing(enable)
+
     def token_grid(self) -> TokenGrid:
         """The ViT's prefix tokens, then its patch grid (only with `embedding="tokens"`)."""
         if self.config.embedding != "tokens":
@@ -145,7 +150,7 @@ class LateTemporal(StreamingVideoModel):
         states = states if states is not None else (None,) * len(self.temporal)
         new_states = []
         for block, state in zip(self.temporal, states, strict=True):
-            x, state = run_temporal(block, x, reset, state)
+            x, state = self.checkpointed(run_temporal, block, x, reset, state)
             new_states.append(state)
         return self.norm(x), tuple(new_states)
 

@@ -29,11 +29,12 @@ class PixelDecoder(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.proj = nn.Linear(width, 3 * patch[0] * patch[1])
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Decodes `[..., N, D]` patch tokens into `[..., 3, H, W]`."""
-        x = torch.sigmoid(self.proj(self.norm(tokens)))  # [..., N, 3 ph pw]
+    def forward(self, tokens: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        """Decodes `[..., N, D]` patch tokens into `[..., 3, H, W]` pixels (or their logits, before the sigmoid)."""
+        x = self.proj(self.norm(tokens))  # [..., N, 3 ph pw]
         (gh, gw), (ph, pw) = self.grid, self.patch
-        return rearrange(x, "... (gh gw) (c ph pw) -> ... c (gh ph) (gw pw)", gh=gh, gw=gw, ph=ph, pw=pw)
+        x = rearrange(x, "... (gh gw) (c ph pw) -> ... c (gh ph) (gw pw)", gh=gh, gw=gw, ph=ph, pw=pw)
+        return x if logits else torch.sigmoid(x)
 
 
 class FramePredictor(nn.Module):
@@ -51,12 +52,12 @@ class FramePredictor(nn.Module):
         width = backbone.head.pre_logits.in_features
         self.decoder = PixelDecoder(width, layout.grid, layout.patch)
 
-    def _decode(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.decoder(tokens[:, :, self.num_prefix :])
+    def _decode(self, tokens: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        return self.decoder(tokens[:, :, self.num_prefix :], logits)
 
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        """Predictions `[B, T, 3, H, W]`: entry `t` predicts frame `t+1` of `video` `[B, T, 3, H, W]`."""
-        return self._decode(self.backbone.stream(video)[0])
+    def forward(self, video: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        """Predictions `[B, T, 3, H, W]` (pixels, or their logits): entry `t` predicts frame `t+1` of `video`."""
+        return self._decode(self.backbone.stream(video)[0], logits)
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> ModelState:
         """Fresh streaming state (the backbone's)."""
@@ -64,18 +65,57 @@ class FramePredictor(nn.Module):
 
     def step(self, frame: torch.Tensor, state: ModelState) -> tuple[torch.Tensor, ModelState]:
         """Feeds frame `[B, 3, H, W]`; returns the predicted next frame `[B, 3, H, W]` and the new state."""
-        tokens, _, state = self.backbone.stream(frame[:, None], state)
-        return self._decode(tokens)[:, 0], state
+        next_frame, _, state = self.step_with_logits(frame, state)
+        return next_frame, state
 
-    def rollout(self, context: torch.Tensor, steps: int) -> torch.Tensor:
+    def step_with_logits(
+        self, frame: torch.Tensor, state: ModelState
+    ) -> tuple[torch.Tensor, torch.Tensor, ModelState]:
+        """`step`, also returning the backbone's class logits so far `[B, num_classes]` (the live runtime uses both).
+
+        Returns:
+            The predicted next frame `[B, 3, H, W]`, the logits and the new state.
+        """
+        tokens, logits, state = self.backbone.stream(frame[:, None], state)
+        return self._decode(tokens)[:, 0], logits[:, -1], state
+
+    def save_pretrained(self, directory, labels: list[str] | None = None) -> object:
+        """Saves the backbone (`save_pretrained` layout) and the pixel decoder (`decoder.safetensors`)."""
+        from vidssm.hub import save_predictor
+
+        return save_predictor(self, directory, labels)
+
+    @staticmethod
+    def from_pretrained(directory) -> FramePredictor:
+        """Loads a predictor saved by `save_pretrained`, in eval mode."""
+        from vidssm.hub import load_predictor
+
+        return load_predictor(directory)
+
+    def rollout(
+        self, context: torch.Tensor, steps: int, with_context: bool = False, logits: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Predicts `steps` future frames `[B, steps, 3, H, W]` after `context` `[B, C, 3, H, W]`.
 
-        The context is prefilled in one pass; each prediction is then fed back through `step`.
+        The context is prefilled in one pass; each prediction is then fed back through `step`. Differentiable
+        end to end, so a loss on the rollout trains the model the way it is used (no teacher forcing).
+
+        Args:
+            context: The given frames.
+            steps: Future frames to predict.
+            with_context: Also return the teacher-forced predictions of context frames `1..C-1`, `[B, C-1, 3, H, W]`.
+            logits: Return pixel logits (for a cross-entropy loss); the frames fed back are still their sigmoid.
+
+        Returns:
+            The future frames, or `(context predictions, future frames)`.
         """
         tokens, _, state = self.backbone.stream(context)
-        frame = self._decode(tokens[:, -1:])[:, 0]
-        out = [frame]
+        preds = self._decode(tokens, logits=True)  # [B, C, 3, H, W]: entry t predicts frame t+1
+        out = [preds[:, -1]]
         for _ in range(steps - 1):
-            frame, state = self.step(frame, state)
-            out.append(frame)
-        return torch.stack(out, dim=1)
+            tokens, _, state = self.backbone.stream(torch.sigmoid(out[-1])[:, None], state)
+            out.append(self._decode(tokens, logits=True)[:, 0])
+        future = torch.stack(out, dim=1)
+        if not logits:
+            preds, future = torch.sigmoid(preds), torch.sigmoid(future)
+        return (preds[:, :-1], future) if with_context else future

@@ -160,14 +160,22 @@ class TRecViT(StreamingVideoModel):
             states: One state per temporal block, or None for fresh states.
         """
         x = self.tokenizer(self.pixel_norm(video))  # [B, T, 1+N, D]
-        bsz, length = x.shape[:2]
         states = states if states is not None else (None,) * len(self.temporal)
         new_states = []
         for temporal, spatial, state in zip(self.temporal, self.spatial, states, strict=True):
-            x, state = run_temporal(temporal, x, reset, state)
-            x = spatial(x.flatten(0, 1)).unflatten(0, (bsz, length))  # attention within each frame
+            x, state = self.checkpointed(_layer, temporal, spatial, x, reset, state)
             new_states.append(state)
         return self.norm(x), tuple(new_states)
+
+
+def _layer(
+    temporal: nn.Module, spatial: nn.Module, x: torch.Tensor, reset: torch.Tensor | None, state
+) -> tuple[torch.Tensor, object]:
+    """One TRecViT layer on tokens `[B, T, 1+N, D]`: the temporal block per token position, then attention
+    within each frame. Returns the tokens and the temporal block's new state."""
+    bsz, length = x.shape[:2]
+    x, state = run_temporal(temporal, x, reset, state)
+    return spatial(x.flatten(0, 1)).unflatten(0, (bsz, length)), state
 
 
 # --- variants ---------------------------------------------------------------------------------------

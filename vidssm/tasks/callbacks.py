@@ -106,4 +106,6 @@ class TrainingReport(L.Callback):
             labels = list(label_map.names) if label_map is not None and hasattr(label_map, "names") else None
             if labels is not None and len(labels) != backbone.config.num_classes:
                 labels = None
-            backbone.save_pretrained(folder / "pretrained", labels=labels)
+            # next-frame prediction also saves the pixel decoder, next to the backbone
+            saver = getattr(pl_module, "predictor", None) or backbone
+            saver.save_pretrained(folder / "pretrained", labels=labels)

@@ -97,7 +97,9 @@ def train_main(argv: list[str]) -> int:
     return 0
 
 
-def fit_for(args: list[str], run_name: str, minutes: float, progress_bar: bool = True) -> tuple[Path, float]:
+def fit_for(
+    args: list[str], run_name: str, minutes: float, progress_bar: bool = True, steps: int | None = None
+) -> tuple[Path, float]:
     """`vidssm fit` for `minutes` of wall-clock training, then `vidssm test` of its `last.ckpt`.
 
     Args:
@@ -105,6 +107,8 @@ def fit_for(args: list[str], run_name: str, minutes: float, progress_bar: bool =
         run_name: The run folder `runs/vidssm/<run_name>` (relative to the working directory).
         minutes: Training time budget.
         progress_bar: Show Lightning's progress bar.
+        steps: Also stop after this many optimiser steps, which then sets the length of the warmup/cosine
+            schedule (with a time budget alone the schedule cannot know when training ends and stays near its peak).
 
     Returns:
         The run folder (logs, checkpoints, `pretrained/`, `metrics.csv` with the test metrics) and the
@@ -114,7 +118,8 @@ def fit_for(args: list[str], run_name: str, minutes: float, progress_bar: bool =
     common = [*args, "--run_name", run_name, "--trainer.enable_progress_bar", str(progress_bar).lower()]
     budget = f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
     start = time.time()
-    train_main(["fit", *common, "--trainer.max_time", budget, "--trainer.max_epochs", "1000000"])
+    limit = ["--trainer.max_steps", str(steps)] if steps else ["--trainer.max_epochs", "1000000"]
+    train_main(["fit", *common, "--trainer.max_time", budget, *limit])
     fit_seconds = time.time() - start
     run = Path("runs") / "vidssm" / run_name
     train_main(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
