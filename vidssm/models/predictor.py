@@ -52,12 +52,17 @@ class FramePredictor(nn.Module):
         width = backbone.head.pre_logits.in_features
         self.decoder = PixelDecoder(width, layout.grid, layout.patch)
 
-    def _decode(self, tokens: torch.Tensor, logits: bool = False) -> torch.Tensor:
-        return self.decoder(tokens[:, :, self.num_prefix :], logits)
+    def _predict(
+        self, video: torch.Tensor, state: ModelState | None, logits: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, ModelState]:
+        """Streams `video` `[B, T, 3, H, W]` from `state`: the next-frame predictions `[B, T, 3, H, W]` (pixels or
+        their logits), the backbone's class logits after every frame `[B, T, num_classes]`, and the new state."""
+        tokens, class_logits, state = self.backbone.stream(video, state)
+        return self.decoder(tokens[:, :, self.num_prefix :], logits), class_logits, state
 
     def forward(self, video: torch.Tensor, logits: bool = False) -> torch.Tensor:
         """Predictions `[B, T, 3, H, W]` (pixels, or their logits): entry `t` predicts frame `t+1` of `video`."""
-        return self._decode(self.backbone.stream(video)[0], logits)
+        return self._predict(video, None, logits)[0]
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> ModelState:
         """Fresh streaming state (the backbone's)."""
@@ -76,8 +81,8 @@ class FramePredictor(nn.Module):
         Returns:
             The predicted next frame `[B, 3, H, W]`, the logits and the new state.
         """
-        tokens, logits, state = self.backbone.stream(frame[:, None], state)
-        return self._decode(tokens)[:, 0], logits[:, -1], state
+        next_frame, logits, state = self._predict(frame[:, None], state, logits=False)
+        return next_frame[:, 0], logits[:, -1], state
 
     def save_pretrained(self, directory, labels: list[str] | None = None) -> object:
         """Saves the backbone (`save_pretrained` layout) and the pixel decoder (`decoder.safetensors`)."""
@@ -109,12 +114,11 @@ class FramePredictor(nn.Module):
         Returns:
             The future frames, or `(context predictions, future frames)`.
         """
-        tokens, _, state = self.backbone.stream(context)
-        preds = self._decode(tokens, logits=True)  # [B, C, 3, H, W]: entry t predicts frame t+1
+        preds, _, state = self._predict(context, None, logits=True)  # entry t predicts frame t+1
         out = [preds[:, -1]]
         for _ in range(steps - 1):
-            tokens, _, state = self.backbone.stream(torch.sigmoid(out[-1])[:, None], state)
-            out.append(self._decode(tokens, logits=True)[:, 0])
+            step_logits, _, state = self._predict(torch.sigmoid(out[-1])[:, None], state, logits=True)
+            out.append(step_logits[:, 0])
         future = torch.stack(out, dim=1)
         if not logits:
             preds, future = torch.sigmoid(preds), torch.sigmoid(future)
