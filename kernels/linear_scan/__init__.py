@@ -52,11 +52,8 @@ def _check_inputs(
         raise TypeError(f"b must be a floating point or complex tensor, got dtype {b.dtype}")
     bsz, length, dim = b.shape
     _check_dtype("a", a, b)
-    try:
-        broadcast = torch.broadcast_shapes(a.shape, b.shape)
-    except RuntimeError:
-        broadcast = None
-    if a.ndim > 3 or broadcast != b.shape:
+    # `a` broadcasts to `b` when each of its dims, aligned from the right, is 1 or `b`'s.
+    if a.ndim > 3 or any(n not in (1, m) for n, m in zip(reversed(a.shape), reversed(b.shape), strict=False)):
         raise ValueError(
             f"a of shape {tuple(a.shape)} is not broadcastable to b's shape {tuple(b.shape)} "
             "(use [B, T, D], [B, 1, D] or [D])"

@@ -199,10 +199,12 @@ def _single_step(
     """`T = 1`: `h_1 = a_1 h0 + b_1` in plain differentiable ops, without the scan machinery (streaming steps)."""
     acc = accumulation_dtype(torch.promote_types(a.dtype, b.dtype))
     x = b[:, 0].to(acc)  # [B, D]
-    h_prev = torch.zeros_like(x) if h0 is None else h0.to(acc)
-    if reset is not None:
-        h_prev = h_prev.masked_fill(reset, 0)  # reset [B, 1] drops the whole incoming state
-    h_last = torch.addcmul(x, torch.broadcast_to(a, b.shape)[:, 0].to(acc), h_prev)
+    if h0 is None:
+        h_prev = torch.zeros_like(x)  # (through `addcmul` all the same: `a` gets its zero gradient)
+    else:
+        h_prev = h0.to(acc) if reset is None else h0.to(acc).masked_fill(reset, 0)  # reset [B, 1] drops h0
+    a_1 = a[..., 0, :] if a.ndim >= 2 else a  # the decay of the one step, broadcastable to [B, D]
+    h_last = torch.addcmul(x, a_1.to(acc), h_prev)
     h = h_last[:, None]
     return (h if b.dtype == acc else h.to(b.dtype)), h_last
 

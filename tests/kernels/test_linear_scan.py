@@ -84,7 +84,7 @@ class Case:
 
 
 def a_shape(kind: str, bsz: int, length: int, dim: int) -> tuple[int, ...]:
-    return {"full": (bsz, length, dim), "D": (dim,), "B1D": (bsz, 1, dim)}[kind]
+    return {"full": (bsz, length, dim), "D": (dim,), "B1D": (bsz, 1, dim), "1D": (1, dim)}[kind]
 
 
 def make_case(
@@ -355,7 +355,7 @@ def test_bad_input_raises(kwargs: dict[str, object], error: type[Exception], mat
     length=st.integers(1, 80),
     dim=st.integers(1, 9),
     complex_=st.booleans(),
-    a_kind=st.sampled_from(["full", "D", "B1D"]),
+    a_kind=st.sampled_from(["full", "D", "B1D", "1D"]),
     with_h0=st.booleans(),
     with_reset=st.booleans(),
     form=st.sampled_from(["auto", *FAST_FORMS]),

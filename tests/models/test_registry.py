@@ -184,3 +184,28 @@ def test_forward_online_equals_steps(name):
     for t in range(6):
         logits, state = model.step(video[:, t], state)
         torch.testing.assert_close(online[:, t], logits, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["trecvit_debug_hybrid", "late_hybrid_debug_tokens"])
+@torch.no_grad()
+def test_continuing_steps_skip_reset_masks_without_changing_numbers(name, monkeypatch):
+    """With no stream restarting, `stream` drops the all-false reset (the layers skip their masks): same bits."""
+    import vidssm.models.base as base
+
+    model = build(name)
+    video = torch.rand(2, 4, 3, 32, 32)
+    skipped = []
+    no_restart = base._no_restart
+    monkeypatch.setattr(base, "_no_restart", lambda r: skipped.append(no_restart(r)) or skipped[-1])
+    state = model.init_state(2)
+    fast = []
+    for t in range(4):
+        logits, state = model.step(video[:, t], state)
+        fast.append((logits, torch.utils._pytree.tree_leaves(state)))
+    assert skipped == [False, True, True, True]  # the first frame restarts both streams
+    monkeypatch.setattr(base, "_no_restart", lambda r: False)  # always run the masks
+    state = model.init_state(2)
+    for t in range(4):
+        logits, state = model.step(video[:, t], state)
+        assert torch.equal(logits, fast[t][0])
+        assert all(torch.equal(a, b) for a, b in zip(torch.utils._pytree.tree_leaves(state), fast[t][1], strict=True))

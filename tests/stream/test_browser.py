@@ -64,14 +64,9 @@ def wait_for(predicate, timeout: float = 20.0) -> None:
         time.sleep(0.1)
 
 
-@pytest.mark.slow
-def test_browser_tabs_stream_webcam_with_own_state(tmp_path):
-    executable = chromium_or_fail()
-    from playwright.sync_api import sync_playwright
-
-    clip = write_y4m(tmp_path / "camera.y4m")
-    app = create_app(TorchBackend(tiny_model(num_classes=4), labels=["a", "b", "c", "d"]), ServeLimits(max_fps=200))
-    args = [
+def chromium_args(clip: Path) -> list[str]:
+    """Headless Chromium with a fake camera that plays `clip`."""
+    return [
         "--headless=new",
         "--no-sandbox",
         "--disable-gpu",
@@ -85,6 +80,15 @@ def test_browser_tabs_stream_webcam_with_own_state(tmp_path):
         "--no-first-run",
         "--autoplay-policy=no-user-gesture-required",
     ]
+
+
+@pytest.mark.slow
+def test_browser_tabs_stream_webcam_with_own_state(tmp_path):
+    executable = chromium_or_fail()
+    from playwright.sync_api import sync_playwright
+
+    args = chromium_args(write_y4m(tmp_path / "camera.y4m"))
+    app = create_app(TorchBackend(tiny_model(num_classes=4), labels=["a", "b", "c", "d"]), ServeLimits(max_fps=200))
     with ServerThread(app) as server, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, headless=True, args=args, timeout=60_000)
         try:
@@ -96,6 +100,8 @@ def test_browser_tabs_stream_webcam_with_own_state(tmp_path):
             for page in tabs:
                 page.wait_for_function(f"window.vidssmStats.received >= {FRAMES}", timeout=90_000)
             results = [page.evaluate("window.vidssmStats") for page in tabs]
+            # a classifier has no predicted frames to show
+            assert [page.evaluate("document.getElementById('predicted-box').hidden") for page in tabs] == [True] * 2
             for stats in results:
                 assert stats["ready"] and stats["info"]["labels"] == ["a", "b", "c", "d"]
                 assert not [e for e in stats["errors"] if e.get("code") != "rate_limited"], stats["errors"]
@@ -120,5 +126,38 @@ def test_browser_tabs_stream_webcam_with_own_state(tmp_path):
             wait_for(lambda: server_stats(server.url)["sessions"] == 1)
             tabs[1].close()
             wait_for(lambda: server_stats(server.url)["sessions"] == 0)
+        finally:
+            browser.close()
+
+
+@pytest.mark.slow
+def test_browser_shows_predicted_next_frames(tmp_path):
+    executable = chromium_or_fail()
+    from playwright.sync_api import sync_playwright
+
+    from vidssm.models.predictor import FramePredictor
+
+    args = chromium_args(write_y4m(tmp_path / "camera.y4m"))
+    app = create_app(TorchBackend(FramePredictor(tiny_model()).eval()), ServeLimits(max_fps=200))
+    frames = 6
+    with ServerThread(app) as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=args, timeout=60_000)
+        try:
+            page = browser.new_page()
+            page.goto(f"{server.url}/?autostart&frames={frames}", timeout=30_000)
+            page.wait_for_function(f"window.vidssmStats.received >= {frames}", timeout=90_000)
+            page.wait_for_function("document.getElementById('predicted').complete", timeout=30_000)
+            stats = page.evaluate("window.vidssmStats")
+            assert stats["info"]["predicts_frames"] is True
+            assert [p["next_frame"] for p in stats["predictions"]] == [True] * frames
+            mse = [p["frame_mse"] for p in stats["predictions"]]
+            assert mse[0] is None and all(m is not None and 0 <= m <= 1 for m in mse[1:])
+            shown = page.evaluate(
+                "(() => { const img = document.getElementById('predicted');"
+                " return [img.src, img.naturalWidth, img.naturalHeight,"
+                " document.getElementById('predicted-box').hidden]; })()"
+            )
+            # the page displays the newest predicted frame, decoded at the model's resolution
+            assert shown == [stats["lastNextFrame"], 32, 32, False]
         finally:
             browser.close()

@@ -134,3 +134,39 @@ def test_connection_limit_and_error_flood(model):
         assert client.get("/api/stats").json()["sessions"] == 0
         with client.websocket_connect("/ws") as again:  # the slot is free again
             ready(again)
+
+
+def test_predictor_sends_its_predicted_next_frames():
+    """A next-frame predictor's messages carry the predicted frame (lossless PNG) and the last prediction's MSE."""
+    import base64
+
+    from vidssm.models.predictor import FramePredictor
+
+    torch.manual_seed(3)
+    predictor = FramePredictor(tiny_model()).eval()
+    torch.nn.init.normal_(predictor.decoder.proj.weight, std=0.5)  # predictions that differ frame to frame
+    video = random_frames(4, 40, 50, seed=5)
+    pre = FramePreprocessor((32, 32))
+    clip = torch.stack([pre(f) for f in video])[None]  # [1, T, 3, 32, 32]
+    with torch.no_grad():
+        want = predictor(clip)[0]  # teacher-forced: entry t predicts frame t+1
+    want_u8 = (want.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    client = TestClient(create_app(TorchBackend(predictor), ServeLimits(max_fps=1000, burst=1000)))
+    with client, client.websocket_connect("/ws") as ws:
+        assert ready(ws)["predicts_frames"] is True
+        for t in range(4):
+            ws.send_bytes(frame_message(t, video[t]))
+            msg = ws.receive_json()
+            head, data = msg["next_frame"].split(",", 1)
+            assert head == "data:image/png;base64"
+            got = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))))
+            assert got.shape == (32, 32, 3) and np.abs(got.astype(int) - want_u8[t]).max() <= 1
+            if t == 0:
+                assert "predicted_frame_mse" not in msg
+            else:
+                mse = float((want[t - 1] - clip[0, t]).pow(2).mean())
+                assert msg["predicted_frame_mse"] == pytest.approx(mse, rel=1e-4, abs=1e-6)
+    with make_client(tiny_model()) as plain, plain.websocket_connect("/ws") as ws:  # a classifier sends no frames
+        assert ready(ws)["predicts_frames"] is False
+        ws.send_bytes(frame_message(1, video[0]))
+        assert "next_frame" not in ws.receive_json()

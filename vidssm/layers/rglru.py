@@ -40,11 +40,15 @@ class BlockDiagonalLinear(nn.Module):
         self.w = nn.Parameter(torch.randn(num_heads, block, block) * math.sqrt(w_init_variance_scale / block))
         self.b = nn.Parameter(torch.zeros(num_heads, block))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Applies the layer to `x` `[..., E]`."""
+    def heads(self, x: torch.Tensor) -> torch.Tensor:
+        """Applies the layer to `x` `[..., E]`; returns `[..., heads, E/heads]` (a head-major view, no copy)."""
         xh = x.reshape(-1, self.num_heads, self.w.shape[1]).transpose(0, 1)  # [heads, M, E/heads]
         y = torch.baddbmm(self.b[:, None], xh, self.w)  # one matmul per block: [heads, M, E/heads]
-        return y.transpose(0, 1).reshape(x.shape)
+        return y.transpose(0, 1).reshape(*x.shape[:-1], *self.b.shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Applies the layer to `x` `[..., E]`."""
+        return self.heads(x).flatten(-2)
 
 
 def rnn_param_init(width: int, min_rad: float, max_rad: float, eps: float = 1e-8) -> torch.Tensor:
@@ -124,13 +128,17 @@ class RGLRU(nn.Module):
         Returns:
             `h` `[B, T, E]` in `x`'s dtype and the new state.
         """
-        gate_x = torch.sigmoid(self.input_gate(x))
-        gate_a = torch.sigmoid(self.a_gate(x))
-        log_a = gate_a * (-self.c * F.softplus(self.a_param))  # log a_t = -c softplus(Λ) r_t
+        # Element-wise maths per gate block, `[B, T, heads, E/heads]`: the gates stay in their matmul's layout.
+        heads = self.a_gate.b.shape
+        gate_x = torch.sigmoid(self.input_gate.heads(x))
+        gate_a = torch.sigmoid(self.a_gate.heads(x))
+        log_a = gate_a * (-self.c * F.softplus(self.a_param)).view(heads)  # log a_t = -c softplus(Λ) r_t
         a = torch.exp(log_a)
-        multiplier = sqrt_bound_derivative(1 - torch.exp(2 * log_a), 1000.0)
+        one_minus_a2 = torch.addcmul(torch.ones((), dtype=a.dtype, device=a.device), a, a, value=-1)
+        multiplier = sqrt_bound_derivative(one_minus_a2, 1000.0)
         if reset is not None:
-            multiplier = multiplier.masked_fill(reset[..., None], 1.0)
-        normalized_x = x * gate_x * multiplier.to(x.dtype)
+            multiplier = multiplier.masked_fill(reset[..., None, None], 1.0)
+        normalized_x = (x.unflatten(-1, heads) * gate_x * multiplier.to(x.dtype)).flatten(-2)
+        a = a.flatten(-2)
         h, h_last = linear_scan(a, normalized_x, None if state is None else state.h, reset)
         return h, RGLRUState(h_last)

@@ -93,6 +93,13 @@ def run_temporal(block: nn.Module, x: torch.Tensor, reset: torch.Tensor | None, 
     return y.reshape(bsz, num, length, width).transpose(1, 2), state
 
 
+def _no_restart(reset: torch.Tensor) -> bool:
+    """True when `reset` is all false and checking is free: eager on the CPU (no device sync, no graph break)."""
+    if reset.device.type != "cpu" or torch.compiler.is_compiling() or torch.compiler.is_exporting():
+        return False
+    return not bool(reset.any())
+
+
 def clip_split(num_frames: int, frames_per_clip: int) -> int:
     """Number of clips TRecViT splits `num_frames` into: `max(T // frames_per_clip, 1)`, which must divide T."""
     num_clips = max(num_frames // frames_per_clip, 1)
@@ -224,6 +231,8 @@ class StreamingVideoModel(nn.Module):
             raise ValueError(f"state is for batch {state.frames.shape[0]}, video has batch {bsz}")
         # The first frame of a stream starts a segment: reset[b, t] = (t == 0) and stream b is fresh.
         reset = (torch.arange(length, device=video.device) == 0)[None, :] & (state.frames == 0)[:, None]  # [B, T]
+        if _no_restart(reset):
+            reset = None  # every stream continues: the layers skip their reset masks
         tokens, layers = self.encode(video, reset, state.layers)
         readout = self.head.readout(self.readout_token(tokens)).float()  # [B, T, R]
         seen = state.frames[:, None] + torch.arange(1, length + 1, device=video.device)  # [B, T]

@@ -5,9 +5,11 @@ Protocol on `/ws` (one model state per connection, freed when the connection clo
 - client → server, binary: a 4-byte little-endian frame id, then one encoded image (JPEG, PNG or WebP).
 - client → server, text: JSON `{"type": "reset"}` (restart this connection's stream) or `{"type": "ping"}`.
 - server → client, text JSON:
-  `{"type": "ready", "model", "frame_size", "labels", "limits"}` once on connect;
+  `{"type": "ready", "model", "frame_size", "labels", "predicts_frames", "limits"}` once on connect;
   `{"type": "prediction", "id", "frame", "top": [{"index", "label", "prob"}], "preprocess_ms", "step_ms",
-  "server_ms"}` per frame; `{"type": "reset", "ok": true}`; `{"type": "pong"}`;
+  "server_ms"}` per frame; from a next-frame predictor also `"next_frame"` (the predicted next frame at the
+  model's resolution, a `data:image/png;base64,...` URL) and, from its second frame on, `"predicted_frame_mse"`
+  (the previous prediction against this frame); `{"type": "reset", "ok": true}`; `{"type": "pong"}`;
   `{"type": "error", "code", "message", "id"?}` for anything malformed, too large or too fast, after which the
   connection goes on. Only a client that keeps sending errors (`max_errors` in a row) is disconnected.
 
@@ -17,6 +19,7 @@ Inference runs on one worker thread so connections take turns on the CPU; the ev
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import itertools
 import json
@@ -129,6 +132,15 @@ def decode_frame(data: bytes, limits: ServeLimits) -> tuple[int, np.ndarray]:
     return frame_id, image
 
 
+def png_data_url(image: np.ndarray) -> str:
+    """An RGB uint8 image `[H, W, 3]` as a lossless `data:image/png;base64,...` URL (an `<img>` shows it as is)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 class SessionRegistry:
     """Live connections and their runners; a closed connection's state is dropped here."""
 
@@ -186,6 +198,7 @@ def create_app(
         "model": backend.name,
         "frame_size": list(backend.frame_size),
         "labels": backend.labels,
+        "predicts_frames": backend.predicts_frames,
         "limits": asdict(limits),
     }
 
@@ -213,7 +226,11 @@ def create_app(
         )
 
     def infer(runner: StreamingRunner, image: np.ndarray) -> dict[str, Any]:
-        return runner.process(image).to_json()
+        prediction = runner.process(image)
+        result = prediction.to_json()
+        if prediction.next_frame is not None:
+            result["next_frame"] = png_data_url(prediction.next_frame)
+        return result
 
     async def handle_text(ws: WebSocket, runner: StreamingRunner, text: str) -> None:
         try:

@@ -13,6 +13,7 @@ const video = $("video"), canvas = $("canvas");
 // Everything a test (or a curious user) may want to read back.
 const stats = window.vidssmStats = {
   ready: false, info: null, sent: 0, received: 0, sentIds: [], predictions: [], errors: [], resets: 0, done: false,
+  lastNextFrame: null, // the newest predicted frame (a PNG data URL), for next-frame predictors
 };
 
 let ws = null, running = false, inFlight = null, nextId = 1, lastTimes = [];
@@ -30,11 +31,15 @@ function onMessage(msg) {
   if (msg.type === "ready") {
     stats.ready = true; stats.info = msg;
     $("status").textContent = `connected · ${msg.model} · ${msg.frame_size.join("×")}`;
+    $("predicted-box").hidden = !msg.predicts_frames;
     if (autostart) start();
   } else if (msg.type === "prediction") {
     const rtt = inFlight && inFlight.id === msg.id ? performance.now() - inFlight.t0 : NaN;
     stats.received += 1;
-    stats.predictions.push({ id: msg.id, frame: msg.frame, top: msg.top, rtt: rtt, step_ms: msg.step_ms });
+    stats.predictions.push({
+      id: msg.id, frame: msg.frame, top: msg.top, rtt: rtt, step_ms: msg.step_ms,
+      next_frame: Boolean(msg.next_frame), frame_mse: msg.predicted_frame_mse ?? null,
+    });
     if (stats.predictions.length > 1000) stats.predictions.shift(); // bounded
     show(msg, rtt);
     if (inFlight && inFlight.id === msg.id) { inFlight = null; schedule(); }
@@ -58,6 +63,13 @@ function show(msg, rtt) {
     li.appendChild(bar);
     return li;
   }));
+  if (msg.next_frame) {
+    // what the model expects the camera to show next, at the model's resolution
+    $("predicted").src = msg.next_frame;
+    stats.lastNextFrame = msg.next_frame;
+    const mse = msg.predicted_frame_mse;
+    $("mse").textContent = mse === undefined ? "–" : mse.toFixed(4);
+  }
   const now = performance.now();
   lastTimes.push(now); while (lastTimes.length > 30) lastTimes.shift();
   const fps = lastTimes.length > 1 ? (1000 * (lastTimes.length - 1)) / (now - lastTimes[0]) : 0;
