@@ -36,12 +36,20 @@ from ..utils import (
     load_pair,
     mul,
     mul_add,
-    mul_conj,
     store_pair,
     tile_offsets,
     tl_acc_dtype,
 )
-from .fused_recurrent import inner_contiguous_bcast, new_da, reduce_da, time_invariant
+from .fused_recurrent import (
+    adjoint_steps,
+    inner_contiguous_bcast,
+    new_da,
+    reduce_da,
+    reset_args,
+    scan_steps,
+    time_invariant,
+)
+from .triton_op import acc_dtype
 
 DEFAULT_CHUNK = 64
 
@@ -228,22 +236,9 @@ def chunk_linear_scan_fwd_kernel_replay(
     p_h = h + i_b * s_hb + t0 * s_ht + o
     p_r = reset + i_b * s_rb + t0 * s_rt
     b_hr, b_hi = load_pair(carry + i_bc * D * w + o, m, CPLX, ACC)
-    if A_CONST_T:
-        b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
-    for _ in range(0, n):
-        if A_CONST_T:
-            b_ar, b_ai = b_ar0, b_ai0
-        else:
-            b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
-        if HAS_RESET:
-            b_ar, b_ai = drop_where(tl.load(p_r) != 0, b_ar, b_ai)
-        b_xr, b_xi = load_pair(p_b, m, CPLX, ACC)
-        b_hr, b_hi = mul_add(b_ar, b_ai, b_hr, b_hi, b_xr, b_xi, CPLX)
-        store_pair(p_h, m, b_hr, b_hi, CPLX)
-        p_a += s_at
-        p_b += s_bt
-        p_h += s_ht
-        p_r += s_rt
+    b_hr, b_hi = scan_steps(
+        p_a, p_b, p_h, p_r, s_at, s_bt, s_ht, s_rt, n, m, b_hr, b_hi, HAS_RESET, A_CONST_T, CPLX, ACC
+    )  # fmt: skip
     if i_c == NC - 1:
         store_pair(ht + i_b * D * w + o, m, b_hr, b_hi, CPLX)
 
@@ -362,40 +357,10 @@ def chunk_linear_scan_bwd_kernel_replay(
         b_h0r = tl.zeros([BD], dtype=ACC)
         b_h0i = tl.zeros([BD], dtype=ACC)
     b_cr, b_ci = load_pair(carry + i_bc * D * w + o, m, CPLX, ACC)
-    b_dar = tl.zeros([BD], dtype=ACC)
-    b_dai = tl.zeros([BD], dtype=ACC)
-    if A_CONST_T:
-        b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
-    for i in range(0, n):
-        t = last - i
-        if A_CONST_T:
-            b_ar, b_ai = b_ar0, b_ai0
-        else:
-            b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
-        b_gr, b_gi = load_pair(p_g, m, CPLX, ACC)
-        b_dr = b_gr + b_cr
-        b_di = b_gi + b_ci
-        store_pair(p_db, m, b_dr, b_di, CPLX)
-        b_pr, b_pi = load_pair(p_hp, m & (t > 0), CPLX, ACC)
-        b_pr = tl.where(t > 0, b_pr, b_h0r)
-        b_pi = tl.where(t > 0, b_pi, b_h0i)
-        b_gar, b_gai = mul_conj(b_dr, b_di, b_pr, b_pi, CPLX)
-        if HAS_RESET:
-            dropped = tl.load(p_r) != 0
-            b_gar, b_gai = drop_where(dropped, b_gar, b_gai)
-            b_ar, b_ai = drop_where(dropped, b_ar, b_ai)
-        if A_CONST_T:
-            b_dar += b_gar
-            b_dai += b_gai
-        else:
-            store_pair(p_da, m, b_gar, b_gai, CPLX)
-        b_cr, b_ci = conj_mul(b_ar, b_ai, b_dr, b_di, CPLX)
-        p_a -= s_at
-        p_hp -= s_ht
-        p_g -= s_gt
-        p_db -= s_dbt
-        p_da -= s_dat
-        p_r -= s_rt
+    b_cr, b_ci, b_dar, b_dai = adjoint_steps(
+        p_a, p_hp, p_g, p_db, p_da, p_r, s_at, s_ht, s_gt, s_dbt, s_dat, s_rt, n, last, m, b_h0r, b_h0i, b_cr, b_ci,
+        HAS_RESET, A_CONST_T, CPLX, ACC, BD,
+    )  # fmt: skip
     if A_CONST_T:
         store_pair(da + i_bc * D * w + o, m, b_dar, b_dai, CPLX)
 
@@ -403,17 +368,6 @@ def chunk_linear_scan_bwd_kernel_replay(
 def carry_block(dim: int, planar: bool) -> tuple[int, int]:
     """`(BC, BD)` of the carry pass: 16 chunks by up to 64 channels (32 pairs) per scan tile."""
     return 16, min(32 if planar else 64, triton.next_power_of_2(dim))
-
-
-def _acc(a: torch.Tensor, b: torch.Tensor) -> torch.dtype:
-    return torch.float64 if torch.float64 in (a.dtype, b.dtype) else torch.float32
-
-
-def _reset_args(reset: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-    if reset is None:
-        return like, 0, 0  # never read (HAS_RESET is false)
-    r = reset.view(torch.uint8)
-    return r, r.stride(0), r.stride(1)
 
 
 def chunk_fwd(
@@ -438,7 +392,7 @@ def chunk_fwd(
         `h` like `b` (packed) and `h_last` `[B, D(, 2)]` in the accumulation dtype.
     """
     check_device(chunk_linear_scan_fwd_kernel_summary, b)
-    acc = _acc(a, b)
+    acc = acc_dtype(a, b)
     tl_acc = tl_acc_dtype(acc)
     bsz, length, dim = b.shape[:3]
     n_chunks = triton.cdiv(length, chunk_size)
@@ -451,7 +405,7 @@ def chunk_fwd(
     carry = torch.empty_like(s)
     h = torch.empty(b.shape, dtype=b.dtype, device=b.device)
     ht = torch.empty((bsz, *b.shape[2:]), dtype=acc, device=b.device)
-    r, s_rb, s_rt = _reset_args(reset, b)
+    r, s_rb, s_rt = reset_args(reset, b)
     block, warps = channel_block(dim, planar)
     flags = {"HAS_RESET": reset is not None, "A_CONST_T": const_t, "CPLX": planar, "ACC": tl_acc}
     grid = (bsz * n_chunks, triton.cdiv(dim, block))
@@ -484,7 +438,7 @@ def chunk_bwd(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Backward of the chunked form; arguments and results as `fused_recurrent_bwd`, plus `chunk_size`."""
     check_device(chunk_linear_scan_bwd_kernel_summary, h)
-    acc = _acc(a, h)
+    acc = acc_dtype(a, h)
     tl_acc = tl_acc_dtype(acc)
     bsz, length, dim = h.shape[:3]
     n_chunks = triton.cdiv(length, chunk_size)
@@ -499,7 +453,7 @@ def chunk_bwd(
     db = torch.empty(h.shape, dtype=h.dtype, device=h.device)
     dh0 = torch.empty((bsz, *h.shape[2:]), dtype=acc, device=h.device)
     da = new_da(a, h, acc, const_t, chunks=n_chunks)
-    r, s_rb, s_rt = _reset_args(reset, h)
+    r, s_rb, s_rt = reset_args(reset, h)
     block, warps = channel_block(dim, planar)
     flags = {"HAS_RESET": reset is not None, "A_CONST_T": const_t, "CPLX": planar, "ACC": tl_acc}
     grid = (bsz * n_chunks, triton.cdiv(dim, block))

@@ -41,6 +41,83 @@ from ..utils import (
     tile_offsets,
     tl_acc_dtype,
 )
+from .triton_op import acc_dtype, state_shape
+
+
+@triton.jit
+def scan_steps(
+    p_a, p_b, p_h, p_r, s_at, s_bt, s_ht, s_rt, n, m, b_hr, b_hi,
+    HAS_RESET: tl.constexpr, A_CONST_T: tl.constexpr, CPLX: tl.constexpr, ACC: tl.constexpr,
+):  # fmt: skip
+    """`n` steps of `h_t = a_t h_{t-1} + b_t` from the state `(b_hr, b_hi)`, pointers at the first step;
+    writes every `h_t` and returns the last. The loop of the sequential kernel and of the chunk replay."""
+    if A_CONST_T:
+        b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
+    for _ in range(0, n):
+        if A_CONST_T:
+            b_ar, b_ai = b_ar0, b_ai0
+        else:
+            b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
+        if HAS_RESET:
+            b_ar, b_ai = drop_where(tl.load(p_r) != 0, b_ar, b_ai)
+        b_xr, b_xi = load_pair(p_b, m, CPLX, ACC)
+        b_hr, b_hi = mul_add(b_ar, b_ai, b_hr, b_hi, b_xr, b_xi, CPLX)
+        store_pair(p_h, m, b_hr, b_hi, CPLX)
+        p_a += s_at
+        p_b += s_bt
+        p_h += s_ht
+        p_r += s_rt
+    return b_hr, b_hi
+
+
+@triton.jit
+def adjoint_steps(
+    p_a, p_hp, p_g, p_db, p_da, p_r, s_at, s_ht, s_gt, s_dbt, s_dat, s_rt, n, last, m, b_h0r, b_h0i, b_cr, b_ci,
+    HAS_RESET: tl.constexpr, A_CONST_T: tl.constexpr, CPLX: tl.constexpr, ACC: tl.constexpr, BD: tl.constexpr,
+):  # fmt: skip
+    """`n` steps of the adjoint backwards in time from step `last`, pointers at `last` (`p_hp` at `h_{last-1}`).
+
+    With the carry `c = conj(a_{t+1}) dh_{t+1}` entering as `(b_cr, b_ci)`: `dh_t = g_t + c`, `db_t = dh_t`,
+    `da_t = dh_t conj(h_{t-1})` (`h_{-1}` = `h0`; zero where a reset drops the state), then
+    `c = conj(a_t) dh_t`. Writes `db` and `da` (with `A_CONST_T`, sums `da` in registers instead) and
+    returns the carry leaving the first step and the `da` sum. The loop of the sequential backward and
+    of the chunk replay.
+    """
+    b_dar = tl.zeros([BD], dtype=ACC)
+    b_dai = tl.zeros([BD], dtype=ACC)
+    if A_CONST_T:
+        b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
+    for i in range(0, n):
+        t = last - i
+        if A_CONST_T:
+            b_ar, b_ai = b_ar0, b_ai0
+        else:
+            b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
+        b_gr, b_gi = load_pair(p_g, m, CPLX, ACC)
+        b_dr = b_gr + b_cr
+        b_di = b_gi + b_ci
+        store_pair(p_db, m, b_dr, b_di, CPLX)
+        b_pr, b_pi = load_pair(p_hp, m & (t > 0), CPLX, ACC)
+        b_pr = tl.where(t > 0, b_pr, b_h0r)
+        b_pi = tl.where(t > 0, b_pi, b_h0i)
+        b_gar, b_gai = mul_conj(b_dr, b_di, b_pr, b_pi, CPLX)
+        if HAS_RESET:
+            dropped = tl.load(p_r) != 0
+            b_gar, b_gai = drop_where(dropped, b_gar, b_gai)
+            b_ar, b_ai = drop_where(dropped, b_ar, b_ai)
+        if A_CONST_T:
+            b_dar += b_gar
+            b_dai += b_gai
+        else:
+            store_pair(p_da, m, b_gar, b_gai, CPLX)
+        b_cr, b_ci = conj_mul(b_ar, b_ai, b_dr, b_di, CPLX)
+        p_a -= s_at
+        p_hp -= s_ht
+        p_g -= s_gt
+        p_db -= s_dbt
+        p_da -= s_dat
+        p_r -= s_rt
+    return b_cr, b_ci, b_dar, b_dai
 
 
 @triton.jit
@@ -82,22 +159,9 @@ def fused_recurrent_linear_scan_fwd_kernel(
     else:
         b_hr = tl.zeros([BD], dtype=ACC)
         b_hi = tl.zeros([BD], dtype=ACC)
-    if A_CONST_T:
-        b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
-    for _ in range(0, T):
-        if A_CONST_T:
-            b_ar, b_ai = b_ar0, b_ai0
-        else:
-            b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
-        if HAS_RESET:
-            b_ar, b_ai = drop_where(tl.load(p_r) != 0, b_ar, b_ai)
-        b_xr, b_xi = load_pair(p_b, m, CPLX, ACC)
-        b_hr, b_hi = mul_add(b_ar, b_ai, b_hr, b_hi, b_xr, b_xi, CPLX)
-        store_pair(p_h, m, b_hr, b_hi, CPLX)
-        p_a += s_at
-        p_b += s_bt
-        p_h += s_ht
-        p_r += s_rt
+    b_hr, b_hi = scan_steps(
+        p_a, p_b, p_h, p_r, s_at, s_bt, s_ht, s_rt, T, m, b_hr, b_hi, HAS_RESET, A_CONST_T, CPLX, ACC
+    )  # fmt: skip
     store_pair(ht + o_s, m, b_hr, b_hi, CPLX)
 
 
@@ -194,54 +258,17 @@ def fused_recurrent_linear_scan_bwd_kernel(
         b_h0i = tl.zeros([BD], dtype=ACC)
     # Carry `c = conj(a_{t+1}) dh_{t+1}` from later steps; the gradient of h_last enters at T - 1.
     b_cr, b_ci = load_pair(dht + o_s, m, CPLX, ACC)
-    b_dar = tl.zeros([BD], dtype=ACC)
-    b_dai = tl.zeros([BD], dtype=ACC)
-    if A_CONST_T:
-        b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
-    for i in range(0, T):
-        t = T - 1 - i
-        if A_CONST_T:
-            b_ar, b_ai = b_ar0, b_ai0
-        else:
-            b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
-        b_gr, b_gi = load_pair(p_g, m, CPLX, ACC)
-        b_dr = b_gr + b_cr
-        b_di = b_gi + b_ci
-        store_pair(p_db, m, b_dr, b_di, CPLX)
-        b_pr, b_pi = load_pair(p_hp, m & (t > 0), CPLX, ACC)
-        b_pr = tl.where(t > 0, b_pr, b_h0r)
-        b_pi = tl.where(t > 0, b_pi, b_h0i)
-        b_gar, b_gai = mul_conj(b_dr, b_di, b_pr, b_pi, CPLX)
-        if HAS_RESET:
-            dropped = tl.load(p_r) != 0
-            b_gar, b_gai = drop_where(dropped, b_gar, b_gai)
-            b_ar, b_ai = drop_where(dropped, b_ar, b_ai)
-        if A_CONST_T:
-            b_dar += b_gar
-            b_dai += b_gai
-        else:
-            store_pair(p_da, m, b_gar, b_gai, CPLX)
-        b_cr, b_ci = conj_mul(b_ar, b_ai, b_dr, b_di, CPLX)
-        p_a -= s_at
-        p_hp -= s_ht
-        p_g -= s_gt
-        p_db -= s_dbt
-        p_da -= s_dat
-        p_r -= s_rt
+    b_cr, b_ci, b_dar, b_dai = adjoint_steps(
+        p_a, p_hp, p_g, p_db, p_da, p_r, s_at, s_ht, s_gt, s_dbt, s_dat, s_rt, T, last, m, b_h0r, b_h0i, b_cr, b_ci,
+        HAS_RESET, A_CONST_T, CPLX, ACC, BD,
+    )  # fmt: skip
     store_pair(dh0 + o_s, m, b_cr, b_ci, CPLX)
     if A_CONST_T:
         store_pair(da + o_s, m, b_dar, b_dai, CPLX)
 
 
-def _acc(a: torch.Tensor, b: torch.Tensor) -> torch.dtype:
-    return torch.float64 if torch.float64 in (a.dtype, b.dtype) else torch.float32
-
-
-def _state_shape(b: torch.Tensor) -> tuple[int, ...]:
-    return (b.shape[0], *b.shape[2:])  # [B, D] or [B, D, 2]
-
-
-def _reset_args(reset: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+def reset_args(reset: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """The reset mask as bytes and its `(B, T)` strides, or a never-read placeholder for no mask."""
     if reset is None:
         return like, 0, 0  # never read (HAS_RESET is false)
     r = reset.view(torch.uint8)
@@ -264,14 +291,14 @@ def fused_recurrent_fwd(
         `h` like `b` (packed) and `h_last` `[B, D(, 2)]` in the accumulation dtype.
     """
     check_device(fused_recurrent_linear_scan_fwd_kernel, b)
-    acc = _acc(a, b)
+    acc = acc_dtype(a, b)
     bsz, length, dim = b.shape[:3]
     a = inner_contiguous_bcast(a, b)
     b = inner_contiguous(b, planar)
     h = torch.empty(b.shape, dtype=b.dtype, device=b.device)
-    ht = torch.empty(_state_shape(b), dtype=acc, device=b.device)
+    ht = torch.empty(state_shape(b), dtype=acc, device=b.device)
     h0_arg = ht if h0 is None else h0.contiguous()
-    r, s_rb, s_rt = _reset_args(reset, b)
+    r, s_rb, s_rt = reset_args(reset, b)
     block, warps = channel_block(dim, planar)
     grid = (bsz, triton.cdiv(dim, block))
     if length == 1:
@@ -315,17 +342,17 @@ def fused_recurrent_bwd(
         the accumulation dtype.
     """
     check_device(fused_recurrent_linear_scan_bwd_kernel, h)
-    acc = _acc(a, h)
+    acc = acc_dtype(a, h)
     bsz, length, dim = h.shape[:3]
     a_full = inner_contiguous_bcast(a, h)
     const_t = time_invariant(a, h)
     dh = inner_contiguous(dh, planar)
     dht = dht.to(acc).contiguous()
     db = torch.empty(h.shape, dtype=h.dtype, device=h.device)
-    dh0 = torch.empty(_state_shape(h), dtype=acc, device=h.device)
+    dh0 = torch.empty(state_shape(h), dtype=acc, device=h.device)
     da = new_da(a, h, acc, const_t)
     h0_arg = dh0 if h0 is None else h0.contiguous()
-    r, s_rb, s_rt = _reset_args(reset, h)
+    r, s_rb, s_rt = reset_args(reset, h)
     block, warps = channel_block(dim, planar)
     grid = (bsz, triton.cdiv(dim, block))
     fused_recurrent_linear_scan_bwd_kernel[grid](

@@ -93,11 +93,13 @@ def _cuda_num_sms(index: int) -> int:
     return torch.cuda.get_device_properties(index).multi_processor_count
 
 
-def _acc(a: torch.Tensor, b: torch.Tensor) -> torch.dtype:
+def acc_dtype(a: torch.Tensor, b: torch.Tensor) -> torch.dtype:
+    """The kernels' state/register dtype: float64 when either input is float64 (the tests' references), else float32."""
     return torch.float64 if torch.float64 in (a.dtype, b.dtype) else torch.float32
 
 
-def _state_shape(b: torch.Tensor) -> tuple[int, ...]:
+def state_shape(b: torch.Tensor) -> tuple[int, ...]:
+    """`[B, D]` (or `[B, D, 2]` pairs) of a state of `b` `[B, T, D(, 2)]`."""
     return (b.shape[0], *b.shape[2:])  # [B, D] or [B, D, 2]
 
 
@@ -142,7 +144,7 @@ def _linear_scan_fwd_fake(
     chunk_size: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     h = torch.empty(b.shape, dtype=b.dtype, device=b.device)
-    return h, b.new_empty(_state_shape(b), dtype=_acc(a, b))
+    return h, b.new_empty(state_shape(b), dtype=acc_dtype(a, b))
 
 
 @torch.library.custom_op("vidssm::linear_scan_bwd", mutates_args=())
@@ -193,7 +195,7 @@ def _linear_scan_bwd_fake(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     da = torch.empty(a.shape, dtype=a.dtype, device=a.device)
     db = torch.empty(h.shape, dtype=h.dtype, device=h.device)
-    return da, db, h.new_empty(_state_shape(h), dtype=_acc(a, h))
+    return da, db, h.new_empty(state_shape(h), dtype=acc_dtype(a, h))
 
 
 def _setup_context(ctx: torch.autograd.function.FunctionCtx, inputs: tuple, output: tuple) -> None:
@@ -209,7 +211,7 @@ def _backward(
     if dh is None:
         dh = torch.zeros_like(h)
     if dht is None:
-        dht = h.new_zeros(_state_shape(h), dtype=_acc(a, h))
+        dht = h.new_zeros(state_shape(h), dtype=acc_dtype(a, h))
     da, db, dh0 = linear_scan_bwd(a, h, h0, reset, dh, dht, ctx.planar, ctx.form, ctx.chunk_size)
     return da, db, None if h0 is None else dh0, None, None, None, None
 
@@ -258,7 +260,7 @@ def _run(
     if chunk_size is None:
         chunk_size = choose_chunk_size(bsz, length, dim, planar, _num_sms(b.device))
     if h0 is not None:
-        h0 = h0.to(_acc(a, b))
+        h0 = h0.to(acc_dtype(a, b))
     return linear_scan_fwd(a, b, h0, reset, planar, form, chunk_size)
 
 
