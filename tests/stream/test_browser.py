@@ -1,6 +1,6 @@
 """End to end in a real headless Chromium: fake camera (.y4m) → page → WebSocket → model → page.
 
-Uses Debian's `chromium` (`tools/install_browser.sh`) driven by Playwright through `executable_path`; no browser
+Uses Debian's `chromium` (`tools/install_test_deps.sh`) driven by Playwright through `executable_path`; no browser
 is downloaded. A missing browser fails the test (set VIDSSM_SKIP_BROWSER=1 to skip it, visibly, on purpose).
 """
 
@@ -32,7 +32,7 @@ def chromium_or_fail() -> str:
         return path
     if os.environ.get("VIDSSM_SKIP_BROWSER") == "1":
         pytest.skip("VIDSSM_SKIP_BROWSER=1: browser end-to-end test skipped on purpose")
-    pytest.fail(f"{CHROMIUM} not found: run tools/install_browser.sh (Debian chromium) or set VIDSSM_CHROMIUM")
+    pytest.fail(f"{CHROMIUM} not found: run tools/install_test_deps.sh (Debian chromium) or set VIDSSM_CHROMIUM")
 
 
 def write_y4m(path: Path, frames: int = 20, width: int = 320, height: int = 240) -> Path:

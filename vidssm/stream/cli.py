@@ -66,7 +66,7 @@ def stream_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vidssm stream", description="Classify a camera, file, URL or folder live.")
     _add_model_args(parser)
     parser.add_argument("--source", required=True, help="camera index (0), video file, rtsp:// or http:// URL, folder")
-    parser.add_argument("--show", action="store_true", help="overlay window when a display exists")
+    parser.add_argument("--show", action="store_true", help="overlay window if a display exists (q quits, r restarts)")
     parser.add_argument("--out", help="write the annotated video here (e.g. annotated.mp4)")
     parser.add_argument("--jsonl", help="write one JSON line of predictions per frame here")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after N source frames")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .capture import CaptureThread
 from .overlay import draw_overlay
-from .sinks import JsonlSink, VideoSink, WindowSink, display_available
+from .sinks import JsonlSink, VideoSink, open_window
 from .sources import FrameSource
 from .stats import LatencyMeter, StreamStats
 from .streaming import Prediction, StreamingRunner
@@ -36,7 +36,8 @@ def run_stream(
         runner: Owns the model state; reset at the start (a new stream).
         jsonl: Write one JSON line per processed frame (`frame`, `source_index`, `top`, timings).
         out: Write the annotated frames to this video file.
-        show: Show an overlay window when a display exists (headless otherwise, with a log message).
+        show: Show an overlay window when a display exists (OpenCV's, or Tk's when OpenCV has no GUI; headless
+            otherwise, with a log message). `q`/Esc stops, `r` restarts the stream.
         max_frames: Stop after this many source frames.
         queue_size: Capture queue capacity.
         drop: Drop frames when inference lags (default: only for live sources).
@@ -53,12 +54,9 @@ def run_stream(
     meter = LatencyMeter()
     jsonl_sink = JsonlSink(jsonl) if jsonl else None
     video_sink = VideoSink(out, fps=source.fps or 25.0) if out else None
-    window = None
-    if show:
-        if display_available():
-            window = WindowSink()
-        else:
-            log.warning("no display (or OpenCV without GUI): running headless")
+    window = open_window() if show else None
+    if show and window is None:
+        log.warning("no display to show a window on (or no window toolkit): running headless")
     capture = CaptureThread(source, maxsize=queue_size, drop=drop, max_frames=max_frames).start()
     last_report = time.perf_counter()
     try:

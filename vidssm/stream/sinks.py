@@ -94,22 +94,19 @@ class VideoSink:
             self._container = None
 
 
-def display_available() -> bool:
-    """Whether an OpenCV window can be shown (a display exists and OpenCV was built with a GUI)."""
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.name == "nt"):
-        return False
-    try:
-        import cv2
+def has_display() -> bool:
+    """Whether a window system is there to show windows on (X11 / Wayland, or Windows)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.name == "nt")
 
-        cv2.namedWindow("vidssm")
-        cv2.destroyWindow("vidssm")
-        return True
-    except Exception:  # headless OpenCV builds raise cv2.error here
-        return False
+
+_KEYS = {"q": "quit", "escape": "quit", "r": "reset"}  # key → what the frame loop should do
 
 
 class WindowSink:
     """An OpenCV window; `q`/Esc asks to stop, `r` asks to restart the stream.
+
+    Raises `cv2.error` when OpenCV was built without a GUI (the `opencv-python-headless` wheel vidssm installs);
+    `open_window` then falls back to `TkWindowSink`.
 
     Args:
         title: Window title.
@@ -122,7 +119,7 @@ class WindowSink:
         cv2.namedWindow(title, cv2.WINDOW_NORMAL)
 
     def show(self, image: np.ndarray) -> str | None:
-        """Shows an RGB frame; returns `"quit"`, `"reset"` or None from the key pressed."""
+        """Shows an RGB frame `[H, W, 3]` uint8; returns `"quit"`, `"reset"` or None from the key pressed."""
         import cv2
 
         cv2.imshow(self.title, np.ascontiguousarray(image[:, :, ::-1]))
@@ -134,3 +131,76 @@ class WindowSink:
         import cv2
 
         cv2.destroyWindow(self.title)
+
+
+class TkWindowSink:
+    """A Tk window (Python's standard GUI toolkit), for OpenCV builds without a GUI.
+
+    Same keys as `WindowSink` (`q`/Esc stop, `r` restarts the stream); closing the window also stops.
+    The frame loop calls `show` from the main thread, which drives Tk's events (no Tk main loop).
+
+    Args:
+        title: Window title.
+
+    Attributes:
+        root: The Tk root window.
+    """
+
+    def __init__(self, title: str = "vidssm") -> None:
+        import tkinter as tk
+
+        from PIL import ImageTk  # noqa: F401  (Pillow's Tk bridge: fail here, not on the first frame)
+
+        self.root = tk.Tk()
+        self.root.title(title)
+        self.root.configure(background="black")
+        self._label = tk.Label(self.root, background="black", borderwidth=0)
+        self._label.pack()
+        self._photo = None  # Tk shows the image only while Python holds a reference to it
+        self._action: str | None = None
+        self.root.bind("<Key>", self._on_key)
+        self.root.protocol("WM_DELETE_WINDOW", lambda: self._request("quit"))
+
+    def _request(self, action: str) -> None:
+        if self._action != "quit":  # a quit is never overridden
+            self._action = action
+
+    def _on_key(self, event) -> None:
+        action = _KEYS.get(str(event.keysym).lower())
+        if action is not None:
+            self._request(action)
+
+    @property
+    def photo_name(self) -> str:
+        """Tk's name of the shown image (for reading it back, e.g. `root.call(name, "get", x, y)`)."""
+        return str(self._photo)
+
+    def show(self, image: np.ndarray) -> str | None:
+        """Shows an RGB frame `[H, W, 3]` uint8; returns `"quit"`, `"reset"` or None from the events since the last."""
+        from PIL import Image, ImageTk
+
+        self._photo = ImageTk.PhotoImage(Image.fromarray(np.ascontiguousarray(image)), master=self.root)
+        self._label.configure(image=self._photo)
+        self.root.update()
+        action, self._action = self._action, None
+        return action
+
+    def close(self) -> None:
+        """Closes the window."""
+        self._photo = None
+        self.root.destroy()
+
+
+def open_window(title: str = "vidssm") -> WindowSink | TkWindowSink | None:
+    """The overlay window: OpenCV's when it has a GUI, else Tk's; None without a display or either toolkit."""
+    if not has_display():
+        return None
+    try:
+        return WindowSink(title)
+    except Exception:  # headless OpenCV builds raise cv2.error
+        pass
+    try:
+        return TkWindowSink(title)
+    except Exception as err:  # no tkinter / Pillow Tk support, or the display refused the connection
+        log.warning("no window toolkit: OpenCV has no GUI and Tk failed (%s: %s)", type(err).__name__, err)
+        return None
