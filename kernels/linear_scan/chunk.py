@@ -34,7 +34,6 @@ from ..utils import (
     drop_where,
     inner_contiguous,
     load_pair,
-    mul,
     mul_add,
     store_pair,
     tile_offsets,
@@ -88,25 +87,11 @@ def chunk_linear_scan_fwd_kernel_summary(
     p_a = a + i_b * s_ab + t0 * s_at + o
     p_b = b + i_b * s_bb + t0 * s_bt + o
     p_r = reset + i_b * s_rb + t0 * s_rt
-    b_hr = tl.zeros([BD], dtype=ACC)
-    b_hi = tl.zeros([BD], dtype=ACC)
-    b_pr = tl.full([BD], 1.0, dtype=ACC)
-    b_pi = tl.zeros([BD], dtype=ACC)
-    if A_CONST_T:
-        b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
-    for _ in range(0, n):
-        if A_CONST_T:
-            b_ar, b_ai = b_ar0, b_ai0
-        else:
-            b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
-        if HAS_RESET:
-            b_ar, b_ai = drop_where(tl.load(p_r) != 0, b_ar, b_ai)
-        b_xr, b_xi = load_pair(p_b, m, CPLX, ACC)
-        b_hr, b_hi = mul_add(b_ar, b_ai, b_hr, b_hi, b_xr, b_xi, CPLX)
-        b_pr, b_pi = mul(b_ar, b_ai, b_pr, b_pi, CPLX)
-        p_a += s_at
-        p_b += s_bt
-        p_r += s_rt
+    b_zero = tl.zeros([BD], dtype=ACC)
+    b_hr, b_hi, b_pr, b_pi = scan_steps(
+        p_a, p_b, p_b, p_r, s_at, s_bt, 0, s_rt, n, m, b_zero, b_zero, HAS_RESET, A_CONST_T, CPLX, ACC,
+        WRITE_H=False, PRODUCT=True,
+    )  # fmt: skip
     o_s = i_bc * D * (2 if CPLX else 1) + o
     store_pair(s + o_s, m, b_hr, b_hi, CPLX)
     store_pair(p + o_s, m, b_pr, b_pi, CPLX)
@@ -236,7 +221,7 @@ def chunk_linear_scan_fwd_kernel_replay(
     p_h = h + i_b * s_hb + t0 * s_ht + o
     p_r = reset + i_b * s_rb + t0 * s_rt
     b_hr, b_hi = load_pair(carry + i_bc * D * w + o, m, CPLX, ACC)
-    b_hr, b_hi = scan_steps(
+    b_hr, b_hi, _, _ = scan_steps(
         p_a, p_b, p_h, p_r, s_at, s_bt, s_ht, s_rt, n, m, b_hr, b_hi, HAS_RESET, A_CONST_T, CPLX, ACC
     )  # fmt: skip
     if i_c == NC - 1:

@@ -35,6 +35,7 @@ from ..utils import (
     drop_where,
     inner_contiguous,
     load_pair,
+    mul,
     mul_add,
     mul_conj,
     store_pair,
@@ -48,9 +49,16 @@ from .triton_op import acc_dtype, state_shape
 def scan_steps(
     p_a, p_b, p_h, p_r, s_at, s_bt, s_ht, s_rt, n, m, b_hr, b_hi,
     HAS_RESET: tl.constexpr, A_CONST_T: tl.constexpr, CPLX: tl.constexpr, ACC: tl.constexpr,
+    WRITE_H: tl.constexpr = True, PRODUCT: tl.constexpr = False,
 ):  # fmt: skip
-    """`n` steps of `h_t = a_t h_{t-1} + b_t` from the state `(b_hr, b_hi)`, pointers at the first step;
-    writes every `h_t` and returns the last. The loop of the sequential kernel and of the chunk replay."""
+    """`n` steps of `h_t = a_t h_{t-1} + b_t` from the state `(b_hr, b_hi)`, pointers at the first step.
+
+    Returns the last `h` and, with `PRODUCT`, the product of the `n` decays (else 1); writes every `h_t`
+    when `WRITE_H`. The loop of the sequential kernel, of the chunk replay (`WRITE_H`) and of the chunk
+    summary (`PRODUCT`, from a zero state).
+    """
+    b_pr = tl.full(b_hr.shape, 1.0, dtype=ACC)
+    b_pi = tl.zeros(b_hr.shape, dtype=ACC)
     if A_CONST_T:
         b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
     for _ in range(0, n):
@@ -62,12 +70,15 @@ def scan_steps(
             b_ar, b_ai = drop_where(tl.load(p_r) != 0, b_ar, b_ai)
         b_xr, b_xi = load_pair(p_b, m, CPLX, ACC)
         b_hr, b_hi = mul_add(b_ar, b_ai, b_hr, b_hi, b_xr, b_xi, CPLX)
-        store_pair(p_h, m, b_hr, b_hi, CPLX)
+        if PRODUCT:
+            b_pr, b_pi = mul(b_ar, b_ai, b_pr, b_pi, CPLX)
+        if WRITE_H:
+            store_pair(p_h, m, b_hr, b_hi, CPLX)
+            p_h += s_ht
         p_a += s_at
         p_b += s_bt
-        p_h += s_ht
         p_r += s_rt
-    return b_hr, b_hi
+    return b_hr, b_hi, b_pr, b_pi
 
 
 @triton.jit
@@ -159,7 +170,7 @@ def fused_recurrent_linear_scan_fwd_kernel(
     else:
         b_hr = tl.zeros([BD], dtype=ACC)
         b_hi = tl.zeros([BD], dtype=ACC)
-    b_hr, b_hi = scan_steps(
+    b_hr, b_hi, _, _ = scan_steps(
         p_a, p_b, p_h, p_r, s_at, s_bt, s_ht, s_rt, T, m, b_hr, b_hi, HAS_RESET, A_CONST_T, CPLX, ACC
     )  # fmt: skip
     store_pair(ht + o_s, m, b_hr, b_hi, CPLX)
