@@ -54,6 +54,21 @@ DEFAULT_CHUNK = 64
 
 
 @triton.jit
+def chunk_tile(T, D, NC, BT: tl.constexpr, BD: tl.constexpr, CPLX: tl.constexpr):
+    """This program's place in the `(B * NC, cdiv(D, BD))` grid of the chunk passes.
+
+    Returns `i_bc = i_b * NC + i_c`, the row `i_b`, the chunk `i_c`, the channel tile's offsets `o` and mask `m`,
+    the chunk's first step `t0` and its number of steps `n` (the last chunk may be short).
+    """
+    i_bc = tl.program_id(0).to(tl.int64)
+    i_b = i_bc // NC
+    i_c = i_bc % NC
+    o, m = tile_offsets(tl.program_id(1), D, BD, CPLX)
+    t0 = i_c * BT
+    return i_bc, i_b, i_c, o, m, t0, tl.minimum(T - t0, BT)
+
+
+@triton.jit
 def chunk_linear_scan_fwd_kernel_summary(
     a,
     b,
@@ -77,13 +92,7 @@ def chunk_linear_scan_fwd_kernel_summary(
     BD: tl.constexpr,
 ):
     """Chunk-end state from zero (`s`) and decay product (`p`) of one chunk, `[B, NC, D(, 2)]`."""
-    i_bc = tl.program_id(0).to(tl.int64)
-    i_d = tl.program_id(1)
-    i_b = i_bc // NC
-    i_c = i_bc % NC
-    o, m = tile_offsets(i_d, D, BD, CPLX)
-    t0 = i_c * BT
-    n = tl.minimum(T - t0, BT)
+    i_bc, i_b, i_c, o, m, t0, n = chunk_tile(T, D, NC, BT, BD, CPLX)
     p_a = a + i_b * s_ab + t0 * s_at + o
     p_b = b + i_b * s_bb + t0 * s_bt + o
     p_r = reset + i_b * s_rb + t0 * s_rt
@@ -208,14 +217,8 @@ def chunk_linear_scan_fwd_kernel_replay(
     BD: tl.constexpr,
 ):
     """Rescans one chunk from the state entering it, writing `h` (and `ht` from the last chunk)."""
-    i_bc = tl.program_id(0).to(tl.int64)
-    i_d = tl.program_id(1)
-    i_b = i_bc // NC
-    i_c = i_bc % NC
-    o, m = tile_offsets(i_d, D, BD, CPLX)
+    i_bc, i_b, i_c, o, m, t0, n = chunk_tile(T, D, NC, BT, BD, CPLX)
     w = 2 if CPLX else 1
-    t0 = i_c * BT
-    n = tl.minimum(T - t0, BT)
     p_a = a + i_b * s_ab + t0 * s_at + o
     p_b = b + i_b * s_bb + t0 * s_bt + o
     p_h = h + i_b * s_hb + t0 * s_ht + o
@@ -252,13 +255,7 @@ def chunk_linear_scan_bwd_kernel_summary(
     BD: tl.constexpr,
 ):
     """Adjoint leaving one chunk from a zero carry (`s`) and its product of `conj(a)` (`p`)."""
-    i_bc = tl.program_id(0).to(tl.int64)
-    i_d = tl.program_id(1)
-    i_b = i_bc // NC
-    i_c = i_bc % NC
-    o, m = tile_offsets(i_d, D, BD, CPLX)
-    t0 = i_c * BT
-    n = tl.minimum(T - t0, BT)
+    i_bc, i_b, i_c, o, m, t0, n = chunk_tile(T, D, NC, BT, BD, CPLX)
     last = t0 + n - 1
     p_a = a + i_b * s_ab + last * s_at + o
     p_g = dh + i_b * s_gb + last * s_gt + o
@@ -321,14 +318,8 @@ def chunk_linear_scan_bwd_kernel_replay(
     BD: tl.constexpr,
 ):
     """Reverse replay of one chunk from the adjoint entering it: writes `db` and `da` (or its partial)."""
-    i_bc = tl.program_id(0).to(tl.int64)
-    i_d = tl.program_id(1)
-    i_b = i_bc // NC
-    i_c = i_bc % NC
-    o, m = tile_offsets(i_d, D, BD, CPLX)
+    i_bc, i_b, i_c, o, m, t0, n = chunk_tile(T, D, NC, BT, BD, CPLX)
     w = 2 if CPLX else 1
-    t0 = i_c * BT
-    n = tl.minimum(T - t0, BT)
     last = t0 + n - 1
     p_a = a + i_b * s_ab + last * s_at + o
     p_hp = h + i_b * s_hb + (last - 1) * s_ht + o  # h_{t-1}; masked off at t = 0
