@@ -30,8 +30,6 @@ import triton.language as tl
 from ..utils import (
     channel_block,
     check_device,
-    conj_mul,
-    drop_where,
     inner_contiguous,
     load_pair,
     mul_add,
@@ -260,25 +258,11 @@ def chunk_linear_scan_bwd_kernel_summary(
     p_a = a + i_b * s_ab + last * s_at + o
     p_g = dh + i_b * s_gb + last * s_gt + o
     p_r = reset + i_b * s_rb + last * s_rt
-    b_cr = tl.zeros([BD], dtype=ACC)
-    b_ci = tl.zeros([BD], dtype=ACC)
-    b_pr = tl.full([BD], 1.0, dtype=ACC)
-    b_pi = tl.zeros([BD], dtype=ACC)
-    if A_CONST_T:
-        b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
-    for _ in range(0, n):
-        if A_CONST_T:
-            b_ar, b_ai = b_ar0, b_ai0
-        else:
-            b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
-        if HAS_RESET:
-            b_ar, b_ai = drop_where(tl.load(p_r) != 0, b_ar, b_ai)
-        b_gr, b_gi = load_pair(p_g, m, CPLX, ACC)
-        b_cr, b_ci = conj_mul(b_ar, b_ai, b_gr + b_cr, b_gi + b_ci, CPLX)
-        b_pr, b_pi = conj_mul(b_ar, b_ai, b_pr, b_pi, CPLX)
-        p_a -= s_at
-        p_g -= s_gt
-        p_r -= s_rt
+    b_zero = tl.zeros([BD], dtype=ACC)
+    b_cr, b_ci, _, _, b_pr, b_pi = adjoint_steps(
+        p_a, p_a, p_g, p_g, p_g, p_r, s_at, 0, s_gt, 0, 0, s_rt, n, last, m, b_zero, b_zero, b_zero, b_zero,
+        HAS_RESET, A_CONST_T, CPLX, ACC, BD, WRITE_GRADS=False, PRODUCT=True,
+    )  # fmt: skip
     o_s = i_bc * D * (2 if CPLX else 1) + o
     store_pair(s + o_s, m, b_cr, b_ci, CPLX)
     store_pair(p + o_s, m, b_pr, b_pi, CPLX)
@@ -333,7 +317,7 @@ def chunk_linear_scan_bwd_kernel_replay(
         b_h0r = tl.zeros([BD], dtype=ACC)
         b_h0i = tl.zeros([BD], dtype=ACC)
     b_cr, b_ci = load_pair(carry + i_bc * D * w + o, m, CPLX, ACC)
-    b_cr, b_ci, b_dar, b_dai = adjoint_steps(
+    b_cr, b_ci, b_dar, b_dai, _, _ = adjoint_steps(
         p_a, p_hp, p_g, p_db, p_da, p_r, s_at, s_ht, s_gt, s_dbt, s_dat, s_rt, n, last, m, b_h0r, b_h0i, b_cr, b_ci,
         HAS_RESET, A_CONST_T, CPLX, ACC, BD,
     )  # fmt: skip

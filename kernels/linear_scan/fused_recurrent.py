@@ -85,17 +85,21 @@ def scan_steps(
 def adjoint_steps(
     p_a, p_hp, p_g, p_db, p_da, p_r, s_at, s_ht, s_gt, s_dbt, s_dat, s_rt, n, last, m, b_h0r, b_h0i, b_cr, b_ci,
     HAS_RESET: tl.constexpr, A_CONST_T: tl.constexpr, CPLX: tl.constexpr, ACC: tl.constexpr, BD: tl.constexpr,
+    WRITE_GRADS: tl.constexpr = True, PRODUCT: tl.constexpr = False,
 ):  # fmt: skip
     """`n` steps of the adjoint backwards in time from step `last`, pointers at `last` (`p_hp` at `h_{last-1}`).
 
-    With the carry `c = conj(a_{t+1}) dh_{t+1}` entering as `(b_cr, b_ci)`: `dh_t = g_t + c`, `db_t = dh_t`,
-    `da_t = dh_t conj(h_{t-1})` (`h_{-1}` = `h0`; zero where a reset drops the state), then
-    `c = conj(a_t) dh_t`. Writes `db` and `da` (with `A_CONST_T`, sums `da` in registers instead) and
-    returns the carry leaving the first step and the `da` sum. The loop of the sequential backward and
-    of the chunk replay.
+    With the carry `c = conj(a_{t+1}) dh_{t+1}` entering as `(b_cr, b_ci)`: `dh_t = g_t + c`, then
+    `c = conj(a_t) dh_t` (`a_t` zero where a reset drops the state). With `WRITE_GRADS` it writes `db_t = dh_t`
+    and `da_t = dh_t conj(h_{t-1})` (`h_{-1}` = `h0`; zero at a reset), or sums `da` in registers with
+    `A_CONST_T`. Returns the carry leaving the first step, the `da` sum and, with `PRODUCT`, the product of the
+    `conj(a_t)` (else 1). The loop of the sequential backward and of the chunk replay (`WRITE_GRADS`), and of the
+    chunk backward summary (`PRODUCT`, from a zero carry).
     """
     b_dar = tl.zeros([BD], dtype=ACC)
     b_dai = tl.zeros([BD], dtype=ACC)
+    b_pr = tl.full([BD], 1.0, dtype=ACC)
+    b_pi = tl.zeros([BD], dtype=ACC)
     if A_CONST_T:
         b_ar0, b_ai0 = load_pair(p_a, m, CPLX, ACC)
     for i in range(0, n):
@@ -104,31 +108,35 @@ def adjoint_steps(
             b_ar, b_ai = b_ar0, b_ai0
         else:
             b_ar, b_ai = load_pair(p_a, m, CPLX, ACC)
+        if HAS_RESET:
+            dropped = tl.load(p_r) != 0
+            b_ar, b_ai = drop_where(dropped, b_ar, b_ai)
         b_gr, b_gi = load_pair(p_g, m, CPLX, ACC)
         b_dr = b_gr + b_cr
         b_di = b_gi + b_ci
-        store_pair(p_db, m, b_dr, b_di, CPLX)
-        b_pr, b_pi = load_pair(p_hp, m & (t > 0), CPLX, ACC)
-        b_pr = tl.where(t > 0, b_pr, b_h0r)
-        b_pi = tl.where(t > 0, b_pi, b_h0i)
-        b_gar, b_gai = mul_conj(b_dr, b_di, b_pr, b_pi, CPLX)
-        if HAS_RESET:
-            dropped = tl.load(p_r) != 0
-            b_gar, b_gai = drop_where(dropped, b_gar, b_gai)
-            b_ar, b_ai = drop_where(dropped, b_ar, b_ai)
-        if A_CONST_T:
-            b_dar += b_gar
-            b_dai += b_gai
-        else:
-            store_pair(p_da, m, b_gar, b_gai, CPLX)
+        if WRITE_GRADS:
+            store_pair(p_db, m, b_dr, b_di, CPLX)
+            b_hpr, b_hpi = load_pair(p_hp, m & (t > 0), CPLX, ACC)
+            b_hpr = tl.where(t > 0, b_hpr, b_h0r)
+            b_hpi = tl.where(t > 0, b_hpi, b_h0i)
+            b_gar, b_gai = mul_conj(b_dr, b_di, b_hpr, b_hpi, CPLX)
+            if HAS_RESET:
+                b_gar, b_gai = drop_where(dropped, b_gar, b_gai)
+            if A_CONST_T:
+                b_dar += b_gar
+                b_dai += b_gai
+            else:
+                store_pair(p_da, m, b_gar, b_gai, CPLX)
+            p_hp -= s_ht
+            p_db -= s_dbt
+            p_da -= s_dat
+        if PRODUCT:
+            b_pr, b_pi = conj_mul(b_ar, b_ai, b_pr, b_pi, CPLX)
         b_cr, b_ci = conj_mul(b_ar, b_ai, b_dr, b_di, CPLX)
         p_a -= s_at
-        p_hp -= s_ht
         p_g -= s_gt
-        p_db -= s_dbt
-        p_da -= s_dat
         p_r -= s_rt
-    return b_cr, b_ci, b_dar, b_dai
+    return b_cr, b_ci, b_dar, b_dai, b_pr, b_pi
 
 
 @triton.jit
@@ -269,7 +277,7 @@ def fused_recurrent_linear_scan_bwd_kernel(
         b_h0i = tl.zeros([BD], dtype=ACC)
     # Carry `c = conj(a_{t+1}) dh_{t+1}` from later steps; the gradient of h_last enters at T - 1.
     b_cr, b_ci = load_pair(dht + o_s, m, CPLX, ACC)
-    b_cr, b_ci, b_dar, b_dai = adjoint_steps(
+    b_cr, b_ci, b_dar, b_dai, _, _ = adjoint_steps(
         p_a, p_hp, p_g, p_db, p_da, p_r, s_at, s_ht, s_gt, s_dbt, s_dat, s_rt, T, last, m, b_h0r, b_h0i, b_cr, b_ci,
         HAS_RESET, A_CONST_T, CPLX, ACC, BD,
     )  # fmt: skip

@@ -124,7 +124,7 @@ class WindowSink:
 
         cv2.imshow(self.title, np.ascontiguousarray(image[:, :, ::-1]))
         key = cv2.waitKey(1) & 0xFF
-        return {ord("q"): "quit", 27: "quit", ord("r"): "reset"}.get(key)
+        return _KEYS.get("escape" if key == 27 else chr(key))
 
     def close(self) -> None:
         """Closes the window."""
