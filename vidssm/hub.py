@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from vidssm.models.late_temporal import LateTemporal, LateTemporalConfig
+from vidssm.models.registry import upgrade_config_fields
 from vidssm.models.trecvit import TRecViT, TRecViTConfig
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
     """Rebuilds a config dataclass from plain data (JSON lists become tuples); unknown fields raise."""
+    data = upgrade_config_fields(cls, data)
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -92,8 +94,8 @@ def save_pretrained(
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     config = config_to_dict(model.config)
-    if "vit_weights" in config:
-        config["vit_weights"] = None  # the image model's weights are in model.safetensors now
+    for name in getattr(model.config, "WEIGHT_FILES", ()):
+        config[name] = None  # those weights are in model.safetensors now
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     if not include_head:
         state = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIX)}
@@ -126,6 +128,7 @@ def load_weights(model: nn.Module, path: str | Path) -> list[str]:
         if path.suffix == ".safetensors"
         else torch.load(path, map_location="cpu", weights_only=True)
     )
+    state = model.upgrade_state_dict(state)
     own = model.state_dict()
     skipped = []
     for key, value in own.items():

@@ -150,6 +150,16 @@ class StreamingVideoModel(nn.Module):
         """Per-frame head input `[B, T, D]` from tokens `[B, T, N', D]` (the CLS token)."""
         return tokens[:, :, 0]
 
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """`(H, W)` of the frames the model takes."""
+        side = self.config.frame_side
+        return (side, side)
+
+    def upgrade_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Weights saved by an older vidssm under the current parameter names (identity unless a model renamed)."""
+        return state
+
     def token_grid(self) -> TokenGrid:
         """How the tokens of a frame map to pixels (for pixel decoders); raises if they do not."""
         raise ValueError(f"{type(self).__name__} has no spatial token grid")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -27,6 +28,11 @@ class OnlineClassification(VideoTask):
         super().__init__(*args, **kwargs)
         self.save_hyperparameters("max_frames")
         self.by_frame = torch.nn.ModuleDict({s: AccuracyByFrame(max_frames) for s in ("val", "test")})
+
+    @property
+    def chance_loss(self) -> float:
+        """Cross-entropy of the uniform prediction, `ln(num_classes)` (see `UniformPredictionWarning`)."""
+        return math.log(self.backbone.head.cls_head.out_features)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """Logits after every frame `[B, T, classes]` of `video` `[B, T, 3, H, W]`."""
