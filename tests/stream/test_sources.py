@@ -36,6 +36,30 @@ def test_image_folder_in_name_order(tmp_path):
     np.testing.assert_array_equal(np.stack(got), frames)
 
 
+def test_image_folder_in_natural_order(tmp_path):
+    # ffmpeg's default `%d` naming: text order would stream 1, 10, 11, 12, 2, ..., 9.
+    frames = random_frames(12, 16, 12, seed=4)
+    for i, image in enumerate(frames, 1):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+    with open_source(tmp_path) as src:
+        assert [p.name for p in src.files] == [f"{i}.png" for i in range(1, 13)]
+        got = list(src)
+    np.testing.assert_array_equal(np.stack(got), frames)
+
+
+def test_natural_key_orders_numbers_by_value_and_ties_by_text():
+    names = ["frame10.jpg", "Frame2.jpg", "frame1.jpg", "frame01.jpg", "b.jpg", "a100b2.jpg", "a100b10.jpg"]
+    assert sorted(names, key=sources.natural_key) == [
+        "a100b2.jpg",
+        "a100b10.jpg",
+        "b.jpg",
+        "frame01.jpg",
+        "frame1.jpg",
+        "Frame2.jpg",
+        "frame10.jpg",
+    ]
+
+
 @pytest.mark.parametrize(
     ("spec", "match"),
     [

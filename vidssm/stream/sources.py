@@ -5,7 +5,7 @@ names the source when it cannot be opened or breaks. `open_source(spec)` picks t
 
     "0", "1", ...                      camera index (OpenCV `VideoCapture`)
     "rtsp://...", "http(s)://..."      network stream (OpenCV with its FFmpeg backend)
-    a directory                        images in name order (`.jpg`, `.png`, `.bmp`, `.webp`, ...)
+    a directory                        images in natural name order (`2.png` before `10.png`; `.jpg`, `.png`, ...)
     any other path                     a video file
 
 End of a file, a folder or a finished network stream is a clean end (`read` returns None). A camera that stops
@@ -15,6 +15,7 @@ delivering frames is retried `retries` times, reopening it between tries, before
 from __future__ import annotations
 
 import logging
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -73,6 +74,22 @@ class FrameSource(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders the digit runs of a name by value: `1.png, 2.png, ..., 10.png` (ffmpeg's `%d` naming).
+
+    Plain text order would put `10.png` before `2.png` and scramble time for a recurrent model. Names that tie
+    (`01.png`, `1.png`) fall back to text order, so the order is total and stable.
+
+    Args:
+        name: A file name.
+
+    Returns:
+        The key: text parts case-folded, digit runs as integers, then the name itself.
+    """
+    parts = re.split(r"(\d+)", name)
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p.casefold()) for p in parts if p), name
 
 
 def _bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
@@ -219,7 +236,7 @@ class VideoFileSource(FrameSource):
 
 
 class ImageDirSource(FrameSource):
-    """Images of a folder in name order (`IMAGE_SUFFIXES`), read with Pillow.
+    """Images of a folder in natural name order (`natural_key`: `2.png` before `10.png`), read with Pillow.
 
     Args:
         path: The folder.
@@ -235,7 +252,8 @@ class ImageDirSource(FrameSource):
         self.fps = fps
         if not self.path.is_dir():
             raise SourceError(f"{self.name}: no such directory")
-        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = (p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        self.files = sorted(files, key=lambda p: natural_key(p.name))
         if not self.files:
             raise SourceError(f"{self.name}: no images ({', '.join(IMAGE_SUFFIXES)})")
         self._next = 0
