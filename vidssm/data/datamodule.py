@@ -60,6 +60,19 @@ class EpochShuffle(Sampler[int]):
         return self.n
 
 
+def _check_labelled(records: list, train_records: list, source: str) -> None:
+    """A validation split of a labelled training set must be labelled too: an unlabelled video (label -1) would
+    otherwise surface far away as `cross_entropy`'s "Target -1 is out of bounds"."""
+    if not any(r.label >= 0 for r in train_records):
+        return
+    unlabelled = [r for r in records if r.label < 0]
+    if unlabelled:
+        raise ValueError(
+            f"{source}: {len(unlabelled)} of {len(records)} videos have no label (first: {unlabelled[0].path}) "
+            "but the train split is labelled; is the label column missing or misnamed?"
+        )
+
+
 class VideoDataModule(L.LightningDataModule):
     """Video classification data in any supported annotation format.
 
@@ -166,7 +179,9 @@ class VideoDataModule(L.LightningDataModule):
         if stage in ("fit", None):
             self.datasets["train"] = self._dataset(train_records, train=True, source=hp.train_annotations or hp.root)
         if stage in ("fit", "validate", None):
-            self.datasets["val"] = self._dataset(self._records("val", hp.val_annotations), False, hp.val_annotations)
+            val_records = self._records("val", hp.val_annotations)
+            _check_labelled(val_records, train_records, hp.val_annotations or hp.root)
+            self.datasets["val"] = self._dataset(val_records, False, hp.val_annotations)
         if stage in ("test", "predict", None):
             ann = hp.test_annotations or hp.val_annotations
             self.datasets["test"] = self._dataset(self._records("test", ann), False, ann, multiview=True)
