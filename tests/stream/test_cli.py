@@ -62,6 +62,23 @@ def test_stream_image_folder_with_max_frames(tmp_path, capsys):
     assert rc == 0 and len(jsonl.read_text().splitlines()) == 4
 
 
+def test_stream_finite_http_video_like_the_local_file(tmp_path, http_server, checkpoint):
+    """A 20-frame MPEG-TS over HTTP: 20 predictions and a clean exit, not a replay up to --max-frames."""
+    from .conftest import write_mp4
+
+    path = write_mp4(tmp_path / "clip.ts", random_frames(20, seed=2))
+    url = f"{http_server(tmp_path)}/clip.ts"
+    out = {}
+    for name, source in (("local", str(path)), ("http", url)):
+        jsonl = tmp_path / f"{name}.jsonl"
+        argv = ["--checkpoint", str(checkpoint[1]), "--source", source, "--drop", "no", "--max-frames", "60"]
+        assert stream_main([*argv, "--jsonl", str(jsonl)]) == 0
+        out[name] = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(out["http"]) == len(out["local"]) == 20
+    assert [r["frame"] for r in out["http"]] == list(range(1, 21))
+    assert [r["top"] for r in out["http"]] == [r["top"] for r in out["local"]]
+
+
 def test_stream_onnx_matches_torch(onnx_step, clip_path, tmp_path):
     model, onnx_path = onnx_step
     ckpt = model.save_pretrained(tmp_path / "ckpt")

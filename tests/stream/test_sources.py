@@ -10,7 +10,7 @@ from vidssm.data.readers import read_frames
 from vidssm.stream import sources
 from vidssm.stream.sources import CaptureSource, ImageDirSource, SourceError, VideoFileSource, open_source
 
-from .conftest import random_frames
+from .conftest import random_frames, write_mp4
 
 
 def test_video_file_yields_every_frame_then_ends(clip_path):
@@ -88,27 +88,53 @@ def test_unreachable_rtsp_url_retries_then_fails():
         open_source("rtsp://127.0.0.1:9/stream", retries=1, retry_delay=0.01)
 
 
-def test_http_url_stream_reads_a_served_file(clip_path):
-    """A network URL goes through OpenCV's FFmpeg backend; a finite HTTP video ends cleanly."""
-    import functools
-    import http.server
-    import threading
+@pytest.mark.parametrize("suffix", [".mp4", ".ts"])
+def test_finite_http_video_ends_after_its_frames(tmp_path, http_server, suffix):
+    """A video file served over HTTP is finite: every frame once, then a clean end, never a replay from frame 0.
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(clip_path.parent))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        src = open_source(f"http://127.0.0.1:{httpd.server_address[1]}/{clip_path.name}", retries=0)
-        assert src.is_live
-        frames = []
-        while (frame := src.read()) is not None and len(frames) < 50:
-            frames.append(frame)
-        src.close()
-    finally:
-        httpd.shutdown()
-        thread.join(5)
-    assert len(frames) == 12 and frames[0].shape == (48, 64, 3)
+    MPEG-TS has no index, so OpenCV reports a negative frame count; reopening at the end used to replay it.
+    """
+    path = write_mp4(tmp_path / f"clip{suffix}", random_frames(20, seed=5))
+    with VideoFileSource(path) as local:
+        want = np.stack(list(local))
+    url = f"{http_server(tmp_path)}/{path.name}"
+    assert sources.http_is_finite(url) is True
+    src = open_source(url, retries=2, retry_delay=0.01)
+    assert not src.is_live
+    frames = []
+    while (frame := src.read()) is not None and len(frames) < 60:
+        frames.append(frame)
+    assert src.read() is None and src.segment == 0
+    src.close()
+    assert len(frames) == 20
+    np.testing.assert_array_equal(np.stack(frames), want)
+
+
+def test_http_is_finite_tells_files_from_live_streams(tmp_path, http_server):
+    import http.server
+
+    class Live(http.server.SimpleHTTPRequestHandler):
+        """An MJPEG camera and a chunked (length-less) stream, as live HTTP sources answer."""
+
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            if self.path.startswith("/files/"):
+                self.path = self.path[len("/files") :]
+                return super().do_GET()
+            self.send_response(200)
+            mjpeg = self.path == "/mjpeg"
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=f" if mjpeg else "video/mp2t")
+            if mjpeg:
+                self.send_header("Content-Length", "100")
+            self.end_headers()
+
+    (tmp_path / "vod.m3u8").write_text("#EXTM3U\n#EXTINF:2.0,\na.ts\n#EXT-X-ENDLIST\n")
+    (tmp_path / "live.m3u8").write_text("#EXTM3U\n#EXTINF:2.0,\na.ts\n")
+    base = http_server(tmp_path, Live)
+    assert sources.http_is_finite(f"{base}/files/vod.m3u8") is True
+    assert sources.http_is_finite(f"{base}/files/live.m3u8") is False
+    assert sources.http_is_finite(f"{base}/mjpeg") is False
+    assert sources.http_is_finite(f"{base}/stream.ts") is False
+    assert sources.http_is_finite("http://127.0.0.1:9/x.ts", timeout=1) is None  # nobody there: live when unsure
 
 
 def test_missing_camera_retries_then_fails():
@@ -165,6 +191,20 @@ def test_camera_disconnect_retries_then_clear_error(fake_cv2):
 def test_camera_glitch_recovers_by_reopening(fake_cv2):
     fake_cv2(ok_reads=2, fail_opens_after=10)  # every reopen works and gives 2 more frames
     src = CaptureSource(0, retries=1)
-    values = [int(src.read()[0, 0, 0]) for _ in range(6)]
+    values, segments = [], []
+    for _ in range(6):
+        values.append(int(src.read()[0, 0, 0]))
+        segments.append(src.segment)
     assert values == [1, 1, 2, 2, 3, 3]
+    assert segments == [0, 0, 1, 1, 2, 2]  # each reconnection starts a new segment (the consumer resets state)
     assert src.frames_read == 6
+
+
+def test_only_live_urls_are_reopened(fake_cv2):
+    fake_cv2(ok_reads=2, fail_opens_after=10)
+    live = CaptureSource("rtsp://camera.local/stream", retries=1)
+    assert live.is_live and [int(live.read()[0, 0, 0]) for _ in range(4)] == [1, 1, 2, 2] and live.segment == 1
+    fake_cv2(ok_reads=2, fail_opens_after=10)
+    finite = CaptureSource("http://host.invalid/clip.ts", retries=1, live=False)
+    assert [int(finite.read()[0, 0, 0]) for _ in range(2)] == [1, 1]
+    assert finite.read() is None and FakeCapture.opens == 1  # ended, never reopened
