@@ -119,3 +119,15 @@ def test_serve_binds_loopback_by_default(monkeypatch, capsys):
     assert calls["host"] == "127.0.0.1" and calls["port"] == 8123
     assert calls["app"].state.limits.max_fps == 5
     assert "http://127.0.0.1:8123/" in capsys.readouterr().out
+    assert calls["app"].state.policy.bind_host == "127.0.0.1" and calls["app"].state.policy.allow_origins == ()
+
+
+def test_serve_allow_origin_and_host_flags(monkeypatch, capsys):
+    calls = {}
+    monkeypatch.setattr("vidssm.serve.server.serve", lambda app, host, port, log_level: calls.update(app=app))
+    argv = ["--model", "trecvit_debug", "--allow-origin", "https://My.App:8443", "--allow-host", "box.lan"]
+    assert serve_main(argv) == 0
+    policy = calls["app"].state.policy
+    assert policy.allow_origins == ("https://my.app:8443",) and policy.allow_hosts == ("box.lan",)
+    assert serve_main(["--model", "trecvit_debug", "--allow-origin", "not an origin"]) == 2
+    assert "not an origin" in capsys.readouterr().err

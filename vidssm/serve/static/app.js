@@ -14,6 +14,7 @@ const video = $("video"), canvas = $("canvas");
 const stats = window.vidssmStats = {
   ready: false, info: null, sent: 0, received: 0, sentIds: [], predictions: [], errors: [], resets: 0, done: false,
   lastNextFrame: null, // the newest predicted frame (a PNG data URL), for next-frame predictors
+  dropped: 0, // frames the server dropped because a newer one arrived before the model got to them
 };
 
 let ws = null, running = false, inFlight = null, nextId = 1, lastTimes = [];
@@ -48,6 +49,10 @@ function onMessage(msg) {
     if (stats.errors.length > 100) stats.errors.shift();
     $("error").textContent = `${msg.code}: ${msg.message}`;
     if (inFlight && msg.id === inFlight.id) { inFlight = null; setTimeout(schedule, 100); }
+  } else if (msg.type === "dropped") {
+    stats.dropped = msg.dropped;
+    $("dropped").textContent = String(msg.dropped);
+    if (inFlight && msg.id === inFlight.id) { inFlight = null; schedule(); }
   } else if (msg.type === "reset") {
     stats.resets += 1;
   }
@@ -77,6 +82,8 @@ function show(msg, rtt) {
   $("step").textContent = `${msg.step_ms.toFixed(1)} ms`;
   $("fps").textContent = fps.toFixed(1);
   $("count").textContent = `${stats.sent} / ${stats.received}`;
+  stats.dropped = msg.dropped ?? stats.dropped;
+  $("dropped").textContent = String(stats.dropped);
 }
 
 async function start() {
