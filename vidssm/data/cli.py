@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     for f in fields(MovingMNISTConfig):
         if f.name != "kind":
             mm.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=None, help="default: per kind")
-    probe = sub.add_parser("probe", help="print frame count, fps and reader path of video files")
+    probe = sub.add_parser("probe", help="print frame count, fps, display rotation and size of video files")
     probe.add_argument("videos", nargs="+")
     probe.add_argument("--exact", action="store_true", help="count frames by decoding")
     return parser
@@ -65,8 +65,10 @@ def main(argv: list[str]) -> int:
             status = 1
             continue
         how = "counted by decoding" if index.decoded else "header agrees with packets"
+        turn = f", rotation {index.rotation}° (frames are read rotated)" if index.rotation else ", rotation 0°"
         print(
             f"{path}: {index.num_frames} frames ({how}; header {index.header_frames}), {index.fps:.3f} fps"
+            + turn
             + (f", {index.error}" if index.error else "")
         )
     return status

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vidssm.data.readers import display_rotation, rotate_frame
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -252,7 +254,8 @@ class CaptureSource(FrameSource):
 
 
 class VideoFileSource(FrameSource):
-    """A video file decoded in order with PyAV (the decoder the training readers use).
+    """A video file decoded in order with PyAV (the decoder the training readers use), frames as displayed (the
+    track's display rotation applied, as the readers do).
 
     Args:
         path: The file.
@@ -290,7 +293,7 @@ class VideoFileSource(FrameSource):
             return None
         except Exception as err:
             raise SourceError(f"{self.name}: decoding failed ({type(err).__name__}: {err})") from err
-        return frame.to_ndarray(format="rgb24")
+        return rotate_frame(frame.to_ndarray(format="rgb24"), display_rotation(frame))
 
     def close(self) -> None:
         if getattr(self, "_container", None) is not None:
