@@ -71,8 +71,11 @@ def test_online_task_scores_every_frame_and_writes_the_curve(tmp_path):
     out = trainer.test(task, datamodule=data, verbose=False)[0]
     assert {f"test/acc@{t}" for t in range(1, 7)} <= set(out)
     assert out["test/acc@6"] > out["test/acc@1"]  # one frame cannot tell the ramp's sign; six can
+    assert {f"test/{m}@{t}" for m in ("conf", "ece") for t in range(1, 7)} <= set(out)
+    assert 0 <= out["test/ece@1"] <= 1 and 0.5 <= out["test/conf@1"] <= 1
     csv = Path(trainer.log_dir) / "online_accuracy.csv"
     assert csv.read_text().count("\n") == 7 and (Path(trainer.log_dir) / "online_accuracy.png").stat().st_size > 0
+    assert csv.read_text().splitlines()[0] == "frames,accuracy,confidence,ece"
     video = data.val.video[:2]
     with torch.no_grad():
         online = task.eval()(video)
