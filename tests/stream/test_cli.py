@@ -79,6 +79,25 @@ def test_stream_finite_http_video_like_the_local_file(tmp_path, http_server, che
     assert [r["top"] for r in out["http"]] == [r["top"] for r in out["local"]]
 
 
+@pytest.mark.parametrize("objective", ["clip", "online", None])
+def test_stream_says_once_when_early_predictions_are_not_calibrated(clip_path, tmp_path, objective, caplog):
+    """A clip-trained model's confidence before `frames_per_clip` frames means nothing; an online one's does."""
+    model = tiny_model(num_classes=3, frames_per_clip=5)
+    ckpt = model.save_pretrained(tmp_path / "ckpt", objective=objective)
+    jsonl = tmp_path / "p.jsonl"
+    assert stream_main(["--checkpoint", str(ckpt), "--source", str(clip_path), "--jsonl", str(jsonl)]) == 0
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    said = [r.getMessage() for r in caplog.records if "not calibrated" in r.getMessage()]  # the CLI's stderr log
+    notices = [r["notice"] for r in records if "notice" in r]
+    if objective == "online":
+        assert notices == [] and said == []
+        assert all(r["calibrated"] for r in records)
+        return
+    assert len(notices) == 1 and "notice" in records[0] and "before frame 5 are not calibrated" in notices[0]
+    assert said == notices
+    assert [r["calibrated"] for r in records] == [False] * 4 + [True] * 8
+
+
 def test_stream_onnx_matches_torch(onnx_step, clip_path, tmp_path):
     model, onnx_path = onnx_step
     ckpt = model.save_pretrained(tmp_path / "ckpt")

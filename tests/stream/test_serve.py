@@ -294,3 +294,22 @@ def test_fast_client_gets_bounded_latency_and_a_dropped_count():
     latencies = [lat for _, lat in predictions]
     # One frame in the model and one pending: about 2 x 75 ms; the old queue reached ~1.6 s after 2 s.
     assert max(latencies[-10:]) < 0.6, latencies
+
+
+def test_page_is_told_when_early_predictions_are_not_calibrated():
+    clip_model = tiny_model(frames_per_clip=3)
+    clip_model.objective = "clip"
+    with make_client(clip_model) as client, client.websocket_connect(WS) as ws:
+        info = ready(ws)
+        assert info["calibrated_from"] == 3 and "before frame 3 are not calibrated" in info["notice"]
+        replies = []
+        for i in range(4):
+            ws.send_bytes(frame_message(i, random_frames(1, seed=i)[0]))
+            replies.append(ws.receive_json())
+        assert [r["calibrated"] for r in replies] == [False, False, True, True]
+    online = tiny_model(frames_per_clip=3)
+    online.objective = "online"
+    with make_client(online) as client, client.websocket_connect(WS) as ws:
+        info = ready(ws)
+        assert info["calibrated_from"] == 1 and info["notice"] is None
+    assert "notice" in client.get("/").text and "calibrated" in client.get("/app.js").text

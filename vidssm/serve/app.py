@@ -5,11 +5,13 @@ Protocol on `/ws` (one model state per connection, freed when the connection clo
 - client → server, binary: a 4-byte little-endian frame id, then one encoded image (JPEG, PNG or WebP).
 - client → server, text: JSON `{"type": "reset"}` (restart this connection's stream) or `{"type": "ping"}`.
 - server → client, text JSON:
-  `{"type": "ready", "model", "frame_size", "labels", "predicts_frames", "limits"}` once on connect;
+  `{"type": "ready", "model", "frame_size", "labels", "predicts_frames", "limits", "calibrated_from", "notice"}`
+  once on connect (`notice`: why early predictions are not calibrated, for a model trained on whole clips);
   `{"type": "prediction", "id", "frame", "top": [{"index", "label", "prob"}], "preprocess_ms", "step_ms",
-  "server_ms"}` per frame; from a next-frame predictor also `"next_frame"` (the predicted next frame at the
-  model's resolution, a `data:image/png;base64,...` URL) and, from its second frame on, `"predicted_frame_mse"`
-  (the previous prediction against this frame); `{"type": "reset", "ok": true}`; `{"type": "pong"}`;
+  "server_ms", "dropped", "calibrated"?}` per frame; from a next-frame predictor also `"next_frame"` (the predicted
+  next frame at the model's resolution, a `data:image/png;base64,...` URL) and, from its second frame on,
+  `"predicted_frame_mse"` (the previous prediction against this frame); `{"type": "reset", "ok": true}`;
+  `{"type": "pong"}`;
   `{"type": "dropped", "id", "dropped"}` when a frame was replaced by a newer one before the model got to it;
   `{"type": "error", "code", "message", "id"?}` for anything malformed, too large or too fast, after which the
   connection goes on. Only a client that keeps sending errors (`max_errors` in a row) is disconnected.
@@ -282,6 +284,8 @@ def create_app(
         "labels": backend.labels,
         "predicts_frames": backend.predicts_frames,
         "limits": asdict(limits),
+        "calibrated_from": backend.calibrated_from,
+        "notice": backend.calibration_notice,
     }
 
     @app.get("/", response_class=HTMLResponse)

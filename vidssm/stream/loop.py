@@ -61,6 +61,9 @@ def run_stream(
     capture = CaptureThread(source, maxsize=queue_size, drop=drop, max_frames=max_frames).start()
     last_report = time.perf_counter()
     segment = source.segment
+    notice = runner.backend.calibration_notice  # said once: in the log and on the first JSON line
+    if notice:
+        log.warning("%s", notice)
     try:
         while (item := capture.get()) is not None:
             if item.segment != segment:
@@ -73,6 +76,8 @@ def run_stream(
             meter.dropped = capture.dropped
             if jsonl_sink is not None:
                 record = {**prediction.to_json(), "source_index": item.index, "dropped": capture.dropped}
+                if notice:
+                    record["notice"], notice = notice, None
                 jsonl_sink.write({**record, "segment": item.segment})
             if video_sink is not None or window is not None:
                 annotated = draw_overlay(item.image, prediction, meter.fps())

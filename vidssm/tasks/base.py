@@ -45,7 +45,13 @@ class VideoTask(L.LightningModule):
         warmup_steps: Linear warmup steps, then cosine decay to 0 at the end of training.
         grad_checkpointing: Recompute each layer in the backward pass instead of storing its activations
             (`set_grad_checkpointing`): less memory for long clips, about a third more compute.
+
+    Attributes:
+        objective: How the task scores the head, saved with the model: `"clip"` (whole clips) or `"online"`
+            (after every frame).
     """
+
+    objective: str = "clip"
 
     def __init__(
         self,

@@ -24,6 +24,8 @@ class OnlineClassification(VideoTask):
         **kwargs: See `VideoTask`.
     """
 
+    objective = "online"
+
     def __init__(self, *args, max_frames: int = 64, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.save_hyperparameters("max_frames")

@@ -33,6 +33,8 @@ function onMessage(msg) {
     stats.ready = true; stats.info = msg;
     $("status").textContent = `connected · ${msg.model} · ${msg.frame_size.join("×")}`;
     $("predicted-box").hidden = !msg.predicts_frames;
+    $("notice").textContent = msg.notice || ""; // once: why early predictions are not calibrated
+    $("notice").hidden = !msg.notice;
     if (autostart) start();
   } else if (msg.type === "prediction") {
     const rtt = inFlight && inFlight.id === msg.id ? performance.now() - inFlight.t0 : NaN;
@@ -59,6 +61,7 @@ function onMessage(msg) {
 }
 
 function show(msg, rtt) {
+  $("calibration").textContent = msg.calibrated === false ? "not calibrated yet (too few frames)" : "";
   const list = $("top");
   list.replaceChildren(...msg.top.map((t) => {
     const li = document.createElement("li");
