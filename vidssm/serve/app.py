@@ -233,6 +233,12 @@ class _Connection:
                 await self.ws.close(code=1008)
 
 
+def _log_failure(task: asyncio.Task) -> None:
+    """Logs an inference task that died (its connection then gets no more predictions; the server goes on)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("inference task failed", exc_info=task.exception())
+
+
 def _page(name: str) -> bytes:
     return resources.files("vidssm.serve").joinpath("static", name).read_bytes()
 
@@ -399,6 +405,7 @@ def create_app(
         try:
             await ws.send_json({"type": "ready", "session": sid, **info})
             worker = asyncio.create_task(process())
+            worker.add_done_callback(_log_failure)
             while not conn.closed:
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
