@@ -77,7 +77,11 @@ model = vidssm.from_pretrained("path/to/this/folder")            # or num_classe
 
 
 def save_pretrained(
-    model: nn.Module, directory: str | Path, include_head: bool = True, labels: list[str] | None = None
+    model: nn.Module,
+    directory: str | Path,
+    include_head: bool = True,
+    labels: list[str] | None = None,
+    objective: str | None = None,
 ) -> Path:
     """Writes `model.safetensors`, `config.json` and `README.md` into `directory`.
 
@@ -86,6 +90,8 @@ def save_pretrained(
         directory: Output folder (created).
         include_head: False saves the backbone only (`head.*` left out).
         labels: Class names in head order (stored in `config.json`; default: `model.labels` if set).
+        objective: How the head was trained: `"online"` (scored after every frame, so per-frame predictions are
+            calibrated) or `"clip"` (scored on whole `frames_per_clip` clips); default `model.objective` if set.
 
     Returns:
         The folder.
@@ -103,7 +109,10 @@ def save_pretrained(
     labels = labels if labels is not None else getattr(model, "labels", None)
     if labels is not None and len(labels) != model.config.num_classes:
         raise ValueError(f"{len(labels)} labels for a head with {model.config.num_classes} classes")
+    objective = objective if objective is not None else getattr(model, "objective", None)
     meta = {"architecture": arch, "has_head": include_head, "config": config, "labels": labels}
+    if objective is not None:
+        meta["objective"] = objective
     (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
     (out / "README.md").write_text(_model_card(model, arch, include_head))
     return out
@@ -158,7 +167,8 @@ def from_pretrained(directory: str | Path, **overrides: Any) -> nn.Module:
         **overrides: Config fields to change, e.g. `num_classes=7` for a new head on the saved backbone.
 
     Returns:
-        The model; `model.labels` holds the saved class names (None if none were saved or the head changed).
+        The model; `model.labels` holds the saved class names (None if none were saved or the head changed), and
+        `model.objective` how the head was trained (`"online"`, `"clip"`; None when not recorded).
     """
     directory = Path(directory)
     meta_path = directory / CONFIG_NAME
@@ -173,6 +183,8 @@ def from_pretrained(directory: str | Path, **overrides: Any) -> nn.Module:
     labels = meta.get("labels")
     # class names travel with the head they describe
     model.labels = labels if labels is not None and len(labels) == model.config.num_classes else None
+    same_head = overrides.get("num_classes", meta["config"].get("num_classes")) == meta["config"].get("num_classes")
+    model.objective = meta.get("objective") if same_head else None  # a new head has not been trained at all
     return model.eval()
 
 

@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
             rm.add_argument(f"--{f.name.replace('_', '-')}", nargs="+", default=None, help=f"default: {f.default}")
         else:
             rm.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None, help=f"default: {f.default}")
-    probe = sub.add_parser("probe", help="print frame count, fps and reader path of video files")
+    probe = sub.add_parser("probe", help="print frame count, fps, display rotation and size of video files")
     probe.add_argument("videos", nargs="+")
     probe.add_argument("--exact", action="store_true", help="count frames by decoding")
     return parser
@@ -91,8 +91,10 @@ def main(argv: list[str]) -> int:
             status = 1
             continue
         how = "counted by decoding" if index.decoded else "header agrees with packets"
+        turn = f", rotation {index.rotation}° (frames are read rotated)" if index.rotation else ", rotation 0°"
         print(
             f"{path}: {index.num_frames} frames ({how}; header {index.header_frames}), {index.fps:.3f} fps"
+            + turn
             + (f", {index.error}" if index.error else "")
         )
     return status

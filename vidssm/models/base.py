@@ -193,11 +193,14 @@ class StreamingVideoModel(nn.Module):
 
     labels: list[str] | None = None  # class names, when known (saved with the weights)
 
-    def save_pretrained(self, directory, include_head: bool = True, labels: list[str] | None = None):
-        """Saves weights, config, labels and a model card to `directory` (see `vidssm.hub.save_pretrained`)."""
+    def save_pretrained(
+        self, directory, include_head: bool = True, labels: list[str] | None = None, objective: str | None = None
+    ):
+        """Saves weights, config, labels, the training objective and a model card to `directory` (see
+        `vidssm.hub.save_pretrained`)."""
         from vidssm.hub import save_pretrained
 
-        return save_pretrained(self, directory, include_head, labels)
+        return save_pretrained(self, directory, include_head, labels, objective)
 
     # --- streaming ------------------------------------------------------------------------------
 

@@ -80,7 +80,13 @@ class VideoTask(L.LightningModule):
             `vidssm.convert.init_backbone`). Loaded once at construction; a resumed run restores its checkpoint.
         freeze_backbone: Train only the head (`head.*`): a linear probe on the per-frame readout, as the
             TRecViT paper's frozen evaluations.
+
+    Attributes:
+        objective: How the task scores the head, saved with the model: `"clip"` (whole clips) or `"online"`
+            (after every frame).
     """
+
+    objective: str = "clip"
 
     def __init__(
         self,

@@ -151,5 +151,8 @@ class TrainingReport(L.Callback):
             if labels is not None and len(labels) != backbone.config.num_classes:
                 labels = None
             # next-frame prediction also saves the pixel decoder, next to the backbone
-            saver = getattr(pl_module, "predictor", None) or backbone
-            saver.save_pretrained(folder / "pretrained", labels=labels)
+            predictor = getattr(pl_module, "predictor", None)
+            if predictor is not None:
+                predictor.save_pretrained(folder / "pretrained", labels=labels)
+            else:  # the objective says whether per-frame predictions are calibrated (the streaming runtime reads it)
+                backbone.save_pretrained(folder / "pretrained", labels=labels, objective=pl_module.objective)
