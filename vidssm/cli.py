@@ -2,7 +2,9 @@
 
 vidssm list-models [PATTERN]
 vidssm demo [...]
-vidssm export --checkpoint DIR | --model NAME  --format onnx|torch-export --what offline|step --out FILE
+vidssm export --checkpoint DIR | --model NAME  --format onnx|torch-export --what offline|step
+              [--output logits|embedding|tokens] --out FILE
+vidssm extract-features --checkpoint DIR | --npz FILE | --onnx FILE  --videos DIR|LIST --out DIR [...]
 vidssm data moving-mnist [...]
 """
 
@@ -19,6 +21,12 @@ def _export(argv: list[str]) -> int:
     src.add_argument("--model", help="a registered model name (random weights), e.g. trecvit_tiny")
     parser.add_argument("--format", choices=("onnx", "torch-export"), default="onnx")
     parser.add_argument("--what", choices=("offline", "step"), default="step")
+    parser.add_argument(
+        "--output",
+        choices=("logits", "embedding", "tokens"),
+        default="logits",
+        help="what the graph returns: class logits, the per-frame embedding (the head's readout) or the tokens",
+    )
     parser.add_argument("--out", required=True, help="output file (.onnx or .pt2)")
     args = parser.parse_args(argv)
 
@@ -26,8 +34,12 @@ def _export(argv: list[str]) -> int:
     from vidssm.export import export_model
 
     model = vidssm.from_pretrained(args.checkpoint) if args.checkpoint else vidssm.create_model(args.model)
-    path = export_model(model, args.out, args.format, args.what)
-    print(f"exported {args.what} ({args.format}) to {path}")
+    try:
+        model.check_output(args.output)
+    except ValueError as err:
+        parser.error(f"--output {args.output}: {err}")
+    path = export_model(model, args.out, args.format, args.what, args.output)
+    print(f"exported {args.what} → {args.output} ({args.format}) to {path}")
     return 0
 
 
