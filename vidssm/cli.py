@@ -86,6 +86,12 @@ def _serve(argv: list[str]) -> int:
     return serve_main(argv)
 
 
+def _extract_features(argv: list[str]) -> int:
+    from vidssm.features import cli
+
+    return cli.main(argv)
+
+
 def _data(argv: list[str]) -> int:
     from vidssm.data import cli
 
@@ -97,6 +103,7 @@ COMMANDS = {
     "demo": (_demo, "the quickstart: build data, train, evaluate, stream, report"),
     "parity": (_parity, "check streaming == offline on random models of every kind"),
     "export": (_export, "export a model to ONNX / torch.export"),
+    "extract-features": (_extract_features, "per-frame or per-clip features of a folder of videos (.npy + index)"),
     "data": (_data, "build datasets (e.g. Moving-MNIST)"),
     "stream": (_stream, "run a model live on a camera, file, RTSP/HTTP stream or image folder"),
     "serve": (_serve, "browser page: webcam -> WebSocket -> model, one state per tab"),
@@ -111,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatches `vidssm <command> ...`."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        lines = "\n".join(f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items())
+        lines = "\n".join(f"  {name:<16} {help_}" for name, (_, help_) in COMMANDS.items())
         print(f"usage: vidssm <command> [options]\n\ncommands:\n{lines}")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     return COMMANDS[argv[0]][0](argv[1:])
