@@ -1,8 +1,8 @@
 """`vidssm extract-features`: features of every video of a folder or annotation file.
 
 vidssm extract-features --checkpoint DIR | --npz FILE | --onnx FILE  --videos DIR|LIST  --out DIR
-                        [--output embedding|tokens|logits] [--mode stream|clip] [--chunk 16] [--clip-len L]
-                        [--batch-size 8] [--format csv|kinetics|...] [--root DIR] [--device cpu] [--threads N]
+                        [--output embedding|tokens|logits] [--mode stream|clip] [--chunk 64]
+                        [--clip-len L] [--batch-size 8] [--format csv|kinetics|...] [--root DIR] [--device cpu]
 """
 
 from __future__ import annotations
@@ -23,16 +23,22 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--checkpoint", help="a save_pretrained folder (a head-less one gives embedding / tokens)")
     src.add_argument("--npz", help="a released TRecViT .npz checkpoint")
     src.add_argument("--onnx", help="an ONNX export: a step graph (--mode stream) or an offline graph (--mode clip)")
-    parser.add_argument("--videos", required=True, help="a folder of videos, a list file (one path a line) or, "
-                        "with --format, an annotation file")  # fmt: skip
+    parser.add_argument(
+        "--videos", required=True, help="a folder of videos, a list file (one path a line) or, with --format, an "
+        "annotation file"
+    )
     parser.add_argument("--format", help="annotation format of --videos (csv, kinetics, list, ssv2, ...)")
     parser.add_argument("--root", help="folder that relative paths in --videos are relative to")
     parser.add_argument("--out", required=True, help="output folder (a rerun skips the videos done)")
     parser.add_argument("--output", choices=("embedding", "tokens", "logits"), default="embedding")
-    parser.add_argument("--mode", choices=("stream", "clip"), default="stream",
-                        help="stream: one feature per frame, every frame seen in order from one state; "
-                        "clip: one feature per clip of --clip-len frames, each from a fresh state")  # fmt: skip
-    parser.add_argument("--chunk", type=int, default=16, help="stream: frames fed per call")
+    parser.add_argument(
+        "--mode",
+        choices=("stream", "clip"),
+        default="stream",
+        help="stream: one feature per frame, every frame seen in order from one state; "
+        "clip: one feature per clip of --clip-len frames, each from a fresh state",
+    )
+    parser.add_argument("--chunk", type=int, default=64, help="stream: frames fed per call")
     parser.add_argument("--clip-len", type=int, default=None, help="clip: frames per clip (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=8, help="clip: clips per forward pass")
     parser.add_argument("--device", default="cpu")

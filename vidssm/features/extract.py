@@ -232,7 +232,7 @@ def extract_features(
     backend: FeatureBackend,
     videos: list[Path],
     out_dir: str | Path,
-    chunk: int = 16,
+    chunk: int = 64,
     clip_len: int = 16,
     batch_size: int = 8,
     progress: bool = True,
