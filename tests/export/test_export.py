@@ -114,6 +114,11 @@ def test_onnx_step_output_kinds_match_pytorch_over_100_frames(tmp_path, output):
     assert [o.name for o in onnx.load(str(path)).graph.output] == [output, *state_names(model, "out")]
     runner = OnnxStreamingModel(path)
     assert runner.output == output
+    if output != "logits":  # `vidssm stream` classifies: it refuses a graph that returns features
+        from vidssm.stream.backends import OnnxBackend
+
+        with pytest.raises(ValueError, match=f"returns '{output}', not class logits"):
+            OnnxBackend(path)
     batch = 3
     ort_state, state = runner.init_state(batch), model.init_state(batch)
     video = torch.rand(batch, 100, 3, 32, 32)
