@@ -13,6 +13,7 @@ from tests.helpers import FIXTURES, rel_err
 from vidssm.cli import main
 from vidssm.data.writers import write_video
 from vidssm.features import TorchFeatures, extract_features, list_videos, load_feature_backend, read_index
+from vidssm.features.extract import feature_names
 from vidssm.stream.preprocess import FramePreprocessor
 from vidssm.stream.sources import VideoFileSource
 
@@ -153,3 +154,17 @@ def test_cli_refuses_logits_of_a_headless_folder_and_lists_failures(videos, fold
     captured = capsys.readouterr()
     assert "1 videos extracted" in captured.out and "failed: " in captured.err and "broken.mp4" in captured.err
     assert np.load(tmp_path / "y" / "a.npy").shape == (7, 48)
+
+
+def test_feature_names_follow_the_listing_not_symlink_targets(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "videos" / "x").mkdir(parents=True)
+    for name in ("a.mp4", "b.avi"):
+        (tmp_path / "elsewhere" / name).write_bytes(b"")
+        (tmp_path / "videos" / "x" / name).symlink_to(tmp_path / "elsewhere" / name)
+    (tmp_path / "videos" / "c.mkv").write_bytes(b"")
+    videos = list_videos(tmp_path / "videos")
+    assert feature_names(videos) == ["c.npy", "x/a.npy", "x/b.npy"]
+    (tmp_path / "videos" / "x" / "a.avi").write_bytes(b"")
+    with pytest.raises(ValueError, match="would both be written to x/a.npy"):
+        feature_names(list_videos(tmp_path / "videos"))

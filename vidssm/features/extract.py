@@ -84,9 +84,9 @@ def feature_names(videos: list[Path]) -> list[str]:
     Raises:
         ValueError: Two videos map to one name (e.g. `a.mp4` and `a.avi`).
     """
-    resolved = [p.resolve() for p in videos]
-    common = Path(os.path.commonpath([p.parent for p in resolved]))
-    names = [p.relative_to(common).with_suffix(".npy").as_posix() for p in resolved]
+    absolute = [Path(os.path.abspath(p)) for p in videos]  # not resolve(): a symlinked video keeps its place
+    common = Path(os.path.commonpath([p.parent for p in absolute]))
+    names = [p.relative_to(common).with_suffix(".npy").as_posix() for p in absolute]
     seen: dict[str, Path] = {}
     for name, path in zip(names, videos, strict=True):
         if name in seen:
