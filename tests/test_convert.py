@@ -110,16 +110,16 @@ def test_late_temporal_loads_local_vit_weights(tmp_path):
     path = tmp_path / "vit.safetensors"
     save_file({k: v.contiguous() for k, v in vit.state_dict().items()}, str(path))
     cfg = LateTemporalConfig(
-        vit_name="vit_tiny_patch16_224",
-        vit_weights=str(path),
+        encoder_name="vit_tiny_patch16_224",
+        encoder_weights=str(path),
         depth=1,
         num_heads=2,
-        vit_kwargs=dict(img_size=32, depth=2, embed_dim=32, num_heads=2),
+        encoder_kwargs=dict(img_size=32, depth=2, embed_dim=32, num_heads=2),
         num_classes=3,
     )
     model = LateTemporal(cfg).eval()
     for name, value in vit.state_dict().items():
-        torch.testing.assert_close(model.vit.state_dict()[name], value, msg=name)
+        torch.testing.assert_close(model.encoder.state_dict()[name], value, msg=name)
     frames = torch.rand(1, 2, 3, 32, 32)
     expected = vit.forward_head(vit.forward_features((frames.flatten(0, 1) - 0.5) / 0.5), pre_logits=True)
     torch.testing.assert_close(model.frame_embeddings(frames)[0, :, 0], expected)

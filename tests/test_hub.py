@@ -95,3 +95,15 @@ def test_predictor_round_trip_keeps_the_pixel_decoder(tmp_path):
     assert not is_predictor(plain)
     with pytest.raises(FileNotFoundError, match="decoder.safetensors"):
         load_predictor(plain)
+
+
+def test_training_objective_travels_with_the_head(tmp_path):
+    model = vidssm.create_model("trecvit_debug")
+    assert json.loads((model.save_pretrained(tmp_path / "a") / "config.json").read_text()).get("objective") is None
+    assert vidssm.from_pretrained(tmp_path / "a").objective is None  # not recorded (older checkpoints)
+    model.save_pretrained(tmp_path / "b", objective="online")
+    assert vidssm.from_pretrained(tmp_path / "b").objective == "online"
+    assert vidssm.from_pretrained(tmp_path / "b", num_classes=9).objective is None  # a new head was never trained
+    again = vidssm.from_pretrained(tmp_path / "b")
+    again.save_pretrained(tmp_path / "c")  # kept on a re-save
+    assert vidssm.from_pretrained(tmp_path / "c").objective == "online"

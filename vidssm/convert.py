@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidssm.models.base import StreamingVideoModel
 from vidssm.models.trecvit import TRecViT, TRecViTConfig
 
 Array = np.ndarray
@@ -86,9 +87,10 @@ def infer_trecvit_config(ckpt: Mapping[str, Array], **overrides) -> TRecViTConfi
         mlp = ckpt["encoder/encoderblock_0/MlpBlock_0/Dense_0/kernel"]
         lru = ckpt["encoder/residualblock_00/recurrent_block/linear_x/kernel"]
         conv = ckpt["encoder/residualblock_00/recurrent_block/conv_1d/w"]
-        pre, cls = ckpt["decoder/pre_logits/kernel"], ckpt["decoder/cls_head/kernel"]
     except KeyError as err:
         raise ValueError(f"not a TRecViT checkpoint: missing key {err.args[0]!r}") from None
+    # A head-less checkpoint (the released MAE one) keeps the config's head sizes.
+    pre, cls = ckpt.get("decoder/pre_logits/kernel"), ckpt.get("decoder/cls_head/kernel")
     grid = int(round(num_patches**0.5))
     inferred = dict(
         img_size=grid * patch,
@@ -97,8 +99,8 @@ def infer_trecvit_config(ckpt: Mapping[str, Array], **overrides) -> TRecViTConfi
         depth=depth,
         num_heads=query.shape[1],
         mlp_dim=mlp.shape[1],
-        num_classes=cls.shape[1],
-        rep_size=pre.shape[1],
+        num_classes=TRecViTConfig.num_classes if cls is None else cls.shape[1],
+        rep_size=mlp.shape[1] if pre is None else pre.shape[1],
         state_multiplier=lru.shape[1] // width,
         conv1d_temporal_width=conv.shape[0],
     )
@@ -106,9 +108,19 @@ def infer_trecvit_config(ckpt: Mapping[str, Array], **overrides) -> TRecViTConfi
     return TRecViTConfig(**inferred)
 
 
-def load_trecvit_state(model: TRecViT, ckpt: Mapping[str, Array]) -> None:
-    """Copies a TRecViT checkpoint into `model`; raises `ValueError` naming the first mismatch."""
+def load_trecvit_state(model: TRecViT, ckpt: Mapping[str, Array], new_head: bool = False) -> None:
+    """Copies a TRecViT checkpoint into `model`; raises `ValueError` naming the first mismatch.
+
+    Args:
+        model: The model.
+        ckpt: Flat checkpoint arrays.
+        new_head: Load only the backbone: `decoder/*` keys (the head, or an MAE pixel decoder) are ignored and the
+            model's head keeps its init, so a head-less or other-class checkpoint loads.
+    """
     key_map = _trecvit_key_map(model.config)
+    if new_head:
+        ckpt = {k: v for k, v in ckpt.items() if not k.startswith("decoder/")}
+        key_map = {k: v for k, v in key_map.items() if not k.startswith("decoder/")}
     params = model.state_dict()
     unexpected = sorted(set(ckpt) - set(key_map))
     if unexpected:
@@ -134,10 +146,10 @@ def load_trecvit_state(model: TRecViT, ckpt: Mapping[str, Array]) -> None:
             new[name][int(part) * d : (int(part) + 1) * d] = value
         else:
             new[name] = value
-    missing = sorted(set(params) - set(new))
+    missing = sorted(k for k in set(params) - set(new) if not (new_head and k.startswith("head.")))
     if missing:
         raise ValueError(f"model parameter {missing[0]!r} is not in the checkpoint")
-    model.load_state_dict(new)
+    model.load_state_dict(new, strict=not new_head)
 
 
 def trecvit_from_npz(path: str | Path, **config) -> TRecViT:
@@ -218,3 +230,43 @@ def load_timm_vit_weights(model: TRecViT, path: str | Path) -> list[str]:
         raise ValueError(f"{path} holds no timm ViT blocks (`blocks.N.*` keys)")
     model.load_state_dict(out, strict=False)
     return sorted(out)
+
+
+def init_backbone(model: StreamingVideoModel, path: str | Path) -> str:
+    """Initialises `model`'s backbone from pretrained weights; its head keeps its init (fine-tuning, probes).
+
+    Accepts a released TRecViT `.npz` (supervised or MAE: any `decoder/*` keys are ignored, a checkpoint without a
+    head loads), a vidssm `save_pretrained` folder or its `model.safetensors` (with or without a head), or a timm
+    ViT state dict file (`.safetensors`/`.pth`, for TRecViT's tokenizer and spatial blocks).
+
+    Args:
+        model: The model to initialise (its config must match the checkpoint's backbone).
+        path: The weights.
+
+    Returns:
+        Which kind of file was loaded: `"trecvit-npz"`, `"vidssm"` or `"timm-vit"`.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: The weights do not fit the model; the message names the first bad key.
+    """
+    from vidssm.hub import WEIGHTS_NAME, load_weights
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"init_from: {path} does not exist")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            ckpt = {k: data[k] for k in data.files if k != "config"}
+        if not isinstance(model, TRecViT):
+            raise ValueError(f"init_from: {path} is a TRecViT checkpoint; the model is a {type(model).__name__}")
+        load_trecvit_state(model, ckpt, new_head=True)
+        return "trecvit-npz"
+    weights = path / WEIGHTS_NAME if path.is_dir() else path
+    if set(model.upgrade_state_dict(_read_state_dict(weights))) & set(model.state_dict()):
+        load_weights(model, weights)
+        return "vidssm"
+    if isinstance(model, TRecViT):
+        load_timm_vit_weights(model, weights)
+        return "timm-vit"
+    raise ValueError(f"init_from: {weights} holds none of {type(model).__name__}'s parameters")

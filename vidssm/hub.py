@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from vidssm.models.late_temporal import LateTemporal, LateTemporalConfig
+from vidssm.models.registry import upgrade_config_fields
 from vidssm.models.trecvit import TRecViT, TRecViTConfig
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
     """Rebuilds a config dataclass from plain data (JSON lists become tuples); unknown fields raise."""
+    data = upgrade_config_fields(cls, data)
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -77,7 +79,11 @@ model = vidssm.from_pretrained("path/to/this/folder")            # or num_classe
 
 
 def save_pretrained(
-    model: nn.Module, directory: str | Path, include_head: bool = True, labels: list[str] | None = None
+    model: nn.Module,
+    directory: str | Path,
+    include_head: bool = True,
+    labels: list[str] | None = None,
+    objective: str | None = None,
 ) -> Path:
     """Writes `model.safetensors`, `config.json` and `README.md` into `directory`.
 
@@ -86,6 +92,8 @@ def save_pretrained(
         directory: Output folder (created).
         include_head: False saves the backbone and its embedding readout only (`head.cls_head.*` left out).
         labels: Class names in head order (stored in `config.json`; default: `model.labels` if set).
+        objective: How the head was trained: `"online"` (scored after every frame, so per-frame predictions are
+            calibrated) or `"clip"` (scored on whole `frames_per_clip` clips); default `model.objective` if set.
 
     Returns:
         The folder.
@@ -94,8 +102,8 @@ def save_pretrained(
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     config = config_to_dict(model.config)
-    if "vit_weights" in config:
-        config["vit_weights"] = None  # the image model's weights are in model.safetensors now
+    for name in getattr(model.config, "WEIGHT_FILES", ()):
+        config[name] = None  # those weights are in model.safetensors now
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     include_head = include_head and not any(k.startswith(CLASSIFIER_PREFIX) for k in model.untrained_head)
     if not include_head:
@@ -104,7 +112,10 @@ def save_pretrained(
     labels = labels if labels is not None else getattr(model, "labels", None)
     if labels is not None and len(labels) != model.config.num_classes:
         raise ValueError(f"{len(labels)} labels for a head with {model.config.num_classes} classes")
+    objective = objective if objective is not None else getattr(model, "objective", None)
     meta = {"architecture": arch, "has_head": include_head, "config": config, "labels": labels}
+    if objective is not None:
+        meta["objective"] = objective
     (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
     (out / "README.md").write_text(_model_card(model, arch, include_head))
     return out
@@ -129,6 +140,7 @@ def load_weights(model: nn.Module, path: str | Path) -> list[str]:
         if path.suffix == ".safetensors"
         else torch.load(path, map_location="cpu", weights_only=True)
     )
+    state = model.upgrade_state_dict(state)
     own = model.state_dict()
     skipped = []
     for key, value in own.items():
@@ -158,9 +170,10 @@ def from_pretrained(directory: str | Path, **overrides: Any) -> nn.Module:
         **overrides: Config fields to change, e.g. `num_classes=7` for a new head on the saved backbone.
 
     Returns:
-        The model; `model.labels` holds the saved class names (None if none were saved or the head changed).
-        A head-less folder loaded as saved (no `num_classes` override) lists the head parameters it lacks in
-        `model.untrained_head`, so that `output="logits"` raises instead of returning an untrained head's numbers.
+        The model; `model.labels` holds the saved class names (None if none were saved or the head changed), and
+        `model.objective` how the head was trained (`"online"`, `"clip"`; None when not recorded). A head-less
+        folder loaded with its own head size lists the head parameters it lacks in `model.untrained_head`, so that
+        `output="logits"` raises instead of returning an untrained head's numbers.
     """
     directory = Path(directory)
     meta_path = directory / CONFIG_NAME
@@ -172,11 +185,13 @@ def from_pretrained(directory: str | Path, **overrides: Any) -> nn.Module:
     cls, config_cls = ARCHITECTURES[meta["architecture"]]
     model = cls(config_from_dict(config_cls, {**meta["config"], **overrides}))
     skipped = load_weights(model, directory)
-    if "num_classes" not in overrides:  # asked for a new head: it is the caller's to train
+    same_head = overrides.get("num_classes", meta["config"].get("num_classes")) == meta["config"].get("num_classes")
+    if same_head:  # a new head size is a new head: it is the caller's to train
         model.untrained_head = tuple(skipped)
     labels = meta.get("labels")
     # class names travel with the head they describe
     model.labels = labels if labels is not None and len(labels) == model.config.num_classes else None
+    model.objective = meta.get("objective") if same_head else None  # a new head has not been trained at all
     return model.eval()
 
 

@@ -32,7 +32,7 @@ def parity(name: str, frames: int, img_size: int, depth: int) -> dict:
         temporal = cfg.temporal if isinstance(cfg.temporal, str) else cfg.temporal[:depth]
         overrides.update(img_size=img_size, depth=depth, temporal=temporal)
     else:
-        overrides.update(vit_kwargs=dict(img_size=img_size, depth=depth), depth=2)
+        overrides.update(encoder_kwargs=dict(img_size=img_size, depth=depth), depth=2)
     model = vidssm.create_model(name, **overrides).eval()
     video = torch.rand(1, frames, 3, img_size, img_size)
     state = model.init_state(1)

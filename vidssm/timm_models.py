@@ -49,7 +49,7 @@ def _register_all() -> None:
     module = sys.modules[__name__]
     for name in list_models():
         cfg = get_model_config(name)
-        img = getattr(cfg, "img_size", None) or cfg.vit_kwargs.get("img_size", 224)
+        img = cfg.frame_side
         default_cfgs[PREFIX + name] = dict(
             url="",
             num_classes=cfg.num_classes,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vidssm.data.annotations import LabelMap, VideoRecord, load_annotations, ssv2_label
+from vidssm.data.annotations import AnnotationError, LabelMap, VideoRecord, load_annotations, ssv2_label
 
 
 def _touch(path: Path) -> Path:
@@ -140,3 +140,85 @@ def test_unknown_format_and_missing_annotation(tmp_path):
         load_annotations("youtube8m", tmp_path, tmp_path / "x")
     with pytest.raises(ValueError, match="needs an annotation file"):
         load_annotations("csv", tmp_path, None)
+
+
+BOM = "\ufeff"
+
+
+def _write_split_files(root: Path, bom: str) -> dict:
+    """One small split of every format, each file starting with `bom`; returns `load_annotations` kwargs."""
+    root.mkdir(parents=True, exist_ok=True)
+
+    def write(name: str, text: str) -> Path:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Excel's "CSV UTF-8" also writes CRLF line ends.
+        path.write_bytes((bom + text).replace("\n", "\r\n").encode("utf-8"))
+        return path
+
+    kin = write("kinetics.csv", "label,youtube_id,time_start,time_end\nabseiling,aaa,1,11\nbowling,bbb,2,12\n")
+    lst = write("list.txt", "v/a.mp4 cat\nv/b.mp4 dog\n")
+    csv = write("generic.csv", "path,label,start_frame\nx.mp4,dog,3\ny.mp4,cat,\n")
+    labels = write("labels.json", json.dumps({"Holding something": "0", "Dropping something": "1"}))
+    ssv2 = write("train.json", json.dumps([{"id": "4", "template": "Dropping [something]"}]))
+    write("ucf/classInd.txt", "1 Archery\n2 Bowling\n")
+    write("ucf/trainlist01.txt", "Bowling/v_Bowling_g01_c01.avi 2\nArchery/v_Archery_g01_c01.avi 1\n")
+    write("hmdb/wave_test_split1.txt", "w1.avi 1 \nw2.avi 2 \n")
+    write("hmdb/clap_test_split1.txt", "c1.avi 1 \n")
+    return {
+        "kinetics": {"annotation": kin},
+        "list": {"annotation": lst},
+        "csv": {"annotation": csv},
+        "ssv2": {"annotation": ssv2, "labels_file": labels},
+        "ucf101": {"annotation": root / "ucf"},
+        "hmdb51": {"annotation": root / "hmdb"},
+    }
+
+
+@pytest.mark.parametrize("fmt", ["kinetics", "list", "csv", "ssv2", "ucf101", "hmdb51"])
+def test_every_format_reads_a_bom_file_like_a_plain_one(tmp_path, fmt):
+    plain = _write_split_files(tmp_path / "plain", "")[fmt]
+    bom = _write_split_files(tmp_path / "bom", BOM)[fmt]
+    want, want_map = load_annotations(fmt, tmp_path / "videos", split="train", **plain)
+    got, got_map = load_annotations(fmt, tmp_path / "videos", split="train", **bom)
+    assert got == want and got_map == want_map
+    assert got and all(r.label >= 0 for r in got) and len(got_map) >= 2  # labelled, not silently -1
+    assert not any(BOM in str(r.path) for r in got)
+
+
+def test_label_map_file_with_bom(tmp_path):
+    (tmp_path / "labels.json").write_text(BOM + json.dumps(["cat", "dog"]), encoding="utf-8")
+    assert LabelMap.load(tmp_path / "labels.json").names == ["cat", "dog"]
+
+
+def test_kinetics_labelled_split_needs_the_label_column(tmp_path):
+    (tmp_path / "val.csv").write_text("class,youtube_id,time_start,time_end\nabseiling,aaa,1,11\n")
+    with pytest.raises(AnnotationError, match=r"val\.csv:1: .*lacks column\(s\) \['label'\]"):
+        load_annotations("kinetics", tmp_path, tmp_path / "val.csv", split="val")
+    # The test split may be unlabelled.
+    records, _ = load_annotations("kinetics", tmp_path, tmp_path / "val.csv", split="test")
+    assert [r.label for r in records] == [-1]
+    (tmp_path / "empty.csv").write_text("label,youtube_id,time_start,time_end\nabseiling,aaa,1,11\n,bbb,1,11\n")
+    with pytest.raises(AnnotationError, match=r"empty\.csv:3: empty label"):
+        load_annotations("kinetics", tmp_path, tmp_path / "empty.csv", split="train")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "text", "match"),
+    [
+        ("kinetics", "k.csv", "label,youtube_id,time_start,time_end\na,x,1,11\na,y,one,11\n", r"k\.csv:3: time_start"),
+        ("csv", "c.csv", "path,label,start_frame\nx.mp4,1,0\ny.mp4,1,zero\n", r"c\.csv:3: start_frame"),
+        ("csv", "e.csv", "", r"e\.csv: empty file"),
+        ("list", "l.txt", "a.mp4 1\njustapath\n", r"l\.txt:2: expected 'path label'"),
+        ("ucf101", "classInd.txt", "1 Archery\nArchery 2\n", r"classInd\.txt:2: class id"),
+        ("hmdb51", "wave_test_split1.txt", "w1.avi 1\nw2.avi train\n", r"wave_test_split1\.txt:2: expected"),
+        ("ssv2", "s.json", '[{"id": "1",}]', r"s\.json:1: invalid JSON"),
+    ],
+)
+def test_unparsable_annotation_names_file_and_line(tmp_path, fmt, name, text, match):
+    (tmp_path / name).write_text(text)
+    (tmp_path / "trainlist01.txt").write_text("Archery/a.avi\n")
+    (tmp_path / "labels.json").write_text("{}")
+    annotation = tmp_path if fmt in ("ucf101", "hmdb51") else tmp_path / name
+    with pytest.raises(AnnotationError, match=match):
+        load_annotations(fmt, tmp_path, annotation, labels_file=tmp_path / "labels.json")

@@ -120,6 +120,20 @@ def test_empty_split_is_a_clear_error(tmp_path):
             dm.setup("fit")
 
 
+def test_unlabelled_val_split_of_a_labelled_train_split_is_an_error(tmp_path):
+    # A val CSV whose label column is misnamed reads as unlabelled; it must not reach cross_entropy as -1.
+    (tmp_path / "train.csv").write_text("path,label\na.mp4,cat\nb.mp4,dog\n")
+    (tmp_path / "val.csv").write_text("path,class\nc.mp4,cat\n")
+    dm = VideoDataModule(
+        str(tmp_path),
+        format="csv",
+        train_annotations=str(tmp_path / "train.csv"),
+        val_annotations=str(tmp_path / "val.csv"),
+    )
+    with pytest.raises(ValueError, match=r"val\.csv: 1 of 1 videos have no label .*c\.mp4"):
+        dm.setup("validate")
+
+
 def test_moving_mnist_datamodule(tmp_path):
     dm = MovingMNISTDataModule(
         str(tmp_path / "mm"), num_train=16, num_val=4, num_test=4, batch_size=4, num_workers=2, pin_memory=False

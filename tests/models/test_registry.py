@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from timm.models import model_entrypoint
 
 import vidssm
 from vidssm.models import get_model_config
@@ -13,6 +14,13 @@ from vidssm.models.trecvit import TRecViT, TRecViTConfig
 
 DEBUG_VIT = dict(img_size=32, depth=2, embed_dim=32, num_heads=2)
 FRAMES = 8
+
+
+def cnn_or_vit(cfg: LateTemporalConfig) -> dict:
+    """A ViT encoder shrinks to `DEBUG_VIT`; a CNN encoder keeps its kwargs and takes 32x32 frames."""
+    if model_entrypoint(cfg.encoder_name).__module__.endswith("vision_transformer"):
+        return dict(encoder_kwargs=DEBUG_VIT)
+    return dict(img_size=32)
 
 
 def debug_overrides(name: str) -> dict:
@@ -35,7 +43,7 @@ def debug_overrides(name: str) -> dict:
     assert isinstance(cfg, LateTemporalConfig)
     temporal = cfg.temporal if isinstance(cfg.temporal, str) else tuple(cfg.temporal[:2])
     return dict(
-        vit_kwargs=DEBUG_VIT,
+        **cnn_or_vit(cfg),
         depth=2,
         num_heads=2,
         rep_size=48,

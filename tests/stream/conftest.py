@@ -66,3 +66,27 @@ def onnx_step(tmp_path_factory) -> tuple:
     model = tiny_model(depth=1)
     path = export_model(model, tmp_path_factory.mktemp("onnx") / "step.onnx", "onnx", "step")
     return model, path
+
+
+@pytest.fixture
+def http_server():
+    """Serves a folder over local HTTP (stdlib server on a free port); yields `serve(folder) -> base URL`."""
+    import functools
+    import http.server
+    import threading
+
+    servers = []
+
+    def serve(folder: Path, handler_cls=http.server.SimpleHTTPRequestHandler) -> str:
+        handler = functools.partial(handler_cls, directory=str(folder))
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        servers.append((httpd, thread))
+        return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    yield serve
+    for httpd, thread in servers:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)

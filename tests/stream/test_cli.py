@@ -62,6 +62,42 @@ def test_stream_image_folder_with_max_frames(tmp_path, capsys):
     assert rc == 0 and len(jsonl.read_text().splitlines()) == 4
 
 
+def test_stream_finite_http_video_like_the_local_file(tmp_path, http_server, checkpoint):
+    """A 20-frame MPEG-TS over HTTP: 20 predictions and a clean exit, not a replay up to --max-frames."""
+    from .conftest import write_mp4
+
+    path = write_mp4(tmp_path / "clip.ts", random_frames(20, seed=2))
+    url = f"{http_server(tmp_path)}/clip.ts"
+    out = {}
+    for name, source in (("local", str(path)), ("http", url)):
+        jsonl = tmp_path / f"{name}.jsonl"
+        argv = ["--checkpoint", str(checkpoint[1]), "--source", source, "--drop", "no", "--max-frames", "60"]
+        assert stream_main([*argv, "--jsonl", str(jsonl)]) == 0
+        out[name] = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(out["http"]) == len(out["local"]) == 20
+    assert [r["frame"] for r in out["http"]] == list(range(1, 21))
+    assert [r["top"] for r in out["http"]] == [r["top"] for r in out["local"]]
+
+
+@pytest.mark.parametrize("objective", ["clip", "online", None])
+def test_stream_says_once_when_early_predictions_are_not_calibrated(clip_path, tmp_path, objective, caplog):
+    """A clip-trained model's confidence before `frames_per_clip` frames means nothing; an online one's does."""
+    model = tiny_model(num_classes=3, frames_per_clip=5)
+    ckpt = model.save_pretrained(tmp_path / "ckpt", objective=objective)
+    jsonl = tmp_path / "p.jsonl"
+    assert stream_main(["--checkpoint", str(ckpt), "--source", str(clip_path), "--jsonl", str(jsonl)]) == 0
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    said = [r.getMessage() for r in caplog.records if "not calibrated" in r.getMessage()]  # the CLI's stderr log
+    notices = [r["notice"] for r in records if "notice" in r]
+    if objective == "online":
+        assert notices == [] and said == []
+        assert all(r["calibrated"] for r in records)
+        return
+    assert len(notices) == 1 and "notice" in records[0] and "before frame 5 are not calibrated" in notices[0]
+    assert said == notices
+    assert [r["calibrated"] for r in records] == [False] * 4 + [True] * 8
+
+
 def test_stream_onnx_matches_torch(onnx_step, clip_path, tmp_path):
     model, onnx_path = onnx_step
     ckpt = model.save_pretrained(tmp_path / "ckpt")
@@ -102,3 +138,15 @@ def test_serve_binds_loopback_by_default(monkeypatch, capsys):
     assert calls["host"] == "127.0.0.1" and calls["port"] == 8123
     assert calls["app"].state.limits.max_fps == 5
     assert "http://127.0.0.1:8123/" in capsys.readouterr().out
+    assert calls["app"].state.policy.bind_host == "127.0.0.1" and calls["app"].state.policy.allow_origins == ()
+
+
+def test_serve_allow_origin_and_host_flags(monkeypatch, capsys):
+    calls = {}
+    monkeypatch.setattr("vidssm.serve.server.serve", lambda app, host, port, log_level: calls.update(app=app))
+    argv = ["--model", "trecvit_debug", "--allow-origin", "https://My.App:8443", "--allow-host", "box.lan"]
+    assert serve_main(argv) == 0
+    policy = calls["app"].state.policy
+    assert policy.allow_origins == ("https://my.app:8443",) and policy.allow_hosts == ("box.lan",)
+    assert serve_main(["--model", "trecvit_debug", "--allow-origin", "not an origin"]) == 2
+    assert "not an origin" in capsys.readouterr().err

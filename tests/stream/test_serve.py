@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import time
 
 import numpy as np
 import pytest
@@ -35,8 +36,13 @@ def model():
     return tiny_model()
 
 
+WS = "ws://127.0.0.1:8000/ws"
+BASE = "http://127.0.0.1:8000"  # the Host the default policy accepts (TestClient's own "testserver" is refused)
+
+
 def make_client(model, **limits) -> TestClient:
-    return TestClient(create_app(TorchBackend(model), ServeLimits(**{"max_fps": 1000, "burst": 1000, **limits})))
+    app = create_app(TorchBackend(model), ServeLimits(**{"max_fps": 1000, "burst": 1000, **limits}))
+    return TestClient(app, base_url=BASE)
 
 
 def ready(ws) -> dict:
@@ -61,7 +67,7 @@ def test_two_connections_keep_their_own_state(model):
     with torch.no_grad():
         ref = [torch.cat([model(torch.stack([pre(f) for f in v[: t + 1]])[None]) for t in range(5)]) for v in videos]
     with make_client(model) as client:
-        with client.websocket_connect("/ws") as a, client.websocket_connect("/ws") as b:
+        with client.websocket_connect(WS) as a, client.websocket_connect(WS) as b:
             ready(a), ready(b)
             assert client.get("/api/stats").json()["sessions"] == 2
             for t in range(5):
@@ -98,7 +104,7 @@ def test_two_connections_keep_their_own_state(model):
 )
 def test_malformed_messages_get_errors_and_connection_survives(model, send, code):
     with make_client(model, max_pixels=200 * 200, max_message_bytes=64_000) as client:
-        with client.websocket_connect("/ws") as ws:
+        with client.websocket_connect(WS) as ws:
             ready(ws)
             send(ws)
             err = ws.receive_json()
@@ -109,7 +115,7 @@ def test_malformed_messages_get_errors_and_connection_survives(model, send, code
 
 
 def test_rate_limit_skips_excess_frames(model):
-    with make_client(model, max_fps=0.001, burst=2) as client, client.websocket_connect("/ws") as ws:
+    with make_client(model, max_fps=0.001, burst=2) as client, client.websocket_connect(WS) as ws:
         ready(ws)
         image = random_frames(1)[0]
         kinds = []
@@ -122,9 +128,9 @@ def test_rate_limit_skips_excess_frames(model):
 
 def test_connection_limit_and_error_flood(model):
     with make_client(model, max_connections=1, max_errors=3) as client:
-        with client.websocket_connect("/ws") as first:
+        with client.websocket_connect(WS) as first:
             ready(first)
-            with client.websocket_connect("/ws") as second:
+            with client.websocket_connect(WS) as second:
                 assert second.receive_json()["code"] == "busy"
             for _ in range(3):
                 first.send_text("nope")
@@ -132,7 +138,7 @@ def test_connection_limit_and_error_flood(model):
             with pytest.raises(WebSocketDisconnect):  # closed by the server after max_errors in a row
                 first.receive_json()
         assert client.get("/api/stats").json()["sessions"] == 0
-        with client.websocket_connect("/ws") as again:  # the slot is free again
+        with client.websocket_connect(WS) as again:  # the slot is free again
             ready(again)
 
 
@@ -151,8 +157,8 @@ def test_predictor_sends_its_predicted_next_frames():
     with torch.no_grad():
         want = predictor(clip)[0]  # teacher-forced: entry t predicts frame t+1
     want_u8 = (want.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-    client = TestClient(create_app(TorchBackend(predictor), ServeLimits(max_fps=1000, burst=1000)))
-    with client, client.websocket_connect("/ws") as ws:
+    client = TestClient(create_app(TorchBackend(predictor), ServeLimits(max_fps=1000, burst=1000)), base_url=BASE)
+    with client, client.websocket_connect(WS) as ws:
         assert ready(ws)["predicts_frames"] is True
         for t in range(4):
             ws.send_bytes(frame_message(t, video[t]))
@@ -166,7 +172,144 @@ def test_predictor_sends_its_predicted_next_frames():
             else:
                 mse = float((want[t - 1] - clip[0, t]).pow(2).mean())
                 assert msg["predicted_frame_mse"] == pytest.approx(mse, rel=1e-4, abs=1e-6)
-    with make_client(tiny_model()) as plain, plain.websocket_connect("/ws") as ws:  # a classifier sends no frames
+    with make_client(tiny_model()) as plain, plain.websocket_connect(WS) as ws:  # a classifier sends no frames
         assert ready(ws)["predicts_frames"] is False
         ws.send_bytes(frame_message(1, video[0]))
         assert "next_frame" not in ws.receive_json()
+
+
+@pytest.mark.parametrize(
+    ("headers", "refused"),
+    [
+        ({"origin": "http://127.0.0.1:8000"}, False),  # the page this server served
+        ({}, False),  # not a browser page (no Origin)
+        ({"origin": "https://allowed.example"}, False),  # --allow-origin
+        ({"origin": "http://evil.example"}, True),  # any site the user visits
+        ({"origin": "http://127.0.0.1:9999"}, True),  # another local server's page
+        ({"origin": "null"}, True),  # file:// or a sandboxed frame
+    ],
+    ids=["own-page", "no-origin", "allowed", "foreign", "other-port", "null"],
+)
+def test_websocket_accepts_only_its_own_and_allowed_origins(model, headers, refused):
+    from vidssm.serve.origin import AccessPolicy
+
+    policy = AccessPolicy("127.0.0.1", allow_origins=("https://allowed.example:443",))
+    app = create_app(TorchBackend(model), ServeLimits(max_fps=1000, burst=1000), policy=policy)
+    with TestClient(app, base_url=BASE) as client, client.websocket_connect(WS, headers=headers) as ws:
+        msg = ws.receive_json()
+        if not refused:
+            assert msg["type"] == "ready"
+            ws.send_bytes(frame_message(1, random_frames(1)[0]))
+            assert ws.receive_json()["type"] == "prediction"
+            return
+        assert msg["type"] == "error" and msg["code"] == "forbidden" and "not allowed" in msg["message"]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 1008 and "not allowed" in closed.value.reason
+        assert client.get("/api/stats").json()["opened"] == 0  # no model state was ever created
+
+
+def test_foreign_host_is_refused_everywhere(model):
+    """DNS rebinding: evil.example resolves to 127.0.0.1, so its page's Origin matches its Host."""
+    with make_client(model) as client:
+        rebound = {"host": "evil.example:8000", "origin": "http://evil.example:8000"}
+        page = client.get("/", headers={"host": "evil.example:8000"})
+        assert page.status_code == 403 and "evil.example" in page.text and "--allow-host" in page.text
+        assert client.get("/api/stats", headers={"host": "evil.example"}).status_code == 403
+        with client.websocket_connect("ws://evil.example:8000/ws", headers=rebound) as ws:
+            assert ws.receive_json()["code"] == "forbidden"
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_json()
+            assert closed.value.code == 1008 and "evil.example" in closed.value.reason
+        assert client.get("/", headers={"host": "localhost:8000"}).status_code == 200
+
+
+def test_access_policy_hosts_by_bound_address():
+    from vidssm.serve.origin import AccessPolicy
+
+    loop, lan, any_ = AccessPolicy("127.0.0.1"), AccessPolicy("192.168.1.5"), AccessPolicy("0.0.0.0")
+    named = AccessPolicy("127.0.0.1", allow_hosts=("box.lan",))
+    for host in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "127.0.0.2"):
+        assert loop.host_error(host) is None, host
+    for host in ("evil.example", "192.168.1.5:8000", "", None, "a b"):
+        assert loop.host_error(host) is not None, host
+    assert lan.host_error("192.168.1.5:8000") is None and lan.host_error("127.0.0.1:8000") is not None
+    assert any_.host_error("10.0.0.7:8000") is None and any_.host_error("localhost") is None
+    assert any_.host_error("rebind.evil.example:8000") is not None
+    assert named.host_error("BOX.lan:8000") is None
+    # Origins: the own page, under the scheme of the request; default ports are the same origin.
+    assert loop.origin_error("http://localhost:8000", "localhost:8000") is None
+    assert loop.origin_error("https://127.0.0.1", "127.0.0.1:443", secure=True) is None
+    assert loop.origin_error("https://127.0.0.1:8000", "127.0.0.1:8000") is not None
+    assert loop.origin_error("http://localhost:8000", "127.0.0.1:8000") is not None
+
+
+class _SlowBackend(TorchBackend):
+    """A model that needs about `delay` seconds a frame."""
+
+    delay = 0.075
+
+    def step(self, frame, state):
+        time.sleep(self.delay)
+        return super().step(frame, state)
+
+
+def test_fast_client_gets_bounded_latency_and_a_dropped_count():
+    """25 frames/s (under --max-fps) to a ~75 ms/frame model, without waiting for replies: the newest frames are
+    answered, the rest are reported dropped, and the reply latency stays bounded instead of growing ~0.8 s/s."""
+    import threading
+
+    from websockets.sync.client import connect
+
+    from vidssm.serve.server import ServerThread
+
+    app = create_app(_SlowBackend(tiny_model()), ServeLimits(max_fps=30, burst=5))
+    image = png(random_frames(1, 64, 64)[0])
+    sent_at: dict[int, float] = {}
+    replies: list[tuple[dict, float]] = []
+    with ServerThread(app) as server, connect(server.url.replace("http", "ws") + "/ws") as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "ready"
+
+        def send() -> None:
+            for i in range(1, 51):  # 2 s at 25 frames/s
+                sent_at[i] = time.perf_counter()
+                ws.send(struct.pack("<I", i) + image)
+                time.sleep(0.04)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        answered: set[int] = set()
+        while 50 not in answered:  # the newest frame is always answered in the end
+            msg = json.loads(ws.recv(timeout=10))
+            replies.append((msg, time.perf_counter()))
+            assert msg["type"] in ("prediction", "dropped"), msg
+            assert msg["id"] not in answered
+            answered.add(msg["id"])
+        sender.join()
+    predictions = [(m, t - sent_at[m["id"]]) for m, t in replies if m["type"] == "prediction"]
+    dropped = [m for m, _ in replies if m["type"] == "dropped"]
+    assert answered == set(range(1, 51))  # every frame is either answered or reported dropped
+    assert len(dropped) > 0 and predictions[-1][0]["dropped"] == len(dropped)
+    assert [m["frame"] for m, _ in predictions] == list(range(1, len(predictions) + 1))
+    latencies = [lat for _, lat in predictions]
+    # One frame in the model and one pending: about 2 x 75 ms; the old queue reached ~1.6 s after 2 s.
+    assert max(latencies[-10:]) < 0.6, latencies
+
+
+def test_page_is_told_when_early_predictions_are_not_calibrated():
+    clip_model = tiny_model(frames_per_clip=3)
+    clip_model.objective = "clip"
+    with make_client(clip_model) as client, client.websocket_connect(WS) as ws:
+        info = ready(ws)
+        assert info["calibrated_from"] == 3 and "before frame 3 are not calibrated" in info["notice"]
+        replies = []
+        for i in range(4):
+            ws.send_bytes(frame_message(i, random_frames(1, seed=i)[0]))
+            replies.append(ws.receive_json())
+        assert [r["calibrated"] for r in replies] == [False, False, True, True]
+    online = tiny_model(frames_per_clip=3)
+    online.objective = "online"
+    with make_client(online) as client, client.websocket_connect(WS) as ws:
+        info = ready(ws)
+        assert info["calibrated_from"] == 1 and info["notice"] is None
+    assert "notice" in client.get("/").text and "calibrated" in client.get("/app.js").text

@@ -10,7 +10,7 @@ from vidssm.data.readers import read_frames
 from vidssm.data.transforms import eval_transform, to_video
 from vidssm.stream.backends import OnnxBackend, TorchBackend
 from vidssm.stream.loop import run_stream
-from vidssm.stream.sources import VideoFileSource
+from vidssm.stream.sources import FrameSource, VideoFileSource
 from vidssm.stream.streaming import StreamingRunner, softmax
 
 from .conftest import random_frames, tiny_model, write_mp4
@@ -55,6 +55,34 @@ def test_new_stream_resets_state(clip_path, backend):
     runner.process(random_frames(1, seed=9)[0])
     runner.reset()
     np.testing.assert_array_equal(runner.process(frame).logits, a)
+
+
+class _Reconnecting(FrameSource):
+    """A live source that loses its connection after `first` frames and comes back replaying from its start."""
+
+    def __init__(self, frames: np.ndarray, first: int) -> None:
+        self.name, self.is_live, self.segment = "reconnecting", True, 0
+        self.frames, self.first, self.pos = frames, first, 0
+
+    def read(self) -> np.ndarray | None:
+        if self.segment == 0 and self.pos == self.first:
+            self.segment, self.pos = 1, 0  # reconnected: the server restarted the stream
+        if self.pos >= len(self.frames):
+            return None
+        self.pos += 1
+        return self.frames[self.pos - 1]
+
+
+def test_reconnected_stream_restarts_with_fresh_state(backend):
+    frames = random_frames(6, seed=11)
+    runner = StreamingRunner(backend)
+    fresh = []
+    run_stream(_Reconnecting(frames, first=10**9), runner, drop=False, on_prediction=fresh.append)
+    got = []
+    run_stream(_Reconnecting(frames, first=4), runner, drop=False, on_prediction=got.append)
+    assert [p.frame for p in got] == [1, 2, 3, 4, 1, 2, 3, 4, 5, 6]
+    # After the reconnection the model state starts over: the same logits as a fresh stream of those frames.
+    np.testing.assert_array_equal(np.stack([p.logits for p in got[4:]]), np.stack([p.logits for p in fresh]))
 
 
 def test_reset_every_restarts_periodically(backend):

@@ -1,5 +1,6 @@
 """The Lightning tasks on a tiny synthetic temporal problem, driven by a real Trainer on the CPU."""
 
+import json
 from pathlib import Path
 
 import lightning as L
@@ -66,13 +67,19 @@ def test_online_task_scores_every_frame_and_writes_the_curve(tmp_path):
     L.seed_everything(0)
     data = RampData(n=64, batch_size=16)
     task = OnlineClassification("trecvit_debug", backbone_args=SMALL, num_classes=2, lr=3e-3, max_frames=8)
-    trainer = _trainer(tmp_path, 40, check_val_every_n_epoch=100)
+    trainer = _trainer(tmp_path, 40, check_val_every_n_epoch=100, callbacks=[TrainingReport()])
     trainer.fit(task, datamodule=data)
+    # the exported model says it was trained online: the streaming runtime treats its per-frame output as calibrated
+    meta = json.loads((Path(trainer.log_dir) / "pretrained" / "config.json").read_text())
+    assert meta["objective"] == "online"
     out = trainer.test(task, datamodule=data, verbose=False)[0]
     assert {f"test/acc@{t}" for t in range(1, 7)} <= set(out)
     assert out["test/acc@6"] > out["test/acc@1"]  # one frame cannot tell the ramp's sign; six can
+    assert {f"test/{m}@{t}" for m in ("conf", "ece") for t in range(1, 7)} <= set(out)
+    assert 0 <= out["test/ece@1"] <= 1 and 0.5 <= out["test/conf@1"] <= 1
     csv = Path(trainer.log_dir) / "online_accuracy.csv"
     assert csv.read_text().count("\n") == 7 and (Path(trainer.log_dir) / "online_accuracy.png").stat().st_size > 0
+    assert csv.read_text().splitlines()[0] == "frames,accuracy,confidence,ece"
     video = data.val.video[:2]
     with torch.no_grad():
         online = task.eval()(video)

@@ -4,7 +4,7 @@ Clips come out as `[T, 3, H, W]` float in [0, 1]; batches as `video` `[B, T, 3, 
 `label` `[B]`, `index` `[B]`.
 """
 
-from vidssm.data.annotations import FORMATS, LabelMap, VideoRecord, load_annotations
+from vidssm.data.annotations import FORMATS, AnnotationError, LabelMap, VideoRecord, load_annotations
 from vidssm.data.datamodule import BadVideoReport, MovingMNISTDataModule, VideoDataModule
 from vidssm.data.datasets import BadVideoWarning, EmptyDatasetError, VideoClipDataset, collate_clips
 from vidssm.data.moving_mnist import MovingMNISTConfig, build_moving_mnist
@@ -27,6 +27,7 @@ from vidssm.data.writers import write_video
 
 __all__ = [
     "FORMATS",
+    "AnnotationError",
     "BadVideoReport",
     "BadVideoWarning",
     "ClipSampler",

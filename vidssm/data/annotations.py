@@ -13,11 +13,16 @@ Formats (`load_annotations(format=...)`):
 - `hmdb51`: `<class>_test_split{fold}.txt` files (`<file> 1|2|0`: train, test, unused), videos `root/<class>/<file>`.
 - `csv`: generic CSV with header `path,label[,start_frame,end_frame]`; `label` may be omitted (unlabelled, e.g.
   prediction sets). Frame ranges are `[start_frame, end_frame)`. Relative paths are relative to `root`.
+
+Every annotation file is read as UTF-8 with an optional byte-order mark (what Excel's "CSV UTF-8" and Notepad
+write), and a line that cannot be parsed raises `AnnotationError` naming the file and line. A labelled split
+(`train`, `val`) of a format whose labels live in a column (`kinetics`) must have that column.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -27,6 +32,77 @@ from pathlib import Path
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
 FORMATS = ("folder", "kinetics", "list", "ssv2", "ucf101", "hmdb51", "csv")
+
+
+class AnnotationError(ValueError):
+    """An annotation file cannot be parsed; the message names the file (and the line, when there is one).
+
+    Args:
+        path: The annotation file.
+        reason: What is wrong.
+        line: 1-based line number, or None for the file as a whole.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str, line: int | None = None) -> None:
+        self.path, self.line, self.reason = str(path), line, reason
+        super().__init__(f"{self.path}{'' if line is None else f':{line}'}: {reason}")
+
+
+def read_annotation_text(path: str | os.PathLike) -> str:
+    """Text of an annotation file: UTF-8, a leading byte-order mark dropped, line endings normalised.
+
+    Args:
+        path: The file.
+
+    Returns:
+        Its text.
+
+    Raises:
+        FileNotFoundError: The file does not exist (the message names it).
+        AnnotationError: It is not UTF-8 text.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"annotation file {path} does not exist")
+    try:
+        # utf-8-sig drops the BOM Excel and Notepad write; without it the first header reads "\ufefflabel".
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise AnnotationError(path, f"not UTF-8 text ({err.reason} at byte {err.start})", line) from None
+
+
+def _read_json(path: str | os.PathLike):
+    try:
+        return json.loads(read_annotation_text(path))
+    except json.JSONDecodeError as err:
+        raise AnnotationError(path, f"invalid JSON ({err.msg}, column {err.colno})", err.lineno) from None
+
+
+def _int(text: str, path: str | os.PathLike, line: int, what: str, seconds: bool = False) -> int:
+    try:
+        return int(float(text)) if seconds else int(text)
+    except (TypeError, ValueError):
+        raise AnnotationError(path, f"{what} must be a number, got {text!r}", line) from None
+
+
+def _dict_rows(path: str | os.PathLike) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header and `(line, row)` pairs of a CSV file (BOM-tolerant); header names are stripped."""
+    reader = csv.reader(io.StringIO(read_annotation_text(path), newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+        rows = []
+        for values in reader:
+            if not any(v.strip() for v in values):
+                continue
+            if len(values) > len(header):
+                raise AnnotationError(path, f"{len(values)} fields, the header has {len(header)}", reader.line_num)
+            rows.append((reader.line_num, dict(zip(header, values, strict=False))))
+    except StopIteration:
+        raise AnnotationError(path, "empty file (no header row)") from None
+    except csv.Error as err:
+        raise AnnotationError(path, f"bad CSV ({err})", reader.line_num) from None
+    return header, rows
 
 
 @dataclass(frozen=True)
@@ -90,7 +166,7 @@ class LabelMap:
     @classmethod
     def load(cls, path: str | os.PathLike) -> LabelMap:
         """Reads a JSON list of names (or a `{name: id}` object, as SSv2's labels file)."""
-        data = json.loads(Path(path).read_text())
+        data = _read_json(path)
         if isinstance(data, dict):
             return cls(name for name, _ in sorted(data.items(), key=lambda kv: int(kv[1])))
         return cls(data)
@@ -147,7 +223,10 @@ def _index_videos(root: Path) -> dict[str, Path]:
 
 
 def load_kinetics_csv(
-    csv_path: str | os.PathLike, root: str | os.PathLike, label_map: LabelMap | None = None
+    csv_path: str | os.PathLike,
+    root: str | os.PathLike,
+    label_map: LabelMap | None = None,
+    labelled: bool = False,
 ) -> tuple[list[VideoRecord], LabelMap]:
     """Kinetics CSV (`label,youtube_id,time_start,time_end,...`); rows whose video is absent keep a missing path.
 
@@ -155,21 +234,35 @@ def load_kinetics_csv(
         csv_path: Annotation CSV.
         root: Folder holding the videos (searched recursively).
         label_map: Label map to reuse (None: sorted labels of this CSV).
+        labelled: The split must carry labels (train / val): a missing `label` column is an error instead of
+            an unlabelled split.
 
     Returns:
         Records, and the label map.
+
+    Raises:
+        AnnotationError: A required column is missing or a time is not a number (file and line named).
     """
     root = Path(root)
+    header, table = _dict_rows(csv_path)
+    need = ["youtube_id", "time_start", "time_end"] + (["label"] if labelled else [])
+    missing = [c for c in need if c not in header]
+    if missing:
+        raise AnnotationError(csv_path, f"header {header} lacks column(s) {missing}", 1)
     videos = _index_videos(root)
     rows = []
-    with open(csv_path, newline="") as f:
-        for row in csv.DictReader(f):
-            yid = row["youtube_id"]
-            start, end = int(float(row["time_start"])), int(float(row["time_end"]))
-            stem = f"{yid}_{start:06d}_{end:06d}"
-            path = videos.get(stem) or videos.get(yid) or root / (stem + ".mp4")
-            label = row.get("label") or None
-            rows.append((path, label, None, None))
+    for line, row in table:
+        yid = (row.get("youtube_id") or "").strip()
+        if not yid:
+            raise AnnotationError(csv_path, "empty youtube_id", line)
+        start = _int(row.get("time_start"), csv_path, line, "time_start", seconds=True)
+        end = _int(row.get("time_end"), csv_path, line, "time_end", seconds=True)
+        stem = f"{yid}_{start:06d}_{end:06d}"
+        path = videos.get(stem) or videos.get(yid) or root / (stem + ".mp4")
+        label = (row.get("label") or "").strip() or None
+        if labelled and label is None:
+            raise AnnotationError(csv_path, "empty label in a labelled split", line)
+        rows.append((path, label, None, None))
     return _labels_to_records(rows, label_map, str(csv_path))
 
 
@@ -188,12 +281,12 @@ def load_path_label_list(
     """
     root = Path(root)
     rows = []
-    for n, line in enumerate(Path(list_path).read_text().splitlines(), 1):
+    for n, line in enumerate(read_annotation_text(list_path).splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.rsplit(maxsplit=1)
         if len(parts) != 2:
-            raise ValueError(f"{list_path}:{n}: expected 'path label', got {line!r}")
+            raise AnnotationError(list_path, f"expected 'path label', got {line!r}", n)
         rows.append((_resolve(root, parts[0]), parts[1], None, None))
     if all(re.fullmatch(r"-?\d+", r[1]) for r in rows):
         return [VideoRecord(p, int(lab)) for p, lab, _, _ in rows], label_map
@@ -222,7 +315,12 @@ def load_ssv2(
     label_map = LabelMap.load(labels_json)
     root = Path(root)
     records = []
-    for item in json.loads(Path(split_json).read_text()):
+    items = _read_json(split_json)
+    if not isinstance(items, list):
+        raise AnnotationError(split_json, f"expected a JSON list of videos, got {type(items).__name__}")
+    for n, item in enumerate(items):
+        if not isinstance(item, dict) or "id" not in item:
+            raise AnnotationError(split_json, f"entry {n} has no 'id': {str(item)[:80]}")
         template = item.get("template")
         label = label_map.id(ssv2_label(template), str(split_json)) if template else -1
         records.append(VideoRecord(root / f"{item['id']}{extension}", label))
@@ -247,17 +345,21 @@ def load_ucf101(
         raise ValueError(f"UCF101 needs fold in 1..3 and split train|test, got fold={fold} split={split!r}")
     split_dir, root = Path(split_dir), Path(root)
     names = []
-    for line in (split_dir / "classInd.txt").read_text().split("\n"):
+    class_ind = split_dir / "classInd.txt"
+    for n, line in enumerate(read_annotation_text(class_ind).splitlines(), 1):
         if line.strip():
-            idx, name = line.split()
-            names.append((int(idx), name))
+            parts = line.split()
+            if len(parts) != 2:
+                raise AnnotationError(class_ind, f"expected 'id ClassName', got {line!r}", n)
+            names.append((_int(parts[0], class_ind, n, "class id"), parts[1]))
     label_map = LabelMap(n for _, n in sorted(names))
     records = []
-    for line in (split_dir / f"{split}list0{fold}.txt").read_text().split("\n"):
+    list_file = split_dir / f"{split}list0{fold}.txt"
+    for n, line in enumerate(read_annotation_text(list_file).splitlines(), 1):
         if not line.strip():
             continue
         rel = line.split()[0]
-        records.append(VideoRecord(root / rel, label_map.id(rel.split("/")[0], f"{split}list0{fold}.txt")))
+        records.append(VideoRecord(root / rel, label_map.id(rel.split("/")[0], f"{list_file}:{n}")))
     return records, label_map
 
 
@@ -285,9 +387,13 @@ def load_hmdb51(
     want = "1" if split == "train" else "2"
     records = []
     for f, name in zip(files, label_map.names, strict=True):
-        for line in f.read_text().split("\n"):
+        for n, line in enumerate(read_annotation_text(f).splitlines(), 1):
             parts = line.split()
-            if len(parts) == 2 and parts[1] == want:
+            if not parts:
+                continue
+            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                raise AnnotationError(f, f"expected '<video> 0|1|2', got {line!r}", n)
+            if parts[1] == want:
                 records.append(VideoRecord(root / name / parts[0], label_map.id(name)))
     return records, label_map
 
@@ -307,13 +413,16 @@ def load_csv(
     """
     root = Path(csv_path).parent if root is None else Path(root)
     rows = []
-    with open(csv_path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or "path" not in reader.fieldnames:
-            raise ValueError(f"{csv_path}: needs a header with a 'path' column, got {reader.fieldnames}")
-        for row in reader:
-            s, e = row.get("start_frame") or None, row.get("end_frame") or None
-            rows.append((_resolve(root, row["path"]), row.get("label") or None, s and int(s), e and int(e)))
+    header, table = _dict_rows(csv_path)
+    if "path" not in header:
+        raise AnnotationError(csv_path, f"needs a header with a 'path' column, got {header}", 1)
+    for line, row in table:
+        if not (row.get("path") or "").strip():
+            raise AnnotationError(csv_path, "empty path", line)
+        s, e = (row.get("start_frame") or "").strip(), (row.get("end_frame") or "").strip()
+        s = _int(s, csv_path, line, "start_frame") if s else None
+        e = _int(e, csv_path, line, "end_frame") if e else None
+        rows.append((_resolve(root, row["path"]), (row.get("label") or "").strip() or None, s, e))
     labels = [r[1] for r in rows if r[1] is not None]
     if all(re.fullmatch(r"-?\d+", lab) for lab in labels):
         return [VideoRecord(p, -1 if lab is None else int(lab), s, e) for p, lab, s, e in rows], label_map
@@ -361,7 +470,7 @@ def load_annotations(
     if annotation is None:
         raise ValueError(f"format {format!r} needs an annotation file for split {split!r}")
     if format == "kinetics":
-        return load_kinetics_csv(annotation, root, label_map)
+        return load_kinetics_csv(annotation, root, label_map, labelled=split != "test")
     if format == "list":
         return load_path_label_list(annotation, root, label_map)
     if format == "ssv2":

@@ -2,6 +2,7 @@
 
 vidssm data moving-mnist temporal   --out data/mmnist_temporal [--seed 0 --num-train 3000 ...]
 vidssm data moving-mnist prediction --out data/mmnist_prediction
+vidssm data real-motion --out data/real_motion [--seed 0 --train-bases 60 ...]
 vidssm data probe VIDEO [VIDEO ...]
 """
 
@@ -11,6 +12,7 @@ import argparse
 from dataclasses import fields
 
 from vidssm.data.moving_mnist import MovingMNISTConfig, build_moving_mnist
+from vidssm.data.real_motion import RealMotionConfig, build_real_motion
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +26,19 @@ def _parser() -> argparse.ArgumentParser:
     for f in fields(MovingMNISTConfig):
         if f.name != "kind":
             mm.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=None, help="default: per kind")
-    probe = sub.add_parser("probe", help="print frame count, fps and reader path of video files")
+    rm = sub.add_parser(
+        "real-motion", help="build real-footage sets (arrow of time + speed, camera motion) from shipped videos"
+    )
+    rm.add_argument("--out", required=True, help="output folder")
+    rm.add_argument("--force", action="store_true", help="rebuild even if the folder holds this build")
+    rm.add_argument("--quiet", action="store_true", help="no progress bar")
+    for f in fields(RealMotionConfig):
+        kind = {"int": int, "float": float}.get(str(f.type))
+        if kind is None:  # test_sources
+            rm.add_argument(f"--{f.name.replace('_', '-')}", nargs="+", default=None, help=f"default: {f.default}")
+        else:
+            rm.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None, help=f"default: {f.default}")
+    probe = sub.add_parser("probe", help="print frame count, fps, display rotation and size of video files")
     probe.add_argument("videos", nargs="+")
     probe.add_argument("--exact", action="store_true", help="count frames by decoding")
     return parser
@@ -54,6 +68,18 @@ def main(argv: list[str]) -> int:
         out = build_moving_mnist(args.out, cfg, force=args.force, progress=not args.quiet)
         print(f"{cfg.kind} Moving-MNIST: {cfg.num_train}/{cfg.num_val}/{cfg.num_test} clips in {out}")
         return 0
+    if args.command == "real-motion":
+        overrides = {
+            f.name: getattr(args, f.name) for f in fields(RealMotionConfig) if getattr(args, f.name) is not None
+        }
+        if "test_sources" in overrides:
+            overrides["test_sources"] = tuple(overrides["test_sources"])
+        rcfg = RealMotionConfig(**overrides)
+        out = build_real_motion(args.out, rcfg, force=args.force, progress=not args.quiet)
+        print(
+            f"real-footage sets in {out}: motion/ (6 classes) and camera/ (7 classes), test sources {rcfg.test_sources}"
+        )
+        return 0
     from vidssm.data.readers import VideoReadError, frame_index
 
     status = 0
@@ -65,8 +91,10 @@ def main(argv: list[str]) -> int:
             status = 1
             continue
         how = "counted by decoding" if index.decoded else "header agrees with packets"
+        turn = f", rotation {index.rotation}° (frames are read rotated)" if index.rotation else ", rotation 0°"
         print(
             f"{path}: {index.num_frames} frames ({how}; header {index.header_frames}), {index.fps:.3f} fps"
+            + turn
             + (f", {index.error}" if index.error else "")
         )
     return status

@@ -35,29 +35,73 @@ def seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
-class EpochShuffle(Sampler[int]):
-    """Shuffles `n` samples with a permutation that depends only on `(seed, epoch)`.
+class EpochShuffle(Sampler):
+    """Shuffles `n` samples with a permutation that depends only on `(seed, epoch)`; stateful, for exact resume.
 
-    Lightning calls `set_epoch` before every epoch, so a resumed run draws exactly the order the
-    interrupted run would have drawn (the stateful loader then skips what was already consumed).
+    Its state (`state_dict`: epoch and samples yielded) travels in the checkpoint with the `StatefulDataLoader`'s, and
+    a restored sampler continues the restored epoch's permutation where it stopped. The epoch cannot be left to
+    `set_epoch`: on resume Lightning rebuilds the loader iterator (restoring its position) before it calls
+    `set_epoch`, so a sampler without state replays epoch 0's order in any later epoch.
 
     Args:
         n: Dataset size.
         seed: Base seed.
+        with_epoch: Yield `(index, epoch)` pairs instead of indices, so a dataset that accepts them
+            (`VideoClipDataset`) draws each sample's randomness from `(seed, epoch, index)`, independent of worker
+            processes and of where a run was resumed.
     """
 
-    def __init__(self, n: int, seed: int = 0) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
+    def __init__(self, n: int, seed: int = 0, with_epoch: bool = False) -> None:
+        self.n, self.seed, self.epoch, self.with_epoch = n, seed, 0, with_epoch
+        self.yielded = 0  # samples of the current epoch handed out so far
+        self._resume_at = 0  # set by `load_state_dict`: skip this many at the next iteration
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        if epoch != self.epoch:
+            self.epoch, self._resume_at = epoch, 0
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        order = torch.randperm(self.n, generator=g).tolist()
+        start, self._resume_at = self._resume_at, 0
+        self.yielded = start
+        epoch = self.epoch
+        for index in order[start:]:
+            self.yielded += 1
+            yield (index, epoch) if self.with_epoch else index
 
     def __len__(self) -> int:
         return self.n
+
+    def state_dict(self) -> dict[str, int]:
+        """Epoch and position in its permutation."""
+        return {"epoch": self.epoch, "yielded": self.yielded, "seed": self.seed, "n": self.n}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Restores epoch and position; the next iteration continues from there.
+
+        Raises:
+            ValueError: The state belongs to a sampler of another dataset size or seed.
+        """
+        if state.get("n", self.n) != self.n or state.get("seed", self.seed) != self.seed:
+            raise ValueError(
+                f"sampler state for n={state.get('n')}, seed={state.get('seed')} cannot resume n={self.n}, "
+                f"seed={self.seed}: the dataset or seed changed since the checkpoint"
+            )
+        self.epoch, self.yielded, self._resume_at = int(state["epoch"]), int(state["yielded"]), int(state["yielded"])
+
+
+def _check_labelled(records: list, train_records: list, source: str) -> None:
+    """A validation split of a labelled training set must be labelled too: an unlabelled video (label -1) would
+    otherwise surface far away as `cross_entropy`'s "Target -1 is out of bounds"."""
+    if not any(r.label >= 0 for r in train_records):
+        return
+    unlabelled = [r for r in records if r.label < 0]
+    if unlabelled:
+        raise ValueError(
+            f"{source}: {len(unlabelled)} of {len(records)} videos have no label (first: {unlabelled[0].path}) "
+            "but the train split is labelled; is the label column missing or misnamed?"
+        )
 
 
 class VideoDataModule(L.LightningDataModule):
@@ -166,7 +210,9 @@ class VideoDataModule(L.LightningDataModule):
         if stage in ("fit", None):
             self.datasets["train"] = self._dataset(train_records, train=True, source=hp.train_annotations or hp.root)
         if stage in ("fit", "validate", None):
-            self.datasets["val"] = self._dataset(self._records("val", hp.val_annotations), False, hp.val_annotations)
+            val_records = self._records("val", hp.val_annotations)
+            _check_labelled(val_records, train_records, hp.val_annotations or hp.root)
+            self.datasets["val"] = self._dataset(val_records, False, hp.val_annotations)
         if stage in ("test", "predict", None):
             ann = hp.test_annotations or hp.val_annotations
             self.datasets["test"] = self._dataset(self._records("test", ann), False, ann, multiview=True)
@@ -199,6 +245,7 @@ class VideoDataModule(L.LightningDataModule):
             decode_size=hp.decode_size,
             on_error=hp.on_error,
             source=str(source or hp.root),
+            seed=hp.seed,
         )
 
     @property
@@ -224,7 +271,7 @@ class VideoDataModule(L.LightningDataModule):
         return loader_cls(
             self.datasets[split],
             batch_size=hp.batch_size,
-            sampler=EpochShuffle(len(self.datasets[split]), hp.seed) if shuffle else None,
+            sampler=EpochShuffle(len(self.datasets[split]), hp.seed, with_epoch=True) if shuffle else None,
             drop_last=shuffle,
             num_workers=hp.num_workers,
             pin_memory=torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory,

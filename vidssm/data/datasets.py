@@ -71,6 +71,10 @@ class VideoClipDataset(Dataset):
     several views), `label` int (-1 unlabelled), `index` int (the sample actually returned; differs from the asked
     index after a replacement), `bad_files` list of skipped paths.
 
+    Randomness (clip start, crop, flip, replacement draws): `dataset[(index, epoch)]` (what `EpochShuffle(...,
+    with_epoch=True)` yields) draws it from `(seed, epoch, index)` alone, so a sample is the same in any worker
+    process and after any resume; `dataset[index]` draws it from torch's generator (seeded per worker and epoch).
+
     Args:
         records: Annotation rows (see `vidssm.data.annotations`).
         sampler: Chooses frame indices `[V, T]` per video.
@@ -83,6 +87,7 @@ class VideoClipDataset(Dataset):
         allow_truncated: Use the decodable frames of truncated files instead of skipping them.
         check_files: Drop rows whose file is missing or empty up front (one warning).
         source: Name used in messages (e.g. the annotation file).
+        seed: Base seed of the per-sample randomness of `(index, epoch)` keys.
     """
 
     def __init__(
@@ -97,6 +102,7 @@ class VideoClipDataset(Dataset):
         allow_truncated: bool = False,
         check_files: bool = True,
         source: str = "annotations",
+        seed: int = 0,
     ) -> None:
         if on_error not in ("skip", "raise"):
             raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
@@ -111,6 +117,7 @@ class VideoClipDataset(Dataset):
         self.max_retries = max_retries
         self.allow_truncated = allow_truncated
         self.source = source
+        self.seed = int(seed)
         self.bad_files: Counter[str] = Counter()  # skips seen by this process
         self._known_bad: dict[int, VideoReadError] = {}  # not decoded again by this process
 
@@ -157,9 +164,18 @@ class VideoClipDataset(Dataset):
         out = out.flatten(0, 1) if out.dim() == 6 else out
         return out[0] if out.shape[0] == 1 else out
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        if isinstance(key, tuple):
+            index, epoch = int(key[0]), int(key[1])
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, index]))
+            # Transforms draw from torch's global generator: give them this sample's seed, then put it back.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(rng.integers(0, 2**62)))
+                return self._sample(index, rng)
         # Per-sample randomness from torch's generator: seeded per worker and per epoch by the DataLoader.
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+        return self._sample(int(key), np.random.default_rng(int(torch.randint(0, 2**62, ()).item())))
+
+    def _sample(self, index: int, rng: np.random.Generator) -> dict:
         bad: list[str] = []
         for _ in range(self.max_retries + 1):
             record = self.records[index]

@@ -16,6 +16,11 @@ as PyAV's `container.decode` yields them). Every backend returns exactly those f
 Frame counts: the header count is used only when it equals the number of demuxed frame packets; otherwise (and for
 containers without a count, when packets carry no timestamps, or when a read finds a frame missing) frames are
 counted by decoding, keeping only timestamps, so memory stays bounded by the frames asked for.
+
+Orientation: frames come out as displayed. A track's display matrix (what phones write for portrait clips: the
+pixels are stored landscape with a 90° rotation to apply) is applied by every backend, as the `ffmpeg` command line,
+decord and torchcodec do; `size` is the displayed `(H, W)`. `FrameIndex.rotation` holds the rotation, and decord
+is used on a rotated file only without `size` (decord scales before it rotates, which scrambles the frame).
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ class FrameIndex:
         decoded: True when the frames were counted by decoding (the header could not be trusted).
         error: Why a sequential decode stopped before the end of the file ("" when it did not): the file is
             truncated or corrupt, and only the frames before that point exist.
+        rotation: Counter-clockwise display rotation of the stream in degrees (0, 90, 180 or 270), from its
+            display matrix; readers return frames rotated by it.
     """
 
     pts: np.ndarray | None
@@ -76,6 +83,7 @@ class FrameIndex:
     header_frames: int
     decoded: bool
     error: str = ""
+    rotation: int = 0
 
     @property
     def num_frames(self) -> int:
@@ -103,6 +111,44 @@ def _open_container(path: Path) -> tuple[av.container.InputContainer, av.video.s
         container.close()
         raise VideoReadError(path, "no video stream")
     return container, container.streams.video[0]
+
+
+def display_rotation(frame: av.VideoFrame) -> int:
+    """Counter-clockwise display rotation of a decoded frame, snapped to 0, 90, 180 or 270 degrees.
+
+    FFmpeg attaches the stream's display matrix to every decoded frame; PyAV reads it as `frame.rotation` (phones
+    write -90 or 90 for portrait clips). Arbitrary angles are snapped to the nearest quarter turn.
+    """
+    try:
+        angle = float(frame.rotation or 0.0)
+    except (AttributeError, TypeError, ValueError):  # no display matrix
+        return 0
+    return int(round(angle / 90.0)) % 4 * 90
+
+
+def rotate_frame(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Applies a display rotation to a stored frame.
+
+    Args:
+        image: Frame as stored, `[H, W, C]`.
+        rotation: Counter-clockwise degrees, a multiple of 90 (`display_rotation`).
+
+    Returns:
+        The frame as displayed, `[W, H, C]` for quarter turns; contiguous.
+    """
+    k = (rotation // 90) % 4
+    return image if k == 0 else np.ascontiguousarray(np.rot90(image, k))
+
+
+def _first_frame_rotation(path: Path) -> int:
+    """Display rotation of the first decodable frame (0 when none decodes: the readers report that)."""
+    try:
+        with av.open(str(path), mode="r") as container:
+            for frame in container.decode(video=0):
+                return display_rotation(frame)
+    except (av.FFmpegError, OSError, UnicodeDecodeError, IndexError):
+        pass
+    return 0
 
 
 def _stream_fps(stream: av.video.stream.VideoStream) -> float:
@@ -139,6 +185,20 @@ def _demux_index(container: av.container.InputContainer, stream: av.video.stream
     return FrameIndex(pts, key_pos, key_seek, stream.time_base, _stream_fps(stream), header, decoded=False)
 
 
+def _with_rotation(index: FrameIndex, rotation: int) -> FrameIndex:
+    return FrameIndex(
+        index.pts,
+        index.key_pos,
+        index.key_seek,
+        index.time_base,
+        index.fps,
+        index.header_frames,
+        index.decoded,
+        index.error,
+        rotation,
+    )
+
+
 def _decode_index(path: Path) -> FrameIndex:
     """Index by a full sequential decode that keeps only timestamps (bounded memory)."""
     container, stream = _open_container(path)
@@ -146,10 +206,13 @@ def _decode_index(path: Path) -> FrameIndex:
     seek: list[int] = []
     key: list[bool] = []
     error = ""
+    rotation = 0
     try:
         with container:
             try:
                 for frame in container.decode(stream):
+                    if not ts:
+                        rotation = display_rotation(frame)
                     ts.append(frame.pts)
                     seek.append(frame.pts)
                     key.append(bool(frame.key_frame))
@@ -165,11 +228,12 @@ def _decode_index(path: Path) -> FrameIndex:
     if any(t is None for t in ts) or np.any(np.diff(np.asarray(ts, dtype=np.int64)) <= 0):
         # No usable timestamps: every read decodes sequentially; key_seek only carries the count.
         empty = np.zeros(0, np.int64)
-        return FrameIndex(None, empty, np.zeros(len(ts), np.int64), time_base, fps, header, True, error)
+        return FrameIndex(None, empty, np.zeros(len(ts), np.int64), time_base, fps, header, True, error, rotation)
     key[0] = True  # the first decodable frame is where a decode from the start begins
     key_pos = np.flatnonzero(np.asarray(key))
     pts = np.asarray(ts, dtype=np.int64)
-    return FrameIndex(pts, key_pos, np.asarray(seek, dtype=np.int64)[key_pos], time_base, fps, header, True, error)
+    key_seek = np.asarray(seek, dtype=np.int64)[key_pos]
+    return FrameIndex(pts, key_pos, key_seek, time_base, fps, header, True, error, rotation)
 
 
 _INDEX_CACHE: OrderedDict[tuple, FrameIndex] = OrderedDict()
@@ -208,6 +272,8 @@ def frame_index(path: str | os.PathLike, exact_count: bool = False) -> FrameInde
         container, stream = _open_container(path)
         with container:
             index = _demux_index(container, stream)
+        if index is not None:
+            index = _with_rotation(index, _first_frame_rotation(path))
     if index is None:
         index = _decode_index(path)
     _store_index(key, index)
@@ -349,12 +415,13 @@ class PyAVReader(VideoReader):
     def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         # One reformatter per reader keeps its scaler context: 3-5x faster than `frame.to_ndarray(format=...)`,
         # which builds a new one for every frame.
+        rotation = display_rotation(frame)
         if self.size is None:
             rgb = self._reformatter.reformat(frame, format="rgb24")
         else:
-            h, w = self.size
+            h, w = self.size if rotation % 180 == 0 else self.size[::-1]  # `size` is the displayed (H, W)
             rgb = self._reformatter.reformat(frame, width=w, height=h, format="rgb24", interpolation="BILINEAR")
-        return rgb.to_ndarray()
+        return rotate_frame(rgb.to_ndarray(), rotation)
 
     def _seek(self, key_rank: int) -> None:
         self._container.seek(int(self._index.key_seek[key_rank]), stream=self._stream, backward=True, any_frame=False)
@@ -386,6 +453,8 @@ class PyAVReader(VideoReader):
         if missing:
             got.update(self._read_sequential(missing))
         h, w = self.size if self.size is not None else (self._stream.height, self._stream.width)
+        if self.size is None and self._index.rotation % 180:
+            h, w = w, h
         if got:
             h, w = next(iter(got.values())).shape[:2]
         out = np.empty((idx.size, h, w, 3), dtype=np.uint8)
@@ -482,6 +551,9 @@ class DecordReader(VideoReader):
         self.fallback_reason = ""
         if self._index.decoded:
             self._use_pyav("container frame count cannot be trusted")
+            return
+        if self._index.rotation and self.size is not None:
+            self._use_pyav(f"display rotation {self._index.rotation}°: decord scales before it rotates")
             return
         try:
             import decord

@@ -22,6 +22,7 @@ def write_video(
     bframes: int | None = None,
     gop_size: int | None = None,
     container_options: dict[str, str] | None = None,
+    rotation: int = 0,
 ) -> Path:
     """Writes a video file from RGB frames.
 
@@ -35,6 +36,8 @@ def write_video(
         bframes: Maximum consecutive B-frames (`None` keeps the encoder default; libx264's default is 3).
         gop_size: Keyframe interval in frames (`None` keeps the encoder default).
         container_options: Muxer options, e.g. `{"movflags": "faststart"}` (mp4 index at the front).
+        rotation: Counter-clockwise display rotation in degrees written to the track's display matrix (as phones
+            do for portrait clips; `.mp4`/`.mov`); the frames are stored as given and shown rotated.
 
     Returns:
         The written path.
@@ -49,6 +52,8 @@ def write_video(
         stream = container.add_stream(codec, rate=Fraction(fps))
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = pix_fmt
+        if rotation:
+            stream.set_display_rotation(rotation)
         opts = dict(options or {})
         if codec == "libx264":
             # Silence x264's banner and keep encodes small and deterministic (one thread: same bytes every run).

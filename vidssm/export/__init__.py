@@ -39,11 +39,7 @@ class ExportError(RuntimeError):
 
 def frame_size(model: StreamingVideoModel) -> tuple[int, int]:
     """The `(H, W)` frames `model` takes."""
-    if hasattr(model, "tokenizer"):
-        return tuple(model.tokenizer.patch_embed.img_size)
-    if hasattr(model, "vit"):
-        return tuple(model.vit.patch_embed.img_size)
-    raise ExportError(f"{type(model).__name__}: cannot tell its frame size")
+    return tuple(model.frame_size)
 
 
 def example_inputs(

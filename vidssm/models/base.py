@@ -195,6 +195,16 @@ class StreamingVideoModel(nn.Module):
         """Per-frame head input `[B, T, D]` from tokens `[B, T, N', D]` (the CLS token)."""
         return tokens[:, :, 0]
 
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """`(H, W)` of the frames the model takes."""
+        side = self.config.frame_side
+        return (side, side)
+
+    def upgrade_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Weights saved by an older vidssm under the current parameter names (identity unless a model renamed)."""
+        return state
+
     def token_grid(self) -> TokenGrid:
         """How the tokens of a frame map to pixels (for pixel decoders); raises if they do not."""
         raise ValueError(f"{type(self).__name__} has no spatial token grid")
@@ -245,11 +255,14 @@ class StreamingVideoModel(nn.Module):
 
     labels: list[str] | None = None  # class names, when known (saved with the weights)
 
-    def save_pretrained(self, directory, include_head: bool = True, labels: list[str] | None = None):
-        """Saves weights, config, labels and a model card to `directory` (see `vidssm.hub.save_pretrained`)."""
+    def save_pretrained(
+        self, directory, include_head: bool = True, labels: list[str] | None = None, objective: str | None = None
+    ):
+        """Saves weights, config, labels, the training objective and a model card to `directory` (see
+        `vidssm.hub.save_pretrained`)."""
         from vidssm.hub import save_pretrained
 
-        return save_pretrained(self, directory, include_head, labels)
+        return save_pretrained(self, directory, include_head, labels, objective)
 
     # --- streaming ------------------------------------------------------------------------------
 

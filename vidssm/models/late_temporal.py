@@ -1,17 +1,19 @@
-"""Late-temporal video model: a timm image ViT per frame, then linear recurrences over time.
+"""Late-temporal video model: any timm image model per frame, then linear recurrences over time.
 
-For users who start from an image model. Any timm `VisionTransformer` encodes each frame (weights
-from a local file, never a download); its per-frame embedding (the pooled vector, or the whole
-token grid with one stream per token position) runs through a stack of temporal residual blocks
-(RG-LRU, LRU or local attention), then the TRecViT clip head. Streaming works as for TRecViT.
+For users who start from an image model. Any timm image model — a ViT, or a CNN such as `resnet18`,
+`mobilenetv3_small_100`, `convnext_atto` — encodes each frame (weights from a local file, never a
+download); its per-frame embedding (the pooled vector from `forward_head(pre_logits=True)`, or the whole
+`forward_features` token grid / feature map with one stream per position) runs through a stack of temporal
+residual blocks (RG-LRU, LRU or local attention), then the TRecViT clip head. Streaming works as for TRecViT
+(an encoder with BatchNorm is a fixed per-frame map in eval mode, so `step` equals the offline model).
 
-    video [B, T, 3, H, W] ─ ViT per frame ─▶ [B, T, S, D] ─ temporal blocks over T ─▶ norm ─▶ head
+    video [B, T, 3, H, W] ─ encoder per frame ─▶ [B, T, S, D] ─ temporal blocks over T ─▶ norm ─▶ head
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import timm
 import torch
@@ -30,12 +32,15 @@ class LateTemporalConfig:
     """Architecture of a `LateTemporal` model.
 
     Attributes:
-        vit_name: Any timm ViT name, e.g. `"vit_small_patch16_224"`.
-        vit_weights: Local `.safetensors`/`.pth` file with the ViT's timm weights, or None (random init).
-        vit_kwargs: Extra `timm.create_model` arguments (e.g. `img_size`, `depth`).
-        embedding: `"pooled"` (one stream per frame: the ViT's pooled/CLS vector) or `"tokens"`
-            (one stream per token position of the grid).
-        freeze_vit: Keep the image model's weights fixed.
+        encoder_name: Any timm image model name, e.g. `"vit_small_patch16_224"`, `"resnet18"`,
+            `"mobilenetv3_small_100"`, `"convnext_atto"`.
+        encoder_weights: Local `.safetensors`/`.pth` file with the encoder's timm weights, or None (random init).
+        encoder_kwargs: Extra `timm.create_model` arguments (e.g. a ViT's `img_size`, `depth`).
+        img_size: Frame side the model takes (None: the encoder's own, e.g. a ViT's `img_size`, else its default
+            input size). CNNs take any size; ViTs need `encoder_kwargs.img_size` to match.
+        embedding: `"pooled"` (one stream per frame: the encoder's pooled pre-logits vector) or `"tokens"`
+            (one stream per token position of the ViT grid / per cell of the CNN's last feature map).
+        freeze_encoder: Keep the image model's weights fixed.
         temporal: Kind of each temporal block (one for all, or a tuple with one per block).
         depth: Temporal blocks.
         num_heads: Heads of the RG-LRU gates / temporal attention.
@@ -49,11 +54,21 @@ class LateTemporalConfig:
         frames_per_clip: The offline forward splits `T` into `max(T // frames_per_clip, 1)` clips.
     """
 
-    vit_name: str = "vit_small_patch16_224"
-    vit_weights: str | None = None
-    vit_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Fields renamed since configs were first saved: old name -> new name (old configs still load).
+    RENAMED: ClassVar[dict[str, str]] = {
+        "vit_name": "encoder_name",
+        "vit_weights": "encoder_weights",
+        "vit_kwargs": "encoder_kwargs",
+        "freeze_vit": "freeze_encoder",
+    }
+    WEIGHT_FILES: ClassVar[tuple[str, ...]] = ("encoder_weights",)  # consumed into the model's own weights
+
+    encoder_name: str = "vit_small_patch16_224"
+    encoder_weights: str | None = None
+    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
+    img_size: int | None = None
     embedding: str = "pooled"
-    freeze_vit: bool = False
+    freeze_encoder: bool = False
     temporal: str | tuple[str, ...] = "rglru"
     depth: int = 4
     num_heads: int = 4
@@ -66,20 +81,42 @@ class LateTemporalConfig:
     rep_size: int = 768
     frames_per_clip: int = 16
 
+    @property
+    def frame_side(self) -> int:
+        """Frame side the model is built for (a CNN encoder's default input is taken as 224)."""
+        return int(self.img_size or self.encoder_kwargs.get("img_size", 224))
 
-def create_vit(config: LateTemporalConfig) -> nn.Module:
-    """The timm ViT without its classifier; weights come from `vit_weights` (a local file) when set."""
-    kwargs: dict[str, Any] = dict(config.vit_kwargs, num_classes=0)
-    if config.vit_weights is not None:
-        kwargs.update(pretrained=True, pretrained_cfg_overlay=dict(file=str(config.vit_weights)))
-    vit = timm.create_model(config.vit_name, **kwargs)
-    if not hasattr(vit, "forward_features") or not hasattr(vit, "num_prefix_tokens"):
-        raise ValueError(f"{config.vit_name!r} is not a timm VisionTransformer")
-    return vit
+
+def create_encoder(config: LateTemporalConfig) -> nn.Module:
+    """The timm image model without its classifier; weights come from `encoder_weights` (a local file) when set.
+
+    Raises:
+        ValueError: The timm model has no `forward_features` / `forward_head` (not a timm image classifier).
+    """
+    kwargs: dict[str, Any] = dict(config.encoder_kwargs, num_classes=0)
+    if config.encoder_weights is not None:
+        kwargs.update(pretrained=True, pretrained_cfg_overlay=dict(file=str(config.encoder_weights)))
+    encoder = timm.create_model(config.encoder_name, **kwargs)
+    if not hasattr(encoder, "forward_features") or not hasattr(encoder, "forward_head"):
+        raise ValueError(f"{config.encoder_name!r} is not a timm image model with forward_features/forward_head")
+    return encoder
+
+
+def _encoder_frame_size(encoder: nn.Module, config: LateTemporalConfig) -> int:
+    if config.img_size is not None:
+        return int(config.img_size)
+    patch_embed = getattr(encoder, "patch_embed", None)
+    if patch_embed is not None and getattr(patch_embed, "img_size", None) is not None:
+        return int(patch_embed.img_size[0])
+    return int(encoder.pretrained_cfg.get("input_size", (3, 224, 224))[-1])
 
 
 class LateTemporal(StreamingVideoModel):
-    """Image ViT per frame + temporal blocks over time. Input `[B, T, 3, H, W]` in [0, 1], logits `[B, classes]`."""
+    """Image model per frame + temporal blocks over time. Input `[B, T, 3, H, W]` in [0, 1], logits `[B, classes]`.
+
+    Raises:
+        ValueError: Unknown `embedding` or temporal kind.
+    """
 
     def __init__(self, config: LateTemporalConfig) -> None:
         super().__init__()
@@ -92,16 +129,24 @@ class LateTemporal(StreamingVideoModel):
             )
         self.config = config
         self.frames_per_clip = config.frames_per_clip
-        self.vit = create_vit(config)
-        if config.freeze_vit:
-            self.vit.requires_grad_(False)
-        data_cfg = self.vit.pretrained_cfg
+        self.encoder = create_encoder(config)
+        if config.freeze_encoder:
+            self.encoder.requires_grad_(False)
+        data_cfg = self.encoder.pretrained_cfg
         self.pixel_norm = PixelNorm(tuple(data_cfg.get("mean", (0.5,) * 3)), tuple(data_cfg.get("std", (0.5,) * 3)))
-        width = self.vit.num_features
+        side = _encoder_frame_size(self.encoder, config)
+        self._frame_size = (side, side)
+        # One probe frame tells the embedding width and the token grid of any timm model.
+        was_training = self.encoder.training
+        with torch.no_grad():
+            tokens = self._tokens(self.encoder.eval().forward_features(torch.zeros(1, 3, side, side)))
+            pooled = self._pooled(self.encoder.forward_features(torch.zeros(1, 3, side, side)))
+        self.encoder.train(was_training)
+        self.num_prefix_tokens = int(getattr(self.encoder, "num_prefix_tokens", 0)) if self._is_sequence else 0
         if config.embedding == "pooled":
-            self.streams_per_frame = 1
+            self.streams_per_frame, width = 1, pooled.shape[-1]
         else:
-            self.streams_per_frame = self.vit.patch_embed.num_patches + self.vit.num_prefix_tokens
+            self.streams_per_frame, width = tokens.shape[1], tokens.shape[-1]
         self.temporal = nn.ModuleList(
             create_temporal_block(
                 kind,
@@ -119,28 +164,58 @@ class LateTemporal(StreamingVideoModel):
         self.norm = LayerNorm(width)
         self.head = ClipHead(width, config.rep_size, config.num_classes)
 
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """`(H, W)` of the frames the model takes."""
+        return self._frame_size
+
+    def upgrade_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Weights saved before the encoder was generalised named it `vit.`; they load as `encoder.`."""
+        return {("encoder." + k[4:] if k.startswith("vit.") else k): v for k, v in state.items()}
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        for key in [k for k in state_dict if k.startswith(prefix + "vit.")]:
+            state_dict[prefix + "encoder." + key[len(prefix) + 4 :]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _tokens(self, features: torch.Tensor) -> torch.Tensor:
+        """`forward_features` output as tokens `[N, S, D]`: a ViT's sequence as is, a CNN's map flattened."""
+        self._is_sequence = features.ndim == 3
+        if features.ndim == 3:  # [N, P+L, D]
+            return features
+        if getattr(self.encoder, "output_fmt", "NCHW") == "NHWC":
+            features = features.permute(0, 3, 1, 2)
+        self._grid = tuple(features.shape[-2:])
+        return features.flatten(2).transpose(1, 2)  # [N, C, h, w] -> [N, h*w, C]
+
+    def _pooled(self, features: torch.Tensor) -> torch.Tensor:
+        """The pooled pre-logits vector `[N, D]` (timm's `forward_head(pre_logits=True)`)."""
+        return self.encoder.forward_head(features, pre_logits=True).flatten(1)
+
     def temporal_blocks(self) -> list[nn.Module]:
         return list(self.temporal)
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Checkpoints the temporal blocks and the ViT's blocks (timm's own switch)."""
+        """Checkpoints the temporal blocks and the encoder (timm's own switch, where the model has one)."""
         super().set_grad_checkpointing(enable)
-        self.vit.set_grad_checkpointing(enable)
+        self.encoder.set_grad_checkpointing(enable)
 
     def token_grid(self) -> TokenGrid:
-        """The ViT's prefix tokens, then its patch grid (only with `embedding="tokens"`)."""
+        """The prefix tokens, then the patch grid / feature-map cells (only with `embedding="tokens"`)."""
         if self.config.embedding != "tokens":
             raise ValueError("a pooled late-temporal model has no token grid; use embedding='tokens'")
-        pe = self.vit.patch_embed
-        return TokenGrid(self.vit.num_prefix_tokens, tuple(pe.grid_size), tuple(pe.patch_size))
+        if self._is_sequence:
+            pe = self.encoder.patch_embed
+            return TokenGrid(self.num_prefix_tokens, tuple(pe.grid_size), tuple(pe.patch_size))
+        cell = (self._frame_size[0] // self._grid[0], self._frame_size[1] // self._grid[1])
+        return TokenGrid(0, self._grid, cell)
 
     def frame_embeddings(self, video: torch.Tensor) -> torch.Tensor:
-        """Per-frame ViT embeddings `[B, T, S, D]` (`S = 1` pooled, or the token count)."""
+        """Per-frame encoder embeddings `[B, T, S, D]` (`S = 1` pooled, or the token count)."""
         bsz, length = video.shape[:2]
-        x = self.vit.forward_features(self.pixel_norm(video).flatten(0, 1))  # [(B T), P+N, D]
-        if self.config.embedding == "pooled":
-            x = self.vit.forward_head(x, pre_logits=True)[:, None]  # [(B T), 1, D]
-        return x.unflatten(0, (bsz, length))
+        features = self.encoder.forward_features(self.pixel_norm(video).flatten(0, 1))
+        x = self._pooled(features)[:, None] if self.config.embedding == "pooled" else self._tokens(features)
+        return x.unflatten(0, (bsz, length))  # [B, T, S, D]
 
     def encode(
         self, video: torch.Tensor, reset: torch.Tensor | None, states: tuple | None
@@ -156,7 +231,7 @@ class LateTemporal(StreamingVideoModel):
 
     def readout_token(self, tokens: torch.Tensor) -> torch.Tensor:
         """The pooled stream, the class token, or (no class token) the mean over token positions."""
-        if self.config.embedding == "pooled" or self.vit.num_prefix_tokens > 0:
+        if self.config.embedding == "pooled" or self.num_prefix_tokens > 0:
             return tokens[:, :, 0]
         return tokens.mean(dim=2)
 
@@ -167,11 +242,19 @@ def _register_variants() -> None:
         ("small", "vit_small_patch16_224"),
         ("base", "vit_base_patch16_224"),
     ):
-        register_model(f"late_rglru_{size}", LateTemporal, LateTemporalConfig(vit_name=vit))
-        register_model(f"late_lru_{size}", LateTemporal, LateTemporalConfig(vit_name=vit, temporal="lru"))
+        register_model(f"late_rglru_{size}", LateTemporal, LateTemporalConfig(encoder_name=vit))
+        register_model(f"late_lru_{size}", LateTemporal, LateTemporalConfig(encoder_name=vit, temporal="lru"))
+    # Small CNN encoders: the fast CPU streaming models, and ones that learn from scratch on small real datasets.
+    for size, cnn in (
+        ("resnet18", "resnet18"),
+        ("mobilenetv3", "mobilenetv3_small_100"),
+        ("convnext", "convnext_atto"),
+    ):
+        cfg = LateTemporalConfig(encoder_name=cnn, depth=2, num_heads=8, rep_size=512)
+        register_model(f"late_rglru_{size}", LateTemporal, cfg)
     debug = dict(
-        vit_name="vit_tiny_patch16_224",
-        vit_kwargs=dict(img_size=32, depth=2, embed_dim=32, num_heads=2),
+        encoder_name="vit_tiny_patch16_224",
+        encoder_kwargs=dict(img_size=32, depth=2, embed_dim=32, num_heads=2),
         depth=2,
         num_heads=2,
         num_classes=5,
@@ -184,6 +267,16 @@ def _register_variants() -> None:
         "late_hybrid_debug_tokens",
         LateTemporal,
         LateTemporalConfig(**debug, temporal=("rglru", "attention"), embedding="tokens"),
+    )
+    # A CNN encoder at debug size: a narrow resnet10t (BatchNorm; a 1x1 map at 32^2 pooled, 2x2 as tokens at 64^2).
+    cnn = dict(
+        debug, encoder_name="resnet10t", encoder_kwargs=dict(channels=(8, 16, 32, 64), stem_width=8), img_size=32
+    )
+    register_model("late_rglru_debug_cnn", LateTemporal, LateTemporalConfig(**cnn))
+    register_model(
+        "late_lru_debug_cnn_tokens",
+        LateTemporal,
+        LateTemporalConfig(**cnn, temporal="lru", embedding="tokens"),
     )
 
 

@@ -21,11 +21,28 @@ def register_model(name: str, builder: Callable[[Any], nn.Module], config: Any) 
     _REGISTRY[name] = (builder, config)
 
 
+def upgrade_config_fields(config_cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with fields a config class has renamed (its `RENAMED` map, old → new) under their new names.
+
+    Raises:
+        TypeError: Both the old and the new name of a field are given.
+    """
+    data = dict(data)
+    for old, new in getattr(config_cls, "RENAMED", {}).items():
+        if old in data:
+            if new in data:
+                raise TypeError(f"{config_cls.__name__}: give {new!r}, not both it and its old name {old!r}")
+            data[new] = data.pop(old)
+    return data
+
+
 def get_model_config(name: str, **overrides: Any) -> Any:
-    """The registered config of `name` with `overrides` applied (unknown fields raise)."""
+    """The registered config of `name` with `overrides` applied (unknown fields raise; renamed fields are
+    accepted under their old names)."""
     if name not in _REGISTRY:
         raise KeyError(f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}")
     config = _REGISTRY[name][1]
+    overrides = upgrade_config_fields(type(config), overrides)
     known = {f.name for f in fields(config)}
     unknown = sorted(set(overrides) - known)
     if unknown:

@@ -30,7 +30,10 @@ class TRecViTConfig:
 
     Attributes:
         img_size: Frame size (square) the position embedding is built for.
-        patch_size: Patch size.
+        patch_size: Patch size (total stride of the stem).
+        stem: Tokenizer: `"patch"` (one `p×p` patchify convolution, as TRecViT) or `"conv"` (a convolutional stem
+            of 3×3 stride-2 convolutions, "early convolutions", Xiao et al. 2021; it is what lets a small model
+            learn from scratch on small real datasets, see `docs/results/real_footage.md`).
         width: Token width `D`.
         depth: Layers (temporal + spatial block pairs).
         num_heads: Heads of the spatial attention, the RG-LRU gates and the temporal attention.
@@ -57,6 +60,7 @@ class TRecViTConfig:
 
     img_size: int = 224
     patch_size: int = 16
+    stem: str = "patch"
     width: int = 768
     depth: int = 12
     num_heads: int = 12
@@ -77,6 +81,11 @@ class TRecViTConfig:
     pixel_std: tuple[float, float, float] | None = None
     drop_path_rate: float = 0.0
     mlp_act: str = "gelu_tanh"
+
+    @property
+    def frame_side(self) -> int:
+        """Frame side the model is built for."""
+        return self.img_size
 
     def temporal_kinds(self) -> tuple[str, ...]:
         """The kind of each layer's temporal block."""
@@ -114,7 +123,7 @@ class TRecViT(StreamingVideoModel):
         kinds = config.temporal_kinds()
         self.frames_per_clip = config.frames_per_clip
         self.pixel_norm = PixelNorm(config.pixel_mean, config.pixel_std)
-        self.tokenizer = FrameTokenizer(config.img_size, config.patch_size, 3, config.width)
+        self.tokenizer = FrameTokenizer(config.img_size, config.patch_size, 3, config.width, config.stem)
         self.streams_per_frame = 1 + self.tokenizer.num_patches
         self.temporal = nn.ModuleList(
             create_temporal_block(
@@ -202,12 +211,15 @@ def _register_variants() -> None:
         register_model(f"trecvit_{size}_attention", TRecViT, TRecViTConfig(**dims, temporal="attention"))
         # the same ViT with no temporal blocks: frame features averaged by the head (the single-frame baseline)
         register_model(f"trecvit_{size}_frames", TRecViT, TRecViTConfig(**dims, temporal="none"))
+        if size in ("tiny", "small"):  # conv stem: the sizes trained from scratch on small real datasets
+            register_model(f"trecvit_{size}_conv", TRecViT, TRecViTConfig(**dims, stem="conv"))
     # A debug size for tests and CI: 32×32 frames, 2 layers.
     debug = dict(img_size=32, width=32, depth=3, num_heads=2, mlp_dim=64, rep_size=48, num_classes=5, frames_per_clip=8)
     register_model("trecvit_debug", TRecViT, TRecViTConfig(**debug))
     register_model("trecvit_debug_lru", TRecViT, TRecViTConfig(**debug, temporal="lru"))
     register_model("trecvit_debug_hybrid", TRecViT, TRecViTConfig(**debug, temporal=_hybrid(3)))
     register_model("trecvit_debug_attention", TRecViT, TRecViTConfig(**debug, temporal="attention"))
+    register_model("trecvit_debug_conv", TRecViT, TRecViTConfig(**debug, stem="conv", patch_size=8))
 
 
 _register_variants()

@@ -29,12 +29,17 @@ class StepBackend:
         frame_size: `(H, W)` the step takes.
         num_classes: Logits per frame.
         labels: Class names, or None.
+        calibrated_from: First frame count whose predictions the training objective scored (1 for a model trained
+            online, `frames_per_clip` for one trained on whole clips), or None when unknown (an ONNX graph).
+        calibration_notice: What to tell the user once when early predictions are not calibrated, or None.
     """
 
     name: str
     frame_size: tuple[int, int]
     num_classes: int
     labels: list[str] | None
+    calibrated_from: int | None = None
+    calibration_notice: str | None = None
     predicts_frames: bool = False  # a next-frame predictor: `step_frames` also returns the predicted next frame
 
     def init_state(self) -> Any:
@@ -81,6 +86,7 @@ class TorchBackend(StepBackend):
         self.num_classes = int(backbone.head.cls_head.out_features)
         self.labels = labels if labels is not None else getattr(backbone, "labels", None)
         self._step = self.predictor.step_with_logits if self.predictor is not None else self.model.step
+        self.calibrated_from, self.calibration_notice = calibration_of(backbone)
         self.compiled = False
         if compile:
             self._compile()
@@ -117,6 +123,31 @@ class TorchBackend(StepBackend):
             return super().step_frames(frame, state)
         logits, next_frame, state = self._run(frame, state)
         return logits.float().numpy(), next_frame.float().numpy(), state
+
+
+def calibration_of(model: nn.Module) -> tuple[int | None, str | None]:
+    """From which frame a model's per-frame predictions are calibrated, and the notice to show before that.
+
+    A model trained online (`OnlineClassification`) was scored after every frame: its confidence after one frame
+    means what it says. A model trained on whole clips was scored only after `frames_per_clip` frames; earlier, its
+    confidence is not calibrated (a clip model can say 99.7% after one frame that carries no direction and be
+    right 23% of the time).
+
+    Args:
+        model: A `StreamingVideoModel`; `model.objective` is set by `from_pretrained` (None: not recorded).
+
+    Returns:
+        `(calibrated_from, notice)`; notice is None for an online model.
+    """
+    objective = getattr(model, "objective", None)
+    clip = int(getattr(getattr(model, "config", None), "frames_per_clip", 1) or 1)
+    if objective == "online" or clip <= 1:
+        return 1, None
+    how = "trained on whole clips" if objective == "clip" else "not marked as trained online"
+    return clip, (
+        f"this model was {how} of {clip} frames: its predictions before frame {clip} are not calibrated "
+        "(early confidence overstates accuracy); train with OnlineClassification for calibrated per-frame predictions"
+    )
 
 
 class OnnxBackend(StepBackend):

@@ -27,11 +27,14 @@ class Frame:
         index: Position in the source (0-based; counts dropped frames too).
         image: RGB uint8 `[H, W, 3]`.
         captured_at: `time.perf_counter()` when the frame was read.
+        segment: The source's `segment` when the frame was read; it changes when a live source reconnected, and
+            the frames after it do not continue the ones before (the consumer resets its state).
     """
 
     index: int
     image: np.ndarray
     captured_at: float
+    segment: int = 0
 
 
 class CaptureThread:
@@ -95,7 +98,7 @@ class CaptureThread:
                 image = self.source.read()
                 if image is None:
                     break
-                self._put(Frame(self.captured, image, time.perf_counter()))
+                self._put(Frame(self.captured, image, time.perf_counter(), self.source.segment))
                 self.captured += 1
         except BaseException as err:  # handed to the consumer, never lost on the thread
             self.error = err if isinstance(err, SourceError) else SourceError(f"{self.source.name}: {err!r}")

@@ -122,13 +122,30 @@ def serve_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-connections", type=int, default=defaults.max_connections)
     parser.add_argument("--max-message-bytes", type=int, default=defaults.max_message_bytes)
     parser.add_argument("--max-pixels", type=int, default=defaults.max_pixels, help="largest frame, H*W")
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="another web page origin (scheme://host[:port]) allowed to use the model; repeatable. "
+        "By default only the page this server serves may open its WebSocket",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name this server is reached under (Host header), besides its bound address; repeatable",
+    )
     args = parser.parse_args(argv)
     _logging(args.verbose)
 
     from vidssm.serve.app import create_app
+    from vidssm.serve.origin import AccessPolicy
     from vidssm.serve.server import serve
 
     try:
+        policy = AccessPolicy.create(args.host, args.allow_origin, args.allow_host)
         backend = _backend(args)
     except (FileNotFoundError, ValueError, KeyError, TypeError) as err:
         print(f"vidssm serve: {err}", file=sys.stderr)
@@ -139,7 +156,7 @@ def serve_main(argv: list[str] | None = None) -> int:
         max_fps=args.max_fps,
         max_connections=args.max_connections,
     )
-    app = create_app(backend, limits, args.top_k, args.smoothing, args.reset_every)
+    app = create_app(backend, limits, args.top_k, args.smoothing, args.reset_every, policy)
     print(f"vidssm serve: {backend.name} on http://{args.host}:{args.port}/  (Ctrl-C to stop)")
     serve(app, args.host, args.port, "info" if args.verbose else "warning")
     return 0

@@ -33,7 +33,8 @@ def run_stream(
 
     Args:
         source: Frames to classify; closed at the end.
-        runner: Owns the model state; reset at the start (a new stream).
+        runner: Owns the model state; reset at the start (a new stream) and whenever a live source reconnects (its
+            frames then start a new segment that does not continue the old one).
         jsonl: Write one JSON line per processed frame (`frame`, `source_index`, `top`, timings).
         out: Write the annotated frames to this video file.
         show: Show an overlay window when a display exists (OpenCV's, or Tk's when OpenCV has no GUI; headless
@@ -59,14 +60,25 @@ def run_stream(
         log.warning("no display to show a window on (or no window toolkit): running headless")
     capture = CaptureThread(source, maxsize=queue_size, drop=drop, max_frames=max_frames).start()
     last_report = time.perf_counter()
+    segment = source.segment
+    notice = runner.backend.calibration_notice  # said once: in the log and on the first JSON line
+    if notice:
+        log.warning("%s", notice)
     try:
         while (item := capture.get()) is not None:
+            if item.segment != segment:
+                log.warning("%s reconnected: the model state is reset (segment %d)", source.name, item.segment)
+                runner.reset()
+                segment = item.segment
             prediction = runner.process(item.image)
             now = time.perf_counter()
             meter.add(prediction.latency_ms, (now - item.captured_at) * 1e3)
             meter.dropped = capture.dropped
             if jsonl_sink is not None:
-                jsonl_sink.write({**prediction.to_json(), "source_index": item.index, "dropped": capture.dropped})
+                record = {**prediction.to_json(), "source_index": item.index, "dropped": capture.dropped}
+                if notice:
+                    record["notice"], notice = notice, None
+                jsonl_sink.write({**record, "segment": item.segment})
             if video_sink is not None or window is not None:
                 annotated = draw_overlay(item.image, prediction, meter.fps())
                 if video_sink is not None:

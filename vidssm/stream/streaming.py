@@ -33,6 +33,8 @@ class Prediction:
             resolution (None for classifiers).
         frame_mse: MSE in [0, 1] pixels between this frame (preprocessed) and what the previous step predicted
             for it (None for classifiers and on the first frame of a stream).
+        calibrated: Whether the model's training objective scored predictions after this many frames (False:
+            the confidence is not calibrated yet; None: unknown, e.g. an ONNX graph).
     """
 
     frame: int
@@ -43,6 +45,7 @@ class Prediction:
     step_ms: float = 0.0
     next_frame: np.ndarray | None = None
     frame_mse: float | None = None
+    calibrated: bool | None = None
 
     @property
     def latency_ms(self) -> float:
@@ -59,6 +62,8 @@ class Prediction:
         }
         if self.frame_mse is not None:
             record["predicted_frame_mse"] = round(self.frame_mse, 6)
+        if self.calibrated is not None:
+            record["calibrated"] = self.calibrated
         return record
 
 
@@ -149,4 +154,6 @@ class StreamingRunner:
         best = np.argsort(-probs, kind="stable")[:k]
         top = [(int(i), self.label(int(i)), float(probs[i])) for i in best]
         timing = ((t1 - t0) * 1e3, (t2 - t1) * 1e3)
-        return Prediction(self.frames, logits, probs.astype(np.float32), top, *timing, shown, frame_mse)
+        start = self.backend.calibrated_from
+        calibrated = None if start is None else self.frames >= start
+        return Prediction(self.frames, logits, probs.astype(np.float32), top, *timing, shown, frame_mse, calibrated)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Timer
 from torch import nn
 
+from vidssm.convert import init_backbone
 from vidssm.models import create_model
 from vidssm.models.base import StreamingVideoModel
 
 from .optim import build_optimizer
+
+log = logging.getLogger(__name__)
 
 
 def build_backbone(
@@ -32,11 +39,34 @@ def build_backbone(
     return backbone
 
 
+def time_budget_progress(trainer: L.Trainer) -> Callable[[], float]:
+    """Fraction of `--trainer.max_time` spent training, read from Lightning's `Timer` (restored on resume).
+
+    Raises:
+        ValueError: The run has no end at all (no `max_steps`, `max_epochs` or `max_time`).
+    """
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    if timer is None:
+        raise ValueError(
+            "training has no end, so the warmup + cosine schedule has no horizon: set --trainer.max_steps, "
+            "--trainer.max_epochs or --trainer.max_time"
+        )
+
+    def progress() -> float:
+        elapsed = timer.time_elapsed("train")
+        remaining = timer.time_remaining("train") or 0.0
+        return elapsed / max(elapsed + remaining, 1e-9)
+
+    return progress
+
+
 class VideoTask(L.LightningModule):
     """Base of the vidssm tasks: holds the backbone and wires AdamW + warmup/cosine.
 
     Args:
-        backbone: A registered model name (e.g. `"trecvit_tiny"`) or a model instance (`class_path` in YAML).
+        backbone: A registered model name (e.g. `"trecvit_tiny"`) or a model instance (`class_path` in YAML; any
+            module with a `head.cls_head` classifier for clip classification, a `StreamingVideoModel` for the
+            streaming tasks).
         backbone_args: Config overrides for a named backbone (e.g. `{img_size: 64, frames_per_clip: 16}`).
         num_classes: Classes (usually linked from the data module).
         lr: Peak learning rate.
@@ -45,11 +75,22 @@ class VideoTask(L.LightningModule):
         warmup_steps: Linear warmup steps, then cosine decay to 0 at the end of training.
         grad_checkpointing: Recompute each layer in the backward pass instead of storing its activations
             (`set_grad_checkpointing`): less memory for long clips, about a third more compute.
+        init_from: Pretrained backbone weights to start from, under this task's new head: a released TRecViT
+            `.npz` (supervised or MAE), a vidssm `save_pretrained` folder, or a timm ViT file (see
+            `vidssm.convert.init_backbone`). Loaded once at construction; a resumed run restores its checkpoint.
+        freeze_backbone: Train only the head (`head.*`): a linear probe on the per-frame readout, as the
+            TRecViT paper's frozen evaluations.
+
+    Attributes:
+        objective: How the task scores the head, saved with the model: `"clip"` (whole clips) or `"online"`
+            (after every frame).
     """
+
+    objective: str = "clip"
 
     def __init__(
         self,
-        backbone: str | StreamingVideoModel = "trecvit_tiny",
+        backbone: str | nn.Module = "trecvit_tiny",
         backbone_args: dict[str, Any] | None = None,
         num_classes: int | None = None,
         lr: float = 1e-3,
@@ -57,17 +98,34 @@ class VideoTask(L.LightningModule):
         recurrence_lr_factor: float = 1.0,
         warmup_steps: int = 0,
         grad_checkpointing: bool = False,
+        init_from: str | None = None,
+        freeze_backbone: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["backbone"] if isinstance(backbone, nn.Module) else None)
         self.backbone = build_backbone(backbone, backbone_args, num_classes)
         self.backbone.set_grad_checkpointing(grad_checkpointing)
+        if init_from:
+            kind = init_backbone(self.backbone, init_from)
+            log.info("backbone initialised from %s (%s)", init_from, kind)
+        if freeze_backbone:
+            for name, p in self.backbone.named_parameters():
+                p.requires_grad_(name.startswith("head."))
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """A frozen backbone stays in eval mode (fixed BatchNorm statistics, no dropout); its head trains."""
+        if self.hparams.get("freeze_backbone"):
+            self.backbone.eval()
+            self.backbone.head.train()
 
     def configure_optimizers(self) -> dict:
-        total = int(self.trainer.estimated_stepping_batches)
+        total, progress = self.trainer.estimated_stepping_batches, None
+        if math.isinf(total):  # bounded by --trainer.max_time alone: the cosine follows the time budget
+            total, progress = None, time_budget_progress(self.trainer)
         optimizer, scheduler = build_optimizer(
             self,
-            total_steps=max(total, 1),
+            total_steps=None if total is None else max(int(total), 1),
+            progress=progress,
             lr=self.hparams.lr,
             weight_decay=self.hparams.weight_decay,
             recurrence_lr_factor=self.hparams.recurrence_lr_factor,

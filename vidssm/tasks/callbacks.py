@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,48 @@ class RNGState(L.Callback):
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
         self._pending = None
+
+
+class UniformPredictionWarning(L.Callback):
+    """Warns (once) when the training loss stays at the loss of the uniform prediction, `ln(num_classes)`.
+
+    A classifier whose loss does not leave `ln C` has learned nothing: it predicts the uniform distribution
+    (or the class prior) whatever the clip. This is what a ViT trained from scratch on a small real dataset does,
+    so the warning says what to try. Checked on the mean loss of the last `window` steps once warm-up is over.
+    Works with any task that has a `chance_loss` attribute (`ln C`; None: not a classifier).
+
+    Args:
+        tolerance: Relative distance to `ln C` that counts as "still uniform".
+        window: Steps averaged.
+        min_steps: Steps after warm-up before the first check.
+    """
+
+    def __init__(self, tolerance: float = 0.05, window: int = 20, min_steps: int = 50) -> None:
+        self.tolerance, self.window, self.min_steps = tolerance, window, min_steps
+        self.losses: list[float] = []
+        self.warned = False
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        chance = getattr(pl_module, "chance_loss", None)
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if self.warned or chance is None or loss is None:
+            return
+        self.losses = [*self.losses[-(self.window - 1) :], float(loss)]
+        start = int(pl_module.hparams.get("warmup_steps", 0) or 0) + self.min_steps
+        if trainer.global_step < start or len(self.losses) < self.window:
+            return
+        mean = sum(self.losses) / len(self.losses)
+        if abs(mean - chance) <= self.tolerance * chance:
+            self.warned = True
+            message = (
+                f"the training loss is still {mean:.3f} after {trainer.global_step} steps, within "
+                f"{self.tolerance:.0%} of ln({round(math.exp(chance))}) = {chance:.3f}: the model predicts the uniform "
+                "distribution and is not learning. For a ViT trained from scratch on a small real dataset use a "
+                "convolutional stem (`backbone_args: {stem: conv}`, as configs/experiments/real_clips_tiny.yaml) or "
+                "a CNN encoder (late_rglru_resnet18); also check the learning rate and the labels."
+            )
+            log.warning(message)
+            rank_zero_warn(message)
 
 
 def read_metrics(csv_path: Path) -> dict[str, list[tuple[int, float]]]:
@@ -107,5 +151,8 @@ class TrainingReport(L.Callback):
             if labels is not None and len(labels) != backbone.config.num_classes:
                 labels = None
             # next-frame prediction also saves the pixel decoder, next to the backbone
-            saver = getattr(pl_module, "predictor", None) or backbone
-            saver.save_pretrained(folder / "pretrained", labels=labels)
+            predictor = getattr(pl_module, "predictor", None)
+            if predictor is not None:
+                predictor.save_pretrained(folder / "pretrained", labels=labels)
+            else:  # the objective says whether per-frame predictions are calibrated (the streaming runtime reads it)
+                backbone.save_pretrained(folder / "pretrained", labels=labels, objective=pl_module.objective)

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import csv
+import math
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from .base import VideoTask
+
+
+def write_confusion(confusion: torch.Tensor, names: list[str], path: Path) -> Path:
+    """Writes a confusion matrix `[C, C]` (rows: true, columns: predicted) as a CSV with class names."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["true\\predicted", *names])
+        for name, row in zip(names, confusion.tolist(), strict=True):
+            writer.writerow([name, *row])
+    return path
+
+
+def read_confusion(path: Path) -> tuple[list[str], torch.Tensor]:
+    """Class names and the confusion matrix written by `write_confusion`."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0][1:], torch.tensor([[int(float(v)) for v in row[1:]] for row in rows[1:]])
 
 
 class ClipClassification(VideoTask):
@@ -34,6 +56,7 @@ class ClipClassification(VideoTask):
         if cutmix_alpha > 0:
             mixers.append(v2.CutMix(alpha=cutmix_alpha, num_classes=classes))
         self.mix = v2.RandomChoice(mixers) if mixers else None
+        self.test_confusion = MulticlassConfusionMatrix(classes)
         self.metrics = torch.nn.ModuleDict(
             {
                 f"{stage}_{name}": MulticlassAccuracy(classes, top_k=k)
@@ -41,6 +64,11 @@ class ClipClassification(VideoTask):
                 for name, k in (("top1", 1), ("top5", min(5, classes)))
             }
         )
+
+    @property
+    def chance_loss(self) -> float:
+        """Cross-entropy of the uniform prediction, `ln(num_classes)` (see `UniformPredictionWarning`)."""
+        return math.log(self.backbone.head.cls_head.out_features)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """Logits `[B, classes]` of clips `[B, T, 3, H, W]`."""
@@ -67,6 +95,8 @@ class ClipClassification(VideoTask):
             on_epoch=True,
             batch_size=label.shape[0],
         )
+        if stage == "test":
+            self.test_confusion.update(scores.detach(), label)
         for name in ("top1", "top5"):
             metric = self.metrics[f"{stage}_{name}"]
             metric(scores.detach(), label)
@@ -79,6 +109,17 @@ class ClipClassification(VideoTask):
                 batch_size=label.shape[0],
             )
         return loss
+
+    def on_test_epoch_end(self) -> None:
+        """Writes the test confusion matrix (rows: true class, columns: predicted) to `confusion_test.csv`."""
+        confusion = self.test_confusion.compute().cpu()
+        self.test_confusion.reset()
+        log_dir = self.trainer.log_dir if self.trainer is not None else None
+        if not log_dir or not self.trainer.is_global_zero:
+            return
+        label_map = getattr(self.trainer.datamodule, "label_map", None) if self.trainer.datamodule else None
+        names = list(label_map.names) if label_map is not None else [str(i) for i in range(confusion.shape[0])]
+        write_confusion(confusion, names, Path(log_dir) / "confusion_test.csv")
 
     def predict_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         """Class probabilities `[B, classes]` (views averaged)."""

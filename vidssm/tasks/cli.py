@@ -8,6 +8,7 @@ TensorBoard loggers, a Rich progress bar, checkpoints (`last.ckpt` plus every
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from vidssm.data.datamodule import BadVideoReport
 
 from .base import VideoTask
-from .callbacks import RNGState, TrainingReport
+from .callbacks import RNGState, TrainingReport, UniformPredictionWarning
 
 
 class VidssmCLI(LightningCLI):
@@ -60,6 +61,7 @@ class VidssmCLI(LightningCLI):
             RNGState(),
             TrainingReport(),
             BadVideoReport(),
+            UniformPredictionWarning(),
         ]
 
     def _instantiate_trainer(self, config: dict, callbacks: list) -> L.Trainer:
@@ -111,7 +113,8 @@ def fit_for(
             schedule (with a time budget alone the schedule cannot know when training ends and stays near its peak).
 
     Returns:
-        The run folder (logs, checkpoints, `pretrained/`, `metrics.csv` with the test metrics) and the
+        The run folder (logs, checkpoints, `pretrained/`, `metrics.csv` with the test metrics, `metrics_fit.csv`
+        with the training ones) and the
         wall-clock seconds the fit took.
     """
     seconds = int(minutes * 60)
@@ -122,5 +125,7 @@ def fit_for(
     train_main(["fit", *common, "--trainer.max_time", budget, *limit])
     fit_seconds = time.time() - start
     run = Path("runs") / "vidssm" / run_name
+    if (run / "metrics.csv").is_file():  # the test run rewrites metrics.csv: keep the training curves
+        shutil.copyfile(run / "metrics.csv", run / "metrics_fit.csv")
     train_main(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
     return run, fit_seconds

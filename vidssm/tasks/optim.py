@@ -10,6 +10,7 @@ Groups:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -43,30 +44,50 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float, recurrence_lr
     return [g for g in groups.values() if g["params"]]
 
 
-def warmup_cosine(total_steps: int, warmup_steps: int, min_factor: float = 0.0):
-    """LR factor per optimiser step: linear warmup from 0 to 1, then cosine down to `min_factor`."""
-    if total_steps < 1:
-        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+def warmup_cosine(
+    total_steps: int | None, warmup_steps: int, min_factor: float = 0.0, progress: Callable[[], float] | None = None
+):
+    """LR factor per optimiser step: linear warmup from 0 to 1, then cosine down to `min_factor`.
+
+    Args:
+        total_steps: Steps of the whole run (the cosine's horizon), or None with `progress`.
+        warmup_steps: Linear warmup steps.
+        min_factor: Factor at the end.
+        progress: Fraction of a time budget spent, in [0, 1] (for runs bounded only by `max_time`): the cosine
+            follows it instead of the step count.
+
+    Raises:
+        ValueError: Neither a positive `total_steps` nor `progress` is given.
+    """
+    if progress is None and (total_steps is None or total_steps < 1):
+        raise ValueError(f"total_steps must be >= 1 (or pass a time-budget progress), got {total_steps}")
 
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
-        progress = min((step - warmup_steps) / max(total_steps - warmup_steps, 1), 1.0)
-        return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+        if progress is not None:
+            done = progress()
+        else:
+            done = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
+        done = min(max(done, 0.0), 1.0)
+        return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * done))
 
     return factor
 
 
 def build_optimizer(
     model: nn.Module,
-    total_steps: int,
+    total_steps: int | None,
     lr: float = 1e-3,
     weight_decay: float = 0.05,
     recurrence_lr_factor: float = 1.0,
     warmup_steps: int = 0,
     betas: tuple[float, float] = (0.9, 0.999),
+    progress: Callable[[], float] | None = None,
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW over `param_groups` with a per-step warmup + cosine schedule."""
+    """AdamW over `param_groups` with a per-step warmup + cosine schedule (over steps, or over the fraction
+    `progress()` of a time budget when `total_steps` is None; see `warmup_cosine`)."""
     optimizer = torch.optim.AdamW(param_groups(model, lr, weight_decay, recurrence_lr_factor), lr=lr, betas=betas)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, warmup_steps))
+    schedule = warmup_cosine(total_steps, warmup_steps, progress=progress)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     return optimizer, scheduler

@@ -14,6 +14,7 @@ const video = $("video"), canvas = $("canvas");
 const stats = window.vidssmStats = {
   ready: false, info: null, sent: 0, received: 0, sentIds: [], predictions: [], errors: [], resets: 0, done: false,
   lastNextFrame: null, // the newest predicted frame (a PNG data URL), for next-frame predictors
+  dropped: 0, // frames the server dropped because a newer one arrived before the model got to them
 };
 
 let ws = null, running = false, inFlight = null, nextId = 1, lastTimes = [];
@@ -32,6 +33,8 @@ function onMessage(msg) {
     stats.ready = true; stats.info = msg;
     $("status").textContent = `connected · ${msg.model} · ${msg.frame_size.join("×")}`;
     $("predicted-box").hidden = !msg.predicts_frames;
+    $("notice").textContent = msg.notice || ""; // once: why early predictions are not calibrated
+    $("notice").hidden = !msg.notice;
     if (autostart) start();
   } else if (msg.type === "prediction") {
     const rtt = inFlight && inFlight.id === msg.id ? performance.now() - inFlight.t0 : NaN;
@@ -48,12 +51,17 @@ function onMessage(msg) {
     if (stats.errors.length > 100) stats.errors.shift();
     $("error").textContent = `${msg.code}: ${msg.message}`;
     if (inFlight && msg.id === inFlight.id) { inFlight = null; setTimeout(schedule, 100); }
+  } else if (msg.type === "dropped") {
+    stats.dropped = msg.dropped;
+    $("dropped").textContent = String(msg.dropped);
+    if (inFlight && msg.id === inFlight.id) { inFlight = null; schedule(); }
   } else if (msg.type === "reset") {
     stats.resets += 1;
   }
 }
 
 function show(msg, rtt) {
+  $("calibration").textContent = msg.calibrated === false ? "not calibrated yet (too few frames)" : "";
   const list = $("top");
   list.replaceChildren(...msg.top.map((t) => {
     const li = document.createElement("li");
@@ -77,6 +85,8 @@ function show(msg, rtt) {
   $("step").textContent = `${msg.step_ms.toFixed(1)} ms`;
   $("fps").textContent = fps.toFixed(1);
   $("count").textContent = `${stats.sent} / ${stats.received}`;
+  stats.dropped = msg.dropped ?? stats.dropped;
+  $("dropped").textContent = String(stats.dropped);
 }
 
 async function start() {

@@ -1,0 +1,120 @@
+"""Real-footage sets: built from shipped videos, deterministic, split by source, labels that only motion shows."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vidssm.data import real_motion
+from vidssm.data.annotations import load_csv
+from vidssm.data.cli import main as data_main
+from vidssm.data.readers import read_frames
+from vidssm.data.real_motion import CAMERA_CLASSES, MOTION_CLASSES, RealMotionConfig, build_real_motion
+
+SMALL = RealMotionConfig(frames=8, size=48, train_bases=3, test_bases=2)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    return build_real_motion(tmp_path_factory.mktemp("rm") / "set", SMALL, progress=False)
+
+
+def _rows(root: Path, split: str) -> list[dict]:
+    with open(root / f"{split}.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _clip(root: Path, rel: str, frames: int = 8) -> np.ndarray:
+    return read_frames(root / rel, range(frames)).astype(np.float32)
+
+
+def test_layout_balance_and_source_split(built):
+    meta = json.loads((built / "meta.json").read_text())
+    assert set(meta["sources"]["test"]) == {"bikes", "tree"}
+    assert not set(meta["sources"]["train"]) & set(meta["sources"]["test"])
+    for name, classes, bases in (("motion", MOTION_CLASSES, SMALL), ("camera", CAMERA_CLASSES, SMALL)):
+        root = built / name
+        assert json.loads((root / "labels.json").read_text()) == list(classes)
+        for split, n in (("train", bases.train_bases), ("test", bases.test_bases)):
+            rows = _rows(root, split)
+            assert len(rows) == n * len(classes)
+            assert {r["label"] for r in rows} == set(classes)
+            assert [r["label"] for r in rows].count(classes[0]) == n  # balanced
+            allowed = set(meta["sources"][split])
+            assert {r["source"] for r in rows} <= allowed
+        records, label_map = load_csv(root / "train.csv")  # readable by the `csv` annotation format
+        assert len(records) == bases.train_bases * len(classes) and sorted(label_map.names) == sorted(classes)
+        assert read_frames(records[0].path, range(SMALL.frames)).shape == (SMALL.frames, SMALL.size, SMALL.size, 3)
+
+
+def test_motion_variants_share_their_frames(built):
+    """Arrow of time: the reversed clip holds the forward clip's frames in reverse order; speed: x2 takes every
+    second source frame of the same window, so its frame i is the x1 clip's frame 2i."""
+    root = built / "motion"
+    rows = _rows(root, "train")[: len(MOTION_CLASSES)]  # one base window, classes in order
+    clips = {r["label"]: _clip(root, r["path"]) for r in rows}
+    fwd, rev = clips["forward_x1"], clips["reversed_x1"]
+    assert np.abs(fwd - rev[::-1]).mean() < 2.0  # same frames, up to the codec
+    assert np.abs(fwd - rev).mean() > 4 * np.abs(fwd - rev[::-1]).mean()  # ... and not the same order
+    x2 = clips["forward_x2"]
+    assert np.abs(x2[:4] - fwd[0:8:2]).mean() < 2.0
+    assert np.abs(clips["reversed_x4"][::-1] - clips["forward_x4"]).mean() < 2.0
+
+
+def _shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Translation (dx, dy) of content from frame a to frame b (phase correlation)."""
+    ga, gb = (cv2.cvtColor(x.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float64) for x in (a, b))
+    (dx, dy), _ = cv2.phaseCorrelate(ga, gb)
+    return dx, dy
+
+
+def test_camera_pans_move_the_content_the_right_way(built):
+    root = built / "camera"
+    rows = _rows(root, "train")[: len(CAMERA_CLASSES)]
+    clips = {r["label"]: _clip(root, r["path"]) for r in rows}
+    # The camera pans right: the content moves left (negative dx), and so on.
+    dx, dy = _shift(clips["pan_right"][0], clips["pan_right"][-1])
+    assert dx < -2 and abs(dy) < abs(dx) / 2
+    dx, dy = _shift(clips["pan_left"][0], clips["pan_left"][-1])
+    assert dx > 2 and abs(dy) < abs(dx) / 2
+    dx, dy = _shift(clips["pan_down"][0], clips["pan_down"][-1])
+    assert dy < -2 and abs(dx) < abs(dy) / 2
+    dx, dy = _shift(clips["static"][0], clips["static"][-1])
+    assert abs(dx) < 2 and abs(dy) < 2
+
+
+def _digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def test_deterministic_and_cli(built, tmp_path, capsys):
+    out = tmp_path / "again"
+    args = ["real-motion", "--out", str(out), "--quiet", "--frames", "8", "--size", "48"]
+    assert data_main([*args, "--train-bases", "3", "--test-bases", "2"]) == 0
+    assert "motion/" in capsys.readouterr().out
+    assert _digest(out) == _digest(built)
+    other = tmp_path / "seed1"
+    build_real_motion(other, RealMotionConfig(**{**SMALL.__dict__, "seed": 1}), progress=False)
+    assert _digest(other) != _digest(built)
+
+
+def test_bad_configs_and_missing_footage(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="test_sources"):
+        build_real_motion(tmp_path / "a", RealMotionConfig(test_sources=("nope",)), progress=False)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "x.txt").write_text("x")
+    with pytest.raises(FileExistsError, match="not a real-footage build"):
+        build_real_motion(tmp_path / "junk", SMALL, progress=False)
+    monkeypatch.setattr(real_motion, "OPENCV_DATA", tmp_path / "no-opencv-doc")
+    with pytest.raises(FileNotFoundError, match="opencv-doc"):
+        build_real_motion(tmp_path / "b", SMALL, progress=False)

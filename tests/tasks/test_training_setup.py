@@ -1,0 +1,187 @@
+"""Starting and watching a training run: pretrained init, linear probes, a time budget alone, the uniform-loss
+warning, the 3D CNN baseline by injection, and the test confusion matrix."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+import vidssm
+from tests.helpers import FIXTURES
+from tests.tasks.synthetic import RampData
+from vidssm.convert import infer_trecvit_config, init_backbone
+from vidssm.models.baselines import Conv3DClassifier
+from vidssm.models.trecvit import TRecViT
+from vidssm.tasks.callbacks import UniformPredictionWarning
+from vidssm.tasks.classification import ClipClassification, read_confusion
+from vidssm.tasks.optim import warmup_cosine
+
+SMALL = dict(img_size=32, width=32, depth=2, num_heads=2, mlp_dim=64, rep_size=32, frames_per_clip=6)
+
+
+def _backbone_equal(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    for key in sa:
+        if not key.startswith("head."):
+            torch.testing.assert_close(sa[key], sb[key], rtol=0, atol=0, msg=key)
+
+
+def test_init_from_a_vidssm_folder_keeps_the_new_head(tmp_path):
+    torch.manual_seed(0)
+    pretrained = vidssm.create_model("trecvit_debug", **SMALL, num_classes=5)
+    pretrained.save_pretrained(tmp_path / "full")
+    pretrained.save_pretrained(tmp_path / "headless", include_head=False)
+    for folder in ("full", "headless"):
+        torch.manual_seed(1)
+        task = ClipClassification("trecvit_debug", SMALL, num_classes=3, init_from=str(tmp_path / folder))
+        _backbone_equal(task.backbone, pretrained)
+        assert task.backbone.head.cls_head.out_features == 3
+    with pytest.raises(FileNotFoundError, match="init_from"):
+        ClipClassification("trecvit_debug", SMALL, num_classes=3, init_from=str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="width|shape"):  # another architecture
+        ClipClassification("trecvit_debug", {**SMALL, "width": 48}, num_classes=3, init_from=str(tmp_path / "full"))
+
+
+def test_init_from_a_released_npz_with_or_without_its_head(tmp_path):
+    with np.load(FIXTURES / "trecvit_visible_ckpt.npz") as data:
+        ckpt = {k: data[k] for k in data.files if k != "config"}
+    cfg = infer_trecvit_config(ckpt)
+    reference = TRecViT(cfg)
+    from vidssm.convert import load_trecvit_state
+
+    load_trecvit_state(reference, ckpt)
+    headless = {k: v for k, v in ckpt.items() if not k.startswith("decoder/")}
+    headless["decoder/pixel_decoder/kernel"] = np.zeros((3, 3), np.float32)  # an MAE decoder: ignored
+    np.savez(tmp_path / "mae.npz", **headless)
+    np.savez(tmp_path / "sup.npz", **ckpt)
+    overrides = {f: getattr(cfg, f) for f in ("img_size", "patch_size", "width", "depth", "num_heads", "mlp_dim")}
+    for name in ("mae.npz", "sup.npz"):
+        model = TRecViT(infer_trecvit_config(ckpt, num_classes=cfg.num_classes + 2))
+        assert init_backbone(model, tmp_path / name) == "trecvit-npz"
+        _backbone_equal(model, reference)
+    task = ClipClassification("trecvit_debug", overrides, num_classes=7, init_from=str(tmp_path / "mae.npz"))
+    _backbone_equal(task.backbone, reference)
+
+
+def test_freeze_backbone_trains_only_the_head_and_keeps_batchnorm_fixed(tmp_path):
+    L.seed_everything(0)
+    task = ClipClassification(
+        "trecvit_debug", {**SMALL, "stem": "conv", "patch_size": 8}, num_classes=2, freeze_backbone=True, lr=1e-2
+    )
+    before = {k: v.clone() for k, v in task.backbone.state_dict().items()}
+    trainable = {n for n, p in task.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("backbone.head.") for n in trainable)
+    trainer = L.Trainer(
+        max_steps=4,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(task, datamodule=RampData(n=32, batch_size=8))
+    after = task.backbone.state_dict()
+    for key, value in before.items():  # BatchNorm running statistics included
+        if key.startswith("head."):
+            continue
+        torch.testing.assert_close(after[key], value, rtol=0, atol=0, msg=key)
+    assert not torch.equal(after["head.cls_head.weight"], before["head.cls_head.weight"])
+
+
+def test_time_budget_alone_drives_the_schedule(tmp_path):
+    L.seed_everything(0)
+    task = ClipClassification("trecvit_debug", SMALL, num_classes=2, warmup_steps=2)
+    trainer = L.Trainer(
+        max_time={"seconds": 4},
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    assert math.isinf(trainer.estimated_stepping_batches) or trainer.max_epochs in (-1, None)
+    trainer.fit(task, datamodule=RampData(n=32, batch_size=8))  # used to die: cannot convert float infinity
+    assert trainer.global_step > 2
+    final_lr = trainer.optimizers[0].param_groups[0]["lr"]
+    assert final_lr < 0.5 * task.hparams.lr  # the cosine followed the time spent down towards 0
+    done = [0.0]
+    factor = warmup_cosine(None, 2, progress=lambda: done[0])
+    assert factor(0) == 0.5 and factor(5) == 1.0
+    done[0] = 0.5
+    assert factor(5) == pytest.approx(0.5)
+    done[0] = 1.0
+    assert factor(5) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="total_steps"):
+        warmup_cosine(None, 0)
+
+
+def test_no_end_at_all_says_which_flag_to_add(tmp_path):
+    task = ClipClassification("trecvit_debug", SMALL, num_classes=2)
+    trainer = L.Trainer(
+        max_epochs=-1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    with pytest.raises(ValueError, match="max_steps"):
+        trainer.fit(task, datamodule=RampData(n=16, batch_size=8))
+
+
+class _Trainer:
+    def __init__(self) -> None:
+        self.global_step = 0
+
+
+@pytest.mark.parametrize("losses, warns", [(lambda c: c * 1.01, True), (lambda c: c * 0.6, False)])
+def test_uniform_prediction_warning(losses, warns, caplog):
+    task = ClipClassification("trecvit_debug", SMALL, num_classes=7, warmup_steps=10)
+    assert task.chance_loss == pytest.approx(math.log(7))
+    callback, trainer = UniformPredictionWarning(window=5, min_steps=5), _Trainer()
+    with pytest.warns(UserWarning, match="uniform") if warns else _no_warning():
+        for step in range(40):
+            trainer.global_step = step
+            callback.on_train_batch_end(trainer, task, {"loss": torch.tensor(losses(task.chance_loss))}, None, step)
+    assert callback.warned == warns
+
+
+class _no_warning:
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("error")
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+def test_conv3d_baseline_trains_by_injection_and_writes_the_confusion(tmp_path):
+    L.seed_everything(0)
+    task = ClipClassification(Conv3DClassifier(num_classes=2, widths=(8, 16)), num_classes=2, lr=3e-3)
+    trainer = L.Trainer(
+        max_steps=3,
+        accelerator="cpu",
+        logger=L.pytorch.loggers.CSVLogger(tmp_path),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    data = RampData(n=32, batch_size=8)
+    trainer.fit(task, datamodule=data)
+    trainer.test(task, datamodule=data, verbose=False)
+    names, confusion = read_confusion(Path(trainer.log_dir) / "confusion_test.csv")
+    assert names == ["0", "1"] and confusion.shape == (2, 2) and confusion.sum().item() == len(data.val)
+    with pytest.raises(ValueError, match="video"):
+        Conv3DClassifier(2)(torch.rand(2, 3, 8, 8))

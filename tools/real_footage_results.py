@@ -1,0 +1,194 @@
+"""Re-runnable real-footage results: the small-dataset recipe against same-budget baselines, on held-out footage.
+
+Builds the real-footage sets (`vidssm data real-motion`, nothing downloaded) when missing, then for each set and
+each variant runs `vidssm fit` with `configs/experiments/real_clips_tiny.yaml` for `--minutes` of wall-clock
+training, then `vidssm test` on clips cut from source videos never seen in training. Writes
+`docs/results/real_footage.{md,json,png}`: held-out top-1, steps, s/step and training curves.
+
+    python tools/real_footage_results.py --minutes 4
+    python tools/real_footage_results.py --minutes 2 --sets motion --variants trecvit trecvit_patch
+
+Variants (all fed by the same `VideoDataModule` batches, same optimiser and schedule):
+    trecvit        the recipe: TRecViT-Ti width, depth 4, conv stem, RG-LRU temporal blocks
+    trecvit_patch  the same with TRecViT's plain 16x16 patchify stem (what a new user got before the recipe)
+    frames         the recipe's frame-averaging twin (`trecvit_tiny_frames`, conv stem: no temporal mixing)
+    c3d            a small 3D CNN (`vidssm.models.baselines.Conv3DClassifier`, four Conv3d stages)
+    late_cnn       a late-temporal model: a ResNet-18 encoder per frame (3x3 feature-map tokens), 2 RG-LRU blocks
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+from pathlib import Path
+
+import torch
+import yaml
+
+from vidssm.data.real_motion import SETS, RealMotionConfig, build_real_motion, is_built
+from vidssm.tasks.callbacks import read_metrics
+from vidssm.tasks.classification import read_confusion
+from vidssm.tasks.cli import fit_for
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "experiments" / "real_clips_tiny.yaml"
+RECIPE_ARGS = yaml.safe_load(CONFIG.read_text())["model"]["init_args"]["backbone_args"]
+VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, backbone_args)
+    "trecvit": ("trecvit_tiny", RECIPE_ARGS),
+    "trecvit_patch": ("trecvit_tiny", {**RECIPE_ARGS, "stem": "patch"}),
+    "frames": ("trecvit_tiny_frames", RECIPE_ARGS),
+    "c3d": ({"class_path": "vidssm.models.baselines.Conv3DClassifier", "init_args": {"num_classes": 0}}, None),
+    "late_cnn": (
+        "late_rglru_resnet18",
+        {"img_size": 96, "embedding": "tokens", "frames_per_clip": RECIPE_ARGS["frames_per_clip"]},
+    ),
+}
+
+
+def _last(series: dict, key: str) -> float:
+    return series[key][-1][1] if key in series else float("nan")
+
+
+def _factor_accuracy(names: list[str], confusion: torch.Tensor) -> dict[str, float]:
+    """For the motion set: accuracy of the arrow of time and of the speed alone, read off the 6-class confusion."""
+    arrow = torch.tensor([n.startswith("forward") for n in names])
+    speed = torch.tensor([int(n.split("_x")[1]) for n in names])
+    same_arrow = arrow[:, None] == arrow[None, :]  # [true, predicted]
+    same_speed = speed[:, None] == speed[None, :]
+    total = confusion.sum().item()
+    return {
+        "arrow_top1": confusion[same_arrow].sum().item() / total,
+        "speed_top1": confusion[same_speed].sum().item() / total,
+    }
+
+
+def run(set_name: str, variant: str, data: Path, minutes: float, num_classes: int) -> dict:
+    root = data / set_name
+    backbone, backbone_args = VARIANTS[variant]
+    if isinstance(backbone, dict):
+        backbone = {**backbone, "init_args": {**backbone["init_args"], "num_classes": num_classes}}
+    args = [
+        "--config",
+        str(CONFIG),
+        "--data.init_args.root",
+        str(root),
+        "--data.init_args.train_annotations",
+        str(root / "train.csv"),
+        "--data.init_args.val_annotations",
+        str(root / "test.csv"),
+        "--data.init_args.label_map_file",
+        str(root / "label_map.json"),
+        "--model.init_args.backbone",
+        backbone if isinstance(backbone, str) else json.dumps(backbone),
+        "--model.init_args.backbone_args",
+        json.dumps(backbone_args),
+        "--trainer.check_val_every_n_epoch",
+        "1000000",  # held-out clips are scored once, by `vidssm test`, after the budget
+        "--trainer.log_every_n_steps",
+        "5",
+    ]
+    name = f"real_{set_name}_{variant}"
+    shutil.rmtree(Path("runs") / "vidssm" / name, ignore_errors=True)  # a fresh run, never a resumed one
+    run_dir, train_s = fit_for(args, name, minutes, progress_bar=False)
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    steps = int(ckpt["global_step"])
+    series = {**read_metrics(run_dir / "metrics_fit.csv"), **read_metrics(run_dir / "metrics.csv")}
+    row = dict(
+        set=set_name,
+        variant=variant,
+        test_top1=_last(series, "test/top1"),
+        steps=steps,
+        s_per_step=round(train_s / max(steps, 1), 2),
+        train_seconds=round(train_s),
+        params_m=round(sum(v.numel() for k, v in ckpt["state_dict"].items() if "running" not in k) / 1e6, 2),
+        loss_curve=[(s * train_s / max(steps, 1), v) for s, v in series.get("train/loss_step", [])],
+    )
+    if set_name == "motion":
+        names, confusion = read_confusion(run_dir / "confusion_test.csv")
+        row.update(_factor_accuracy(names, confusion))
+    return row
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = sorted({r["set"] for r in rows})
+    fig, axes = plt.subplots(1, len(sets), figsize=(5.5 * len(sets), 3.8), squeeze=False)
+    for ax, set_name in zip(axes[0], sets, strict=True):
+        for r in (r for r in rows if r["set"] == set_name):
+            if r["loss_curve"]:
+                x, y = zip(*r["loss_curve"], strict=True)
+                ax.plot(x, y, label=f"{r['variant']} ({r['test_top1']:.0%} held-out)", alpha=0.85)
+        chance = torch.log(torch.tensor(float(len(SETS[set_name])))).item()
+        ax.axhline(chance, color="grey", ls="--", lw=1, label=f"ln {len(SETS[set_name])} (uniform)")
+        ax.set(title=f"{set_name}: training loss", xlabel="training seconds", ylabel="loss")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _markdown(rows: list[dict], meta: dict) -> str:
+    out = [
+        "# Learning from scratch on real footage (CPU, same wall-clock budget per model)\n",
+        f"`python tools/real_footage_results.py --minutes {meta['minutes']:g}` — {meta['threads']} threads, torch "
+        f"{meta['torch']}, {meta['cpu']}; recipe `{meta['config']}`; data `vidssm data real-motion` "
+        f"(test clips from the source videos {', '.join(meta['test_sources'])}, never seen in training).\n",
+    ]
+    for set_name in sorted({r["set"] for r in rows}):
+        chance = 1 / len(SETS[set_name])
+        extra = set_name == "motion"
+        out.append(f"\n## `{set_name}` ({len(SETS[set_name])} classes, chance {chance:.1%})\n")
+        head = "| variant | held-out top-1 |" + (" arrow of time | speed |" if extra else "")
+        out.append(head + " steps | s/step | params (M) |")
+        out.append("|---|---:|" + ("---:|---:|" if extra else "") + "---:|---:|---:|")
+        for r in (r for r in rows if r["set"] == set_name):
+            cells = f"| {r['variant']} | {r['test_top1']:.1%} |"
+            if extra:
+                cells += f" {r['arrow_top1']:.1%} | {r['speed_top1']:.1%} |"
+            out.append(cells + f" {r['steps']} | {r['s_per_step']} | {r['params_m']} |")
+    out.append("\n![training curves](real_footage.png)\n")
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=4.0, help="wall-clock training budget per model")
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--data", default=str(ROOT / "data" / "real_motion"), help="built by `vidssm data real-motion`")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
+    args = parser.parse_args()
+    data = Path(args.data)
+    cfg = RealMotionConfig()
+    if not is_built(data, cfg):
+        build_real_motion(data, cfg)
+    rows = []
+    for set_name in args.sets:
+        for variant in args.variants:
+            rows.append(run(set_name, variant, data, args.minutes, len(SETS[set_name])))
+            print({k: v for k, v in rows[-1].items() if k != "loss_curve"}, flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = dict(
+        minutes=args.minutes,
+        threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        cpu=platform.processor() or platform.machine(),
+        config=str(CONFIG.relative_to(ROOT)),
+        test_sources=list(cfg.test_sources),
+    )
+    (out / "real_footage.json").write_text(json.dumps(dict(meta=meta, results=rows), indent=1) + "\n")
+    _plot(rows, out / "real_footage.png")
+    (out / "real_footage.md").write_text(_markdown(rows, meta))
+    print(_markdown(rows, meta))
+
+
+if __name__ == "__main__":
+    main()
