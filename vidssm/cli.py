@@ -2,7 +2,9 @@
 
 vidssm list-models [PATTERN]
 vidssm demo [...]
-vidssm export --checkpoint DIR | --model NAME  --format onnx|torch-export --what offline|step --out FILE
+vidssm export --checkpoint DIR | --model NAME  --format onnx|torch-export --what offline|step
+              [--output logits|embedding|tokens] --out FILE
+vidssm extract-features --checkpoint DIR | --npz FILE | --onnx FILE  --videos DIR|LIST --out DIR [...]
 vidssm data moving-mnist [...]
 """
 
@@ -19,6 +21,12 @@ def _export(argv: list[str]) -> int:
     src.add_argument("--model", help="a registered model name (random weights), e.g. trecvit_tiny")
     parser.add_argument("--format", choices=("onnx", "torch-export"), default="onnx")
     parser.add_argument("--what", choices=("offline", "step"), default="step")
+    parser.add_argument(
+        "--output",
+        choices=("logits", "embedding", "tokens"),
+        default="logits",
+        help="what the graph returns: class logits, the per-frame embedding (the head's readout) or the tokens",
+    )
     parser.add_argument("--out", required=True, help="output file (.onnx or .pt2)")
     args = parser.parse_args(argv)
 
@@ -26,8 +34,12 @@ def _export(argv: list[str]) -> int:
     from vidssm.export import export_model
 
     model = vidssm.from_pretrained(args.checkpoint) if args.checkpoint else vidssm.create_model(args.model)
-    path = export_model(model, args.out, args.format, args.what)
-    print(f"exported {args.what} ({args.format}) to {path}")
+    try:
+        model.check_output(args.output)
+    except ValueError as err:
+        parser.error(f"--output {args.output}: {err}")
+    path = export_model(model, args.out, args.format, args.what, args.output)
+    print(f"exported {args.what} → {args.output} ({args.format}) to {path}")
     return 0
 
 
@@ -74,6 +86,12 @@ def _serve(argv: list[str]) -> int:
     return serve_main(argv)
 
 
+def _extract_features(argv: list[str]) -> int:
+    from vidssm.features import cli
+
+    return cli.main(argv)
+
+
 def _data(argv: list[str]) -> int:
     from vidssm.data import cli
 
@@ -85,6 +103,7 @@ COMMANDS = {
     "demo": (_demo, "the quickstart: build data, train, evaluate, stream, report"),
     "parity": (_parity, "check streaming == offline on random models of every kind"),
     "export": (_export, "export a model to ONNX / torch.export"),
+    "extract-features": (_extract_features, "per-frame or per-clip features of a folder of videos (.npy + index)"),
     "data": (_data, "build datasets (e.g. Moving-MNIST)"),
     "stream": (_stream, "run a model live on a camera, file, RTSP/HTTP stream or image folder"),
     "serve": (_serve, "browser page: webcam -> WebSocket -> model, one state per tab"),
@@ -99,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatches `vidssm <command> ...`."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        lines = "\n".join(f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items())
+        lines = "\n".join(f"  {name:<16} {help_}" for name, (_, help_) in COMMANDS.items())
         print(f"usage: vidssm <command> [options]\n\ncommands:\n{lines}")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     return COMMANDS[argv[0]][0](argv[1:])

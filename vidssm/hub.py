@@ -1,8 +1,9 @@
 """Weights on disk: `save_pretrained` / `from_pretrained` in the Hugging Face hub layout, offline.
 
 A saved model is a folder with `model.safetensors`, `config.json` (architecture name and config
-fields) and a short model card `README.md`. A backbone can be saved without its head and loaded
-under a new head with another number of classes.
+fields) and a short model card `README.md`. A backbone can be saved without its classifier and loaded
+under a new head with another number of classes. Such a head-less folder keeps the `pre_logits` readout (timm's
+`forward_head(pre_logits=True)`, the model's `"embedding"` output) and refuses `"logits"` when loaded as saved.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 DECODER_NAME = "decoder.safetensors"  # a next-frame predictor's pixel decoder, next to its backbone
 HEAD_PREFIX = "head."
+CLASSIFIER_PREFIX = "head.cls_head."  # what `include_head=False` leaves out
 ARCHITECTURES: dict[str, tuple[type[nn.Module], type]] = {
     "TRecViT": (TRecViT, TRecViTConfig),
     "LateTemporal": (LateTemporal, LateTemporalConfig),
@@ -59,7 +61,7 @@ def architecture_of(model: nn.Module) -> str:
 def _model_card(model: nn.Module, arch: str, include_head: bool) -> str:
     cfg = model.config
     params = sum(p.numel() for p in model.parameters())
-    head = f"{cfg.num_classes}-class head" if include_head else "backbone only (no head)"
+    head = f"{cfg.num_classes}-class head" if include_head else "backbone and embedding readout, no classifier"
     return f"""---
 library_name: vidssm
 tags: [video, linear-recurrence, {arch.lower()}]
@@ -88,7 +90,7 @@ def save_pretrained(
     Args:
         model: A vidssm model with a `config` dataclass.
         directory: Output folder (created).
-        include_head: False saves the backbone only (`head.*` left out).
+        include_head: False saves the backbone and its embedding readout only (`head.cls_head.*` left out).
         labels: Class names in head order (stored in `config.json`; default: `model.labels` if set).
         objective: How the head was trained: `"online"` (scored after every frame, so per-frame predictions are
             calibrated) or `"clip"` (scored on whole `frames_per_clip` clips); default `model.objective` if set.
@@ -103,8 +105,9 @@ def save_pretrained(
     for name in getattr(model.config, "WEIGHT_FILES", ()):
         config[name] = None  # those weights are in model.safetensors now
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    include_head = include_head and not any(k.startswith(CLASSIFIER_PREFIX) for k in model.untrained_head)
     if not include_head:
-        state = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIX)}
+        state = {k: v for k, v in state.items() if not k.startswith(CLASSIFIER_PREFIX)}
     save_file(state, str(out / WEIGHTS_NAME), metadata={"format": "pt", "architecture": arch})
     labels = labels if labels is not None else getattr(model, "labels", None)
     if labels is not None and len(labels) != model.config.num_classes:
@@ -168,7 +171,9 @@ def from_pretrained(directory: str | Path, **overrides: Any) -> nn.Module:
 
     Returns:
         The model; `model.labels` holds the saved class names (None if none were saved or the head changed), and
-        `model.objective` how the head was trained (`"online"`, `"clip"`; None when not recorded).
+        `model.objective` how the head was trained (`"online"`, `"clip"`; None when not recorded). A head-less
+        folder loaded with its own head size lists the head parameters it lacks in `model.untrained_head`, so that
+        `output="logits"` raises instead of returning an untrained head's numbers.
     """
     directory = Path(directory)
     meta_path = directory / CONFIG_NAME
@@ -179,11 +184,13 @@ def from_pretrained(directory: str | Path, **overrides: Any) -> nn.Module:
         raise ValueError(f"{meta_path}: unknown architecture {meta.get('architecture')!r}")
     cls, config_cls = ARCHITECTURES[meta["architecture"]]
     model = cls(config_from_dict(config_cls, {**meta["config"], **overrides}))
-    load_weights(model, directory)
+    skipped = load_weights(model, directory)
+    same_head = overrides.get("num_classes", meta["config"].get("num_classes")) == meta["config"].get("num_classes")
+    if same_head:  # a new head size is a new head: it is the caller's to train
+        model.untrained_head = tuple(skipped)
     labels = meta.get("labels")
     # class names travel with the head they describe
     model.labels = labels if labels is not None and len(labels) == model.config.num_classes else None
-    same_head = overrides.get("num_classes", meta["config"].get("num_classes")) == meta["config"].get("num_classes")
     model.objective = meta.get("objective") if same_head else None  # a new head has not been trained at all
     return model.eval()
 

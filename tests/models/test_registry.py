@@ -217,3 +217,32 @@ def test_continuing_steps_skip_reset_masks_without_changing_numbers(name, monkey
         logits, state = model.step(video[:, t], state)
         assert torch.equal(logits, fast[t][0])
         assert all(torch.equal(a, b) for a, b in zip(torch.utils._pytree.tree_leaves(state), fast[t][1], strict=True))
+
+
+@pytest.mark.parametrize("name", ALL)
+@torch.no_grad()
+def test_step_embedding_and_tokens_equal_offline(name):
+    """`step(output="embedding"|"tokens")` frame by frame == the offline per-frame outputs, within 1e-5."""
+    model = build(name)
+    video = torch.rand(2, FRAMES, 3, 32, 32)
+    for output, shape in (("embedding", (48,)), ("tokens", (model.streams_per_frame, model.norm.weight.shape[0]))):
+        offline = model(video, output=output)
+        assert offline.shape == (2, FRAMES, *shape)
+        atol = 1e-5 * offline.abs().max().item()
+        state = model.init_state(2)
+        for t in range(FRAMES):
+            out, state = model.step(video[:, t], state, output=output)
+            torch.testing.assert_close(out, offline[:, t], rtol=1e-5, atol=atol, msg=f"{output} frame {t}")
+        chunked, _ = model.prefill(video[:, 5:], model.prefill(video[:, :5], output=output)[1], output=output)
+        torch.testing.assert_close(chunked, offline[:, 5:], rtol=1e-5, atol=atol)
+
+
+@torch.no_grad()
+def test_embedding_is_what_the_head_averages():
+    model = build("trecvit_debug")
+    video = torch.rand(2, FRAMES, 3, 32, 32)
+    embedding = model(video, output="embedding")  # one clip: FRAMES == frames_per_clip
+    torch.testing.assert_close(embedding.mean(1), model.forward_head(model.forward_features(video), True)[:, 0])
+    torch.testing.assert_close(model.head.cls_head(embedding.mean(1)), model(video))
+    with pytest.raises(ValueError, match="output must be one of"):
+        model.step(video[:, 0], model.init_state(2), output="features")

@@ -1,9 +1,13 @@
 """Graph export of vidssm models: the offline model and the streaming step, to torch.export or ONNX.
 
-- `what="step"`: `(frame, *state_in) -> (logits, *state_out)`, a pure function whose state tensors
+- `what="step"`: `(frame, *state_in) -> (output, *state_out)`, a pure function whose state tensors
   are named `state_in_*` / `state_out_*`; the batch is dynamic.
-- `what="offline"`: `video [B, T, 3, H, W] -> logits`, one clip from a fresh state; batch and `T`
+- `what="offline"`: `video [B, T, 3, H, W] -> output`, one clip from a fresh state; batch and `T`
   are dynamic (the recurrences export as loops: an ONNX `Scan`, not an unrolled graph).
+
+`output` names the first output and says what it is (`vidssm.models.base.OUTPUTS`): `logits` (`[B, classes]`),
+`embedding` (the per-frame readout the head averages: `[B, R]` per step, `[B, T, R]` offline) or `tokens` (the
+final-norm tokens: `[B, S, D]` per step, `[B, T, S, D]` offline).
 
 Only real tensors cross the boundary (complex states travel as real/imaginary pairs).
 """
@@ -17,7 +21,7 @@ from typing import Literal
 
 import torch
 
-from vidssm.models.base import StreamingVideoModel
+from vidssm.models.base import OUTPUTS, Output, StreamingVideoModel
 
 from .state_io import OfflineFunction, StepFunction, flatten_state, state_names, unflatten_state
 
@@ -38,21 +42,29 @@ def frame_size(model: StreamingVideoModel) -> tuple[int, int]:
     return tuple(model.frame_size)
 
 
-def example_inputs(model: StreamingVideoModel, what: What, batch_size: int = 2, frames: int = 4):
-    """Example inputs, input names, output names and dynamic shapes for exporting `what`."""
+def example_inputs(
+    model: StreamingVideoModel, what: What, batch_size: int = 2, frames: int = 4, output: Output = "logits"
+):
+    """Example inputs, input names, output names and dynamic shapes for exporting `what` with `output` first."""
     height, width = frame_size(model)
     batch = torch.export.Dim("batch", min=1, max=4096)
     if what == "step":
         state = flatten_state(model, model.init_state(batch_size))
         inputs = (torch.rand(batch_size, 3, height, width), *state)
         dynamic = {"frame": {0: batch}, "state": tuple({0: batch} for _ in state)}
-        return inputs, ["frame", *state_names(model, "in")], ["logits", *state_names(model, "out")], dynamic
+        return inputs, ["frame", *state_names(model, "in")], [output, *state_names(model, "out")], dynamic
     time = torch.export.Dim("frames", min=1, max=1 << 16)
     inputs = (torch.rand(batch_size, frames, 3, height, width),)
-    return inputs, ["video"], ["logits"], {"video": {0: batch, 1: time}}
+    return inputs, ["video"], [output], {"video": {0: batch, 1: time}}
 
 
-def export_model(model: StreamingVideoModel, out: str | Path, fmt: Format = "onnx", what: What = "step") -> Path:
+def export_model(
+    model: StreamingVideoModel,
+    out: str | Path,
+    fmt: Format = "onnx",
+    what: What = "step",
+    output: Output = "logits",
+) -> Path:
     """Exports `model`'s offline forward or streaming step to `out` (`.onnx` or `.pt2`).
 
     Args:
@@ -60,12 +72,13 @@ def export_model(model: StreamingVideoModel, out: str | Path, fmt: Format = "onn
         out: Output file.
         fmt: `"onnx"` (dynamo exporter, needs `onnxscript`) or `"torch-export"` (an `ExportedProgram`).
         what: `"step"` (streaming step with explicit state) or `"offline"` (one clip, any length).
+        output: `"logits"`, `"embedding"` or `"tokens"`: the graph's first output, named after it.
 
     Returns:
         The written file.
 
     Raises:
-        ValueError: Unknown `fmt` / `what`.
+        ValueError: Unknown `fmt` / `what` / `output`, or `"logits"` of a head-less model (`check_output`).
         TypeError: `model` is not a vidssm streaming model.
         ExportError: The exporter failed; the message names the model, the target and the failing op.
     """
@@ -73,14 +86,17 @@ def export_model(model: StreamingVideoModel, out: str | Path, fmt: Format = "onn
         raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
     if what not in WHATS:
         raise ValueError(f"what must be one of {WHATS}, got {what!r}")
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
     if not isinstance(model, StreamingVideoModel):
         raise TypeError(f"{type(model).__name__} is not a vidssm StreamingVideoModel; only those export")
+    model.check_output(output)
     model = model.eval()
-    fn = (StepFunction if what == "step" else OfflineFunction)(model).eval()
-    inputs, input_names, output_names, dynamic = example_inputs(model, what)
+    fn = (StepFunction if what == "step" else OfflineFunction)(model, output).eval()
+    inputs, input_names, output_names, dynamic = example_inputs(model, what, output=output)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    target = f"{type(model).__name__} {what} → {fmt}"
+    target = f"{type(model).__name__} {what} ({output}) → {fmt}"
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*axis name.*")
@@ -108,6 +124,7 @@ def export_model(model: StreamingVideoModel, out: str | Path, fmt: Format = "onn
 
 
 __all__ = [
+    "OUTPUTS",
     "ExportError",
     "OfflineFunction",
     "StepFunction",

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vidssm.models.base import OUTPUTS
+
 
 class OnnxStreamingModel:
     """`init_state` / `step` over an ONNX step graph exported with `export_model(..., what="step")`.
@@ -13,6 +15,13 @@ class OnnxStreamingModel:
     Args:
         path: The `.onnx` file.
         providers: ONNX Runtime execution providers (default CPU).
+
+    Attributes:
+        output: What the graph's `step` returns first: `"logits"`, `"embedding"` or `"tokens"` (its first
+            output's name, as `export_model(..., output=...)` wrote it).
+
+    Raises:
+        ValueError: The file is not a vidssm step graph.
     """
 
     def __init__(self, path: str | Path, providers: list[str] | None = None) -> None:
@@ -22,6 +31,10 @@ class OnnxStreamingModel:
         inputs = self.session.get_inputs()
         if not inputs or inputs[0].name != "frame":
             raise ValueError(f"{path} is not a vidssm step graph (first input must be 'frame')")
+        first = self.session.get_outputs()[0].name
+        if first not in OUTPUTS:
+            raise ValueError(f"{path} is not a vidssm step graph (first output {first!r} is not one of {OUTPUTS})")
+        self.output = first
         self.state_inputs = [i for i in inputs[1:]]
         self.frame_shape = tuple(inputs[0].shape[1:])
 
@@ -35,8 +48,12 @@ class OnnxStreamingModel:
         return [np.where(mask.reshape(-1, *([1] * (s.ndim - 1))), np.zeros_like(s), s) for s in state]
 
     def step(self, frame: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """One frame `[B, 3, H, W]` float32 in [0, 1] → logits `[B, classes]` and the new state."""
+        """One frame `[B, 3, H, W]` float32 in [0, 1] → the graph's output and the new state.
+
+        The output is the logits `[B, classes]`, the frame's embedding `[B, R]` or its tokens `[B, S, D]`
+        (see `output`).
+        """
         feeds = {"frame": np.ascontiguousarray(frame, dtype=np.float32)}
         feeds.update({i.name: s for i, s in zip(self.state_inputs, state, strict=True)})
-        logits, *new_state = self.session.run(None, feeds)
-        return logits, new_state
+        out, *new_state = self.session.run(None, feeds)
+        return out, new_state

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from vidssm.models.base import ModelState, StreamingVideoModel
+from vidssm.models.base import ModelState, Output, StreamingVideoModel
 
 
 def _named_leaves(tree: Any, prefix: str) -> list[tuple[str, Any]]:
@@ -54,36 +54,47 @@ def unflatten_state(model: StreamingVideoModel, leaves: list[torch.Tensor] | tup
 
 
 class StepFunction(torch.nn.Module):
-    """`model.step` as a pure function `(frame, *state) -> (logits, *new_state)` of real tensors.
+    """`model.step` as a pure function `(frame, *state) -> (output, *new_state)` of real tensors.
 
     Args:
         model: Any vidssm streaming model (eval mode).
+        output: What the step returns first: `"logits"` `[B, classes]`, `"embedding"` `[B, R]` or
+            `"tokens"` `[B, S, D]` (see `StreamingVideoModel.step`).
     """
 
-    def __init__(self, model: StreamingVideoModel) -> None:
+    def __init__(self, model: StreamingVideoModel, output: Output = "logits") -> None:
         super().__init__()
+        model.check_output(output)
         self.model = model
+        self.output = output
 
     def forward(self, frame: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """One frame `[B, 3, H, W]` and the flat state → logits `[B, classes]` and the new flat state."""
-        logits, new_state = self.model.step(frame, unflatten_state(self.model, state))
-        return (logits, *flatten_state(self.model, new_state))
+        """One frame `[B, 3, H, W]` and the flat state → the output and the new flat state."""
+        out, new_state = self.model.step(frame, unflatten_state(self.model, state), self.output)
+        return (out, *flatten_state(self.model, new_state))
 
 
 class OfflineFunction(torch.nn.Module):
-    """The offline model on one clip of any length: `video [B, T, 3, H, W] -> logits [B, classes]`.
+    """The model on one clip of any length from a fresh state: `video [B, T, 3, H, W] -> output`.
 
-    Equals `model(video)` whenever `T <= frames_per_clip` (longer inputs are split into clips by the
-    caller), and the streaming logits after `T` frames.
+    The output is the logits `[B, classes]`, the per-frame embeddings `[B, T, R]` or tokens `[B, T, S, D]`.
+    Equals `model(video, output)` whenever `T <= frames_per_clip` (longer inputs are split into clips by the
+    caller), and the streaming outputs over those `T` frames.
+
+    Args:
+        model: Any vidssm streaming model (eval mode).
+        output: One of `OUTPUTS`.
     """
 
-    def __init__(self, model: StreamingVideoModel) -> None:
+    def __init__(self, model: StreamingVideoModel, output: Output = "logits") -> None:
         super().__init__()
+        model.check_output(output)
         self.model = model
+        self.output = output
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        """Logits `[B, classes]` of `video` as a single clip from a fresh state."""
-        return self.model.prefill(video)[0]
+        """`video` `[B, T, 3, H, W]` as a single clip from a fresh state → the output."""
+        return self.model.prefill(video, output=self.output)[0]
 
 
 class ExportSpec(NamedTuple):

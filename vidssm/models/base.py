@@ -8,6 +8,10 @@ run the same layer code:
     prefill(video, state) T frames continuing `state`      → (logits so far, state)
     step(frame, state)    prefill of one frame             → (logits so far, state)
 
+Each of them takes `output=` (`OUTPUTS`), timm's three stages of a backbone (`forward_features` →
+`forward_head(pre_logits=True)` → logits): `"logits"`, `"embedding"` (the per-frame readout `r_t` the head
+averages, `[B, R]` per step) or `"tokens"` (the final-norm tokens of each frame, `[B, S, D]` per step).
+
 The head follows TRecViT: per-frame readout `r_t = tanh(pre_logits(token_t))`, mean over the frames
 of a clip, `cls_head`, mean of the logits over clips. Streaming keeps the running sum of `r_t`,
 so after `t` frames `step` returns exactly the logits of the clip made of those `t` frames.
@@ -15,13 +19,18 @@ so after `t` frames `step` returns exactly the logits of the clip made of those 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from vidssm.layers.state import mask_state
+
+OUTPUTS = ("logits", "embedding", "tokens")
+Output = Literal["logits", "embedding", "tokens"]
+# head parameters each output needs trained (see `StreamingVideoModel.check_output`)
+_OUTPUT_NEEDS = {"logits": ("head.pre_logits.", "head.cls_head."), "embedding": ("head.pre_logits.",), "tokens": ()}
 
 
 class ModelState(NamedTuple):
@@ -37,6 +46,22 @@ class ModelState(NamedTuple):
     layers: tuple
     readout_mean: torch.Tensor
     frames: torch.Tensor
+
+
+class StreamOutputs(NamedTuple):
+    """Everything one streaming pass (`StreamingVideoModel.stream_outputs`) computes.
+
+    Attributes:
+        tokens: Final-norm tokens of every frame `[B, T, S, D]`.
+        embedding: Per-frame readout `tanh(pre_logits(token_t))` `[B, T, R]` float32.
+        logits: Logits after every frame `[B, T, num_classes]` (of everything seen since the stream (re)started).
+        state: The new state.
+    """
+
+    tokens: torch.Tensor
+    embedding: torch.Tensor
+    logits: torch.Tensor
+    state: ModelState
 
 
 class TokenGrid(NamedTuple):
@@ -122,6 +147,26 @@ class StreamingVideoModel(nn.Module):
     frames_per_clip: int
     streams_per_frame: int
     grad_checkpointing: bool = False
+    # Head parameter names that hold no trained values (set by `from_pretrained` on a head-less folder).
+    untrained_head: tuple[str, ...] = ()
+
+    def check_output(self, output: str) -> None:
+        """Raises unless `output` is one of `OUTPUTS` and the weights it needs were loaded.
+
+        Raises:
+            ValueError: Unknown `output`, or a head-less model (`save_pretrained(include_head=False)`) asked
+                for logits (or, from a folder without `pre_logits`, for the embedding).
+        """
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        missing = sorted({k.rsplit(".", 1)[0] for k in self.untrained_head if k.startswith(_OUTPUT_NEEDS[output])})
+        if missing:
+            usable = [o for o in OUTPUTS if not any(k.startswith(_OUTPUT_NEEDS[o]) for k in self.untrained_head)]
+            raise ValueError(
+                f"{type(self).__name__} was loaded without trained {', '.join(missing)} (a head-less "
+                f"save_pretrained folder), so it has no output={output!r}; use output={' or '.join(map(repr, usable))}"
+                ", or load it with num_classes=N to train a new head"
+            )
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Activation checkpointing (timm's name): while training, keep only each layer's input and recompute
@@ -187,9 +232,26 @@ class StreamingVideoModel(nn.Module):
         """Logits `[B, num_classes]` (or per-clip pre-logits `[B, n, R]`) from tokens `[B, T, N', D]`."""
         return self.head(self.readout_token(tokens), clip_split(tokens.shape[1], self.frames_per_clip), pre_logits)
 
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        """Logits `[B, num_classes]` of `video` `[B, T, 3, H, W]` float in [0, 1]."""
-        return self.forward_head(self.forward_features(video))
+    def readout(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Per-frame embedding `[B, T, R]` float32 from tokens `[B, T, N', D]`: what the head averages."""
+        return self.head.readout(self.readout_token(tokens)).float()
+
+    def forward(self, video: torch.Tensor, output: Output = "logits") -> torch.Tensor:
+        """`video` `[B, T, 3, H, W]` float in [0, 1], each clip of `frames_per_clip` frames from a fresh state.
+
+        Args:
+            video: The clip(s).
+            output: `"logits"` `[B, num_classes]`, `"embedding"` (per-frame readouts `[B, T, R]`) or
+                `"tokens"` (`forward_features`, `[B, T, S, D]`).
+
+        Raises:
+            ValueError: Unknown `output`, or one the loaded weights cannot give (`check_output`).
+        """
+        self.check_output(output)
+        tokens = self.forward_features(video)
+        if output == "logits":
+            return self.forward_head(tokens)
+        return tokens if output == "tokens" else self.readout(tokens)
 
     labels: list[str] | None = None  # class names, when known (saved with the weights)
 
@@ -223,9 +285,7 @@ class StreamingVideoModel(nn.Module):
             mask_state(state.frames, mask),
         )
 
-    def stream(
-        self, video: torch.Tensor, state: ModelState | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, ModelState]:
+    def stream_outputs(self, video: torch.Tensor, state: ModelState | None = None) -> StreamOutputs:
         """Feeds `T` frames continuing `state`: the one streaming pass `prefill`, `step` and the tasks use.
 
         Args:
@@ -233,8 +293,9 @@ class StreamingVideoModel(nn.Module):
             state: From `init_state` or a previous call; None starts fresh.
 
         Returns:
-            Tokens `[B, T, S, D]`, the logits after each frame `[B, T, num_classes]` (each the logits of
-            everything seen since the stream (re)started), and the new state.
+            Tokens `[B, T, S, D]`, per-frame embeddings `[B, T, R]`, the logits after each frame
+            `[B, T, num_classes]` (each the logits of everything seen since the stream (re)started), and the
+            new state.
         """
         self._check_video(video)
         bsz, length = video.shape[:2]
@@ -247,32 +308,62 @@ class StreamingVideoModel(nn.Module):
         if _no_restart(reset):
             reset = None  # every stream continues: the layers skip their reset masks
         tokens, layers = self.encode(video, reset, state.layers)
-        readout = self.head.readout(self.readout_token(tokens)).float()  # [B, T, R]
+        readout = self.readout(tokens)  # [B, T, R]
         seen = state.frames[:, None] + torch.arange(1, length + 1, device=video.device)  # [B, T]
         # Running mean after every frame: mean_t = mean_0 + sum_{s<=t} (r_s - mean_0) / seen_t.
         prev = state.readout_mean[:, None]
         means = prev + (readout - prev).cumsum(dim=1) / seen[..., None].to(readout.dtype)
         logits = self.head.cls_head(means)
-        return tokens, logits, ModelState(layers, means[:, -1], seen[:, -1])
+        return StreamOutputs(tokens, readout, logits, ModelState(layers, means[:, -1], seen[:, -1]))
+
+    def stream(
+        self, video: torch.Tensor, state: ModelState | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, ModelState]:
+        """`stream_outputs` without the embeddings: tokens `[B, T, S, D]`, logits `[B, T, num_classes]`, state."""
+        out = self.stream_outputs(video, state)
+        return out.tokens, out.logits, out.state
 
     def forward_online(self, video: torch.Tensor) -> torch.Tensor:
         """Logits after every frame `[B, T, num_classes]`, from a fresh state: what `step` gives live."""
         return self.stream(video)[1]
 
-    def prefill(self, video: torch.Tensor, state: ModelState | None = None) -> tuple[torch.Tensor, ModelState]:
+    def prefill(
+        self, video: torch.Tensor, state: ModelState | None = None, output: Output = "logits"
+    ) -> tuple[torch.Tensor, ModelState]:
         """Feeds `T` frames at once, continuing `state`; same numbers as `T` calls to `step`.
 
         Args:
             video: `[B, T, 3, H, W]` float in [0, 1].
             state: From `init_state`, `prefill` or `step`; None starts fresh.
+            output: What to return (see `OUTPUTS`).
 
         Returns:
-            Logits `[B, num_classes]` of everything seen since the stream (re)started, and the new state.
-        """
-        _, logits, state = self.stream(video, state)
-        return logits[:, -1], state
+            For `"logits"`: the logits `[B, num_classes]` of everything seen since the stream (re)started; for
+            `"embedding"` / `"tokens"`: one per frame fed, `[B, T, R]` / `[B, T, S, D]`. Then the new state.
 
-    def step(self, frame: torch.Tensor, state: ModelState) -> tuple[torch.Tensor, ModelState]:
-        """Feeds one frame `[B, 3, H, W]`; returns the logits so far `[B, num_classes]` and the new state."""
+        Raises:
+            ValueError: Unknown `output`, or one the loaded weights cannot give (`check_output`).
+        """
+        self.check_output(output)
+        out = self.stream_outputs(video, state)
+        if output == "logits":
+            return out.logits[:, -1], out.state
+        return (out.embedding if output == "embedding" else out.tokens), out.state
+
+    def step(
+        self, frame: torch.Tensor, state: ModelState, output: Output = "logits"
+    ) -> tuple[torch.Tensor, ModelState]:
+        """Feeds one frame `[B, 3, H, W]`.
+
+        Args:
+            frame: `[B, 3, H, W]` float in [0, 1].
+            state: From `init_state`, `prefill` or `step`.
+            output: `"logits"` (so far) `[B, num_classes]`, `"embedding"` of this frame `[B, R]` or its
+                `"tokens"` `[B, S, D]`.
+
+        Returns:
+            The output and the new state.
+        """
         self._check_video(frame, ndim=4)
-        return self.prefill(frame[:, None], state)
+        out, state = self.prefill(frame[:, None], state, output)
+        return (out if output == "logits" else out[:, 0]), state

@@ -169,6 +169,11 @@ class OnnxBackend(StepBackend):
         if not path.is_file():
             raise FileNotFoundError(f"ONNX file {path} does not exist")
         self.runtime = OnnxStreamingModel(path)
+        if self.runtime.output != "logits":
+            raise ValueError(
+                f"{path}: this step graph returns {self.runtime.output!r}, not class logits; export it with "
+                "`vidssm export --output logits` to classify (or use `vidssm extract-features` for features)"
+            )
         self.name = f"ONNX {path.name}"
         shape = self.runtime.frame_shape
         if len(shape) != 3 or not all(isinstance(s, int) for s in shape[1:]):
