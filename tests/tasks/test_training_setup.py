@@ -10,6 +10,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from lightning.pytorch.callbacks import Timer
 
 import vidssm
 from tests.helpers import FIXTURES
@@ -94,23 +95,34 @@ def test_freeze_backbone_trains_only_the_head_and_keeps_batchnorm_fixed(tmp_path
     assert not torch.equal(after["head.cls_head.weight"], before["head.cls_head.weight"])
 
 
-def test_time_budget_alone_drives_the_schedule(tmp_path):
+def test_time_budget_alone_drives_the_schedule(tmp_path, monkeypatch):
+    """With `max_time` alone (used to die: cannot convert float infinity to integer) the cosine follows the
+    fraction of the budget that Lightning's Timer reports; the Timer is made to report one second per step."""
     L.seed_everything(0)
-    task = ClipClassification("trecvit_debug", SMALL, num_classes=2, warmup_steps=2)
+    task = ClipClassification("trecvit_debug", SMALL, num_classes=2, warmup_steps=1, lr=1e-3)
+    lrs: list[float] = []
+
+    def on_batch_end(trainer, *_):
+        lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+        trainer.should_stop = trainer.global_step >= 5
+
+    monkeypatch.setattr(Timer, "time_elapsed", lambda self, stage="train": float(len(lrs)))
+    monkeypatch.setattr(Timer, "time_remaining", lambda self, stage="train": 10.0 - len(lrs))
     trainer = L.Trainer(
-        max_time={"seconds": 4},
+        max_time={"minutes": 10},
         accelerator="cpu",
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        callbacks=[L.pytorch.callbacks.LambdaCallback(on_train_batch_end=on_batch_end)],
     )
-    assert math.isinf(trainer.estimated_stepping_batches) or trainer.max_epochs in (-1, None)
-    trainer.fit(task, datamodule=RampData(n=32, batch_size=8))  # used to die: cannot convert float infinity
-    assert trainer.global_step > 2
-    final_lr = trainer.optimizers[0].param_groups[0]["lr"]
-    assert final_lr < 0.5 * task.hparams.lr  # the cosine followed the time spent down towards 0
+    trainer.fit(task, datamodule=RampData(n=64, batch_size=8))
+    # the lr set after optimiser step k (past warm-up) is the cosine at the progress the Timer then reports, k-1 / 10
+    expected = [1e-3 * 0.5 * (1 + math.cos(math.pi * k / 10)) for k in range(len(lrs))]
+    assert len(lrs) == 5
+    assert lrs == pytest.approx(expected, rel=1e-6)
     done = [0.0]
     factor = warmup_cosine(None, 2, progress=lambda: done[0])
     assert factor(0) == 0.5 and factor(5) == 1.0
