@@ -68,7 +68,9 @@ def test_timm_registration(tmp_path):
     source = _random("trecvit_debug", num_classes=3)
     source.save_pretrained(tmp_path / "w")
     loaded = timm.create_model(
-        "vidssm_trecvit_debug", pretrained=True, num_classes=3,
+        "vidssm_trecvit_debug",
+        pretrained=True,
+        num_classes=3,
         pretrained_cfg_overlay=dict(file=str(tmp_path / "w" / "model.safetensors")),
     )
     video = torch.rand(1, 3, 3, 32, 32)
@@ -107,3 +109,35 @@ def test_training_objective_travels_with_the_head(tmp_path):
     again = vidssm.from_pretrained(tmp_path / "b")
     again.save_pretrained(tmp_path / "c")  # kept on a re-save
     assert vidssm.from_pretrained(tmp_path / "c").objective == "online"
+
+
+@torch.no_grad()
+def test_late_temporal_saved_with_the_old_vit_names_still_loads(tmp_path):
+    """Folders saved before the encoder was generalised have `vit_*` config fields and `vit.*` weights."""
+    from safetensors.torch import load_file, save_file
+
+    model = _random("late_rglru_debug")
+    folder = model.save_pretrained(tmp_path / "new")
+    meta = json.loads((folder / "config.json").read_text())
+    renamed = {
+        "encoder_name": "vit_name",
+        "encoder_weights": "vit_weights",
+        "encoder_kwargs": "vit_kwargs",
+        "freeze_encoder": "freeze_vit",
+    }
+    meta["config"] = {renamed.get(k, k): v for k, v in meta["config"].items() if k != "img_size"}
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.json").write_text(json.dumps(meta))
+    weights = load_file(str(folder / "model.safetensors"))
+    save_file({k.replace("encoder.", "vit.", 1): v for k, v in weights.items()}, str(old / "model.safetensors"))
+    assert any(k.startswith("vit.") for k in load_file(str(old / "model.safetensors")))
+    loaded = vidssm.from_pretrained(old)
+    assert loaded.config == model.config
+    video = torch.rand(1, 4, 3, 32, 32)
+    torch.testing.assert_close(loaded(video), model(video), rtol=0, atol=0)
+    # the old names also work as overrides, and giving both names is an error
+    kw = dict(vit_kwargs=dict(img_size=32, depth=1, embed_dim=32, num_heads=2))
+    assert vidssm.create_model("late_rglru_debug", **kw).config.encoder_kwargs["depth"] == 1
+    with pytest.raises(TypeError, match="not both"):
+        vidssm.create_model("late_rglru_debug", **kw, encoder_kwargs={})

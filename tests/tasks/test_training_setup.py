@@ -197,3 +197,38 @@ def test_conv3d_baseline_trains_by_injection_and_writes_the_confusion(tmp_path):
     assert names == ["0", "1"] and confusion.shape == (2, 2) and confusion.sum().item() == len(data.val)
     with pytest.raises(ValueError, match="video"):
         Conv3DClassifier(2)(torch.rand(2, 3, 8, 8))
+
+
+def test_cpu_time_budget_stops_training_and_drives_the_schedule(monkeypatch):
+    """The process is made to spend one CPU second per step: 4 s of budget is 4 steps, the cosine follows it."""
+    from vidssm.tasks import callbacks
+
+    L.seed_everything(0)
+    clock = [100.0]
+    monkeypatch.setattr(callbacks.time, "process_time", lambda: clock[0])
+    budget = callbacks.CPUTimeBudget(4)
+    lrs: list[float] = []
+
+    def on_batch_end(trainer, *_):
+        lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+        clock[0] += 1.0
+
+    task = ClipClassification("trecvit_debug", SMALL, num_classes=2, warmup_steps=0, lr=1e-3)
+    trainer = L.Trainer(
+        max_epochs=-1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[L.pytorch.callbacks.LambdaCallback(on_train_batch_end=on_batch_end), budget],
+    )
+    trainer.fit(task, datamodule=RampData(n=64, batch_size=8))
+    assert trainer.global_step == 4 and budget.elapsed() == pytest.approx(4.0)
+    assert lrs == pytest.approx([1e-3 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)], rel=1e-6)
+    restored = callbacks.CPUTimeBudget(4)
+    restored.load_state_dict(budget.state_dict())
+    assert restored.budget_progress() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="positive"):
+        callbacks.CPUTimeBudget(0)

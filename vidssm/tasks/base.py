@@ -40,11 +40,15 @@ def build_backbone(
 
 
 def time_budget_progress(trainer: L.Trainer) -> Callable[[], float]:
-    """Fraction of `--trainer.max_time` spent training, read from Lightning's `Timer` (restored on resume).
+    """Fraction of the run's time budget spent: a callback's `budget_progress()` (e.g. `CPUTimeBudget`), else
+    `--trainer.max_time` as Lightning's `Timer` counts it (both are restored on resume).
 
     Raises:
-        ValueError: The run has no end at all (no `max_steps`, `max_epochs` or `max_time`).
+        ValueError: The run has no end at all (no `max_steps`, `max_epochs`, `max_time` or CPU budget).
     """
+    for callback in trainer.callbacks:
+        if callable(getattr(callback, "budget_progress", None)):
+            return callback.budget_progress
     timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
     if timer is None:
         raise ValueError(

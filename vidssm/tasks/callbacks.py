@@ -6,6 +6,7 @@ import csv
 import logging
 import math
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,49 @@ class RNGState(L.Callback):
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
         self._pending = None
+
+
+class CPUTimeBudget(L.Callback):
+    """Stops training after `seconds` of CPU time of the training process (all its threads; DataLoader workers,
+    separate processes, are not counted), and tells the warmup + cosine schedule how much of it is spent.
+
+    A fair budget on a shared machine: wall-clock budgets give a model fewer steps whenever other work competes for
+    the cores. The spent time is saved in checkpoints, so a resumed run continues the same budget.
+
+    Args:
+        seconds: CPU seconds of training.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        if seconds <= 0:
+            raise ValueError(f"the CPU time budget must be positive, got {seconds}")
+        self.seconds = float(seconds)
+        self.spent = 0.0
+        self._since: float | None = None
+
+    def elapsed(self) -> float:
+        """CPU seconds spent training so far."""
+        return self.spent + (time.process_time() - self._since if self._since is not None else 0.0)
+
+    def budget_progress(self) -> float:
+        """Fraction of the budget spent, in [0, 1]."""
+        return min(self.elapsed() / self.seconds, 1.0)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._since = time.process_time()
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if self.elapsed() >= self.seconds:
+            trainer.should_stop = True
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.spent, self._since = self.elapsed(), None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"spent": self.elapsed()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.spent = float(state_dict["spent"])
 
 
 class UniformPredictionWarning(L.Callback):

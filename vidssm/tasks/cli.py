@@ -20,7 +20,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from vidssm.data.datamodule import BadVideoReport
 
 from .base import VideoTask
-from .callbacks import RNGState, TrainingReport, UniformPredictionWarning
+from .callbacks import CPUTimeBudget, RNGState, TrainingReport, UniformPredictionWarning
 
 
 class VidssmCLI(LightningCLI):
@@ -38,6 +38,13 @@ class VidssmCLI(LightningCLI):
             type=str | None,
             default=None,
             help="fixed run folder (runs/vidssm/RUN_NAME), so `--ckpt_path last` finds the run's last.ckpt",
+        )
+        parser.add_argument(
+            "--cpu_time_budget",
+            type=float | None,
+            default=None,
+            help="stop after this many CPU seconds of the training process (a fair budget on a shared machine); "
+            "the warmup + cosine schedule follows it",
         )
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
 
@@ -63,6 +70,8 @@ class VidssmCLI(LightningCLI):
             BadVideoReport(),
             UniformPredictionWarning(),
         ]
+        if cfg.get("cpu_time_budget"):
+            self._default_callbacks.append(CPUTimeBudget(cfg["cpu_time_budget"]))
 
     def _instantiate_trainer(self, config: dict, callbacks: list) -> L.Trainer:
         extra = list(self._default_callbacks)
@@ -100,29 +109,42 @@ def train_main(argv: list[str]) -> int:
 
 
 def fit_for(
-    args: list[str], run_name: str, minutes: float, progress_bar: bool = True, steps: int | None = None
+    args: list[str],
+    run_name: str,
+    minutes: float,
+    progress_bar: bool = True,
+    steps: int | None = None,
+    clock: str = "wall",
 ) -> tuple[Path, float]:
-    """`vidssm fit` for `minutes` of wall-clock training, then `vidssm test` of its `last.ckpt`.
+    """`vidssm fit` for `minutes` of training, then `vidssm test` of its `last.ckpt`.
 
     Args:
         args: Config arguments shared by both runs (e.g. `["--config", "configs/experiments/x.yaml"]`).
         run_name: The run folder `runs/vidssm/<run_name>` (relative to the working directory).
-        minutes: Training time budget.
+        minutes: Training time budget; the warmup + cosine schedule follows the time spent.
         progress_bar: Show Lightning's progress bar.
-        steps: Also stop after this many optimiser steps, which then sets the length of the warmup/cosine
-            schedule (with a time budget alone the schedule cannot know when training ends and stays near its peak).
+        steps: Also stop after this many optimiser steps, which then sets the length of the schedule.
+        clock: `"wall"` (`--trainer.max_time`) or `"cpu"` (CPU time of the training process, `--cpu_time_budget`:
+            fair between runs when other work shares the machine).
 
     Returns:
         The run folder (logs, checkpoints, `pretrained/`, `metrics.csv` with the test metrics, `metrics_fit.csv`
-        with the training ones) and the
-        wall-clock seconds the fit took.
+        with the training ones) and the wall-clock seconds the fit took.
+
+    Raises:
+        ValueError: Unknown `clock`.
     """
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
     seconds = int(minutes * 60)
     common = [*args, "--run_name", run_name, "--trainer.enable_progress_bar", str(progress_bar).lower()]
-    budget = f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    if clock == "wall":
+        budget = ["--trainer.max_time", f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"]
+    else:
+        budget = ["--cpu_time_budget", str(seconds)]
+    limit = ["--trainer.max_steps", str(steps)] if steps else ["--trainer.max_epochs", "-1"]
     start = time.time()
-    limit = ["--trainer.max_steps", str(steps)] if steps else ["--trainer.max_epochs", "1000000"]
-    train_main(["fit", *common, "--trainer.max_time", budget, *limit])
+    train_main(["fit", *common, *budget, *limit])
     fit_seconds = time.time() - start
     run = Path("runs") / "vidssm" / run_name
     if (run / "metrics.csv").is_file():  # the test run rewrites metrics.csv: keep the training curves
