@@ -31,6 +31,7 @@ class RecurrentBlock(nn.Module):
         conv1d_temporal_width: Conv taps `K`.
         min_rad: Lower radius of the RG-LRU ring init.
         final_w_init_variance_scale: Init variance scale of `linear_out` (TRecViT: 2 / depth).
+        rglru_impl: How the RG-LRU trains: `"lean"` or `"autograd"` (see `RGLRU`).
     """
 
     def __init__(
@@ -41,6 +42,7 @@ class RecurrentBlock(nn.Module):
         conv1d_temporal_width: int = 4,
         min_rad: float = 0.9,
         final_w_init_variance_scale: float = 1.0,
+        rglru_impl: str = "lean",
     ) -> None:
         super().__init__()
         lru_width = lru_width or width
@@ -48,7 +50,7 @@ class RecurrentBlock(nn.Module):
         self.linear_x = fan_in_normal_(nn.Linear(width, lru_width))
         self.linear_out = fan_in_normal_(nn.Linear(lru_width, width), final_w_init_variance_scale)
         self.conv_1d = CausalConv1D(lru_width, conv1d_temporal_width)
-        self.rg_lru = RGLRU(lru_width, num_heads, min_rad=min_rad)
+        self.rg_lru = RGLRU(lru_width, num_heads, min_rad=min_rad, impl=rglru_impl)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> RecurrentBlockState:
         """Zero conv and RG-LRU states."""
