@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from vidssm.layers import rglru_lean
 from vidssm.layers.recurrent_block import RecurrentBlock
 from vidssm.layers.rglru import RGLRU
 from vidssm.layers.state import RGLRUState
@@ -32,10 +33,13 @@ def grads(m: RGLRU, x, h0, reset, g_h, g_last) -> dict[str, torch.Tensor]:
     return out
 
 
+@pytest.mark.parametrize("pieces", ["one-piece", "row-pieces"])
 @pytest.mark.parametrize(
     "length,with_h0,with_reset", [(2, False, False), (7, True, False), (9, True, True), (70, False, True)]
 )
-def test_lean_gradients_equal_autograd_float64(length, with_h0, with_reset):
+def test_lean_gradients_equal_autograd_float64(length, with_h0, with_reset, pieces, monkeypatch):
+    if pieces == "row-pieces":  # one row per piece: the forward and backward loops over row pieces run 3 times
+        monkeypatch.setattr(rglru_lean, "_PIECE_BYTES", 1)
     lean, ref = pair()
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(3, length, 24, generator=gen, dtype=torch.float64)

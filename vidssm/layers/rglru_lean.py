@@ -31,8 +31,26 @@ def _block_diagonal_backward(
     return dx, dw, db
 
 
+# Rows (sequences) per piece: the gates of every sequence are independent, so the forward and the backward
+# run over pieces of about this many bytes per `[rows, T, E]` tensor; their temporaries then stay small
+# instead of adding a dozen layer-sized tensors to the peak.
+_PIECE_BYTES = 8 * 2**20
+
+
+def _row_pieces(x: torch.Tensor) -> list[slice]:
+    """Slices of `x`'s rows (dim 0) of about `_PIECE_BYTES` each."""
+    rows = x.shape[0]
+    per_row = max(x[0].numel() * x.element_size(), 1)
+    step = max(1, _PIECE_BYTES // per_row)
+    return [slice(i, min(i + step, rows)) for i in range(0, rows, step)]
+
+
+def _opt(t: torch.Tensor | None, rows: slice) -> torch.Tensor | None:
+    return None if t is None else t[rows]
+
+
 class LeanRGLRUFunction(torch.autograd.Function):
-    """`h, h_last = RG-LRU(x)` with a backward pass that recomputes the gates from `x`."""
+    """`h, h_last = RG-LRU(x)` with a backward pass that recomputes the gates from `x`, piece by piece of rows."""
 
     @staticmethod
     def forward(
@@ -47,10 +65,17 @@ class LeanRGLRUFunction(torch.autograd.Function):
         reset: torch.Tensor | None,
         c: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        g = rglru_gates(x, w_x, b_x, w_a, b_a, a_param, c, reset)
         heads = b_a.shape
-        normalized_x = (x.unflatten(-1, heads) * g.gate_x * g.multiplier).flatten(-2)
-        h, h_last = linear_scan(g.a.flatten(-2), normalized_x, h0, reset)
+        hs, lasts = [], []
+        for rows in _row_pieces(x):
+            xr, reset_r = x[rows], _opt(reset, rows)
+            g = rglru_gates(xr, w_x, b_x, w_a, b_a, a_param, c, reset_r)
+            normalized_x = (xr.unflatten(-1, heads) * g.gate_x * g.multiplier).flatten(-2)
+            h_r, last_r = linear_scan(g.a.flatten(-2), normalized_x, _opt(h0, rows), reset_r)
+            hs.append(h_r)
+            lasts.append(last_r)
+        h = hs[0] if len(hs) == 1 else torch.cat(hs)  # [B, T, E]
+        h_last = lasts[0] if len(lasts) == 1 else torch.cat(lasts)  # [B, E]
         ctx.save_for_backward(x, w_x, b_x, w_a, b_a, a_param, h, h0, reset)
         ctx.c = c
         return h, h_last
@@ -62,40 +87,83 @@ class LeanRGLRUFunction(torch.autograd.Function):
     ) -> tuple[torch.Tensor | None, ...]:
         x, w_x, b_x, w_a, b_a, a_param, h, h0, reset = ctx.saved_tensors
         need = ctx.needs_input_grad
-        c, heads = ctx.c, b_a.shape
-        g = rglru_gates(x, w_x, b_x, w_a, b_a, a_param, c, reset)
-        h_init = torch.zeros_like(h[:, 0]) if h0 is None else h0.to(h.dtype)
-        da, dnx, dh0 = torch_linear_scan_backward(g.a.flatten(-2), h, h_init, reset, g_h, g_last)
-        xh = x.unflatten(-1, heads)  # [B, T, heads, E/heads]
-        dnx = dnx.unflatten(-1, heads)
-        # normalized_x = x * gate_x * multiplier
-        dx = dnx * g.gate_x * g.multiplier if need[0] else None
-        dnx_x = dnx * xh
-        del dnx
-        d_gate_x = dnx_x * g.multiplier
-        d_sqrt = dnx_x.mul_(g.gate_x)
-        if reset is not None:
-            d_sqrt.masked_fill_(reset[..., None, None], 0)  # the multiplier is the constant 1 there
-        # d sqrt(u) / du, bounded as `sqrt_bound_derivative`; u = 1 - a^2, so du/da = -2a
-        d_u = d_sqrt.mul_(torch.clamp_max(0.5 / g.sqrt_term, MAX_SQRT_GRADIENT))
-        d_a = da.unflatten(-1, heads).addcmul_(g.a, d_u, value=-2.0)
-        del d_u, da
-        d_log_a = d_a.mul_(g.a)  # a = exp(log a)
-        k = (-c * torch.nn.functional.softplus(a_param)).view(heads)  # log a = k r
-        d_k = (d_log_a * g.gate_a).sum_to_size(heads) if need[5] else None
-        d_pre_a = d_log_a.mul_(k).mul_(g.gate_a * (1 - g.gate_a))  # sigmoid' = s (1 - s)
-        d_pre_x = d_gate_x.mul_(g.gate_x * (1 - g.gate_x))
-        del g
-        dx_a, dw_a, db_a = _block_diagonal_backward(x, w_a, d_pre_a, need[0])
-        del d_pre_a
-        dx_x, dw_x, db_x = _block_diagonal_backward(x, w_x, d_pre_x, need[0])
-        if dx is not None:
-            dx = dx.flatten(-2).add_(dx_a).add_(dx_x)
-        d_a_param = None
-        if d_k is not None:
-            d_a_param = d_k.flatten() * (-c) * torch.sigmoid(a_param)  # softplus' = sigmoid
-        grad_h0 = dh0.to(h0.dtype) if h0 is not None and need[6] else None
-        return dx, dw_x, db_x, dw_a, db_a, d_a_param, grad_h0, None, None
+        dx = torch.empty_like(x) if need[0] else None
+        dh0 = torch.empty_like(h0) if h0 is not None and need[6] else None
+        dw_x, db_x, dw_a, db_a = (torch.zeros_like(p) for p in (w_x, b_x, w_a, b_a))
+        d_k = torch.zeros_like(b_a)  # d loss / d (-c softplus(Λ)), `[heads, E/heads]`
+        for rows in _row_pieces(x):
+            grads = _backward_rows(
+                ctx.c,
+                x[rows],
+                w_x,
+                b_x,
+                w_a,
+                b_a,
+                a_param,
+                h[rows],
+                _opt(h0, rows),
+                _opt(reset, rows),
+                _opt(g_h, rows),
+                _opt(g_last, rows),
+                need[0],
+            )
+            dx_r, dh0_r, pieces = grads
+            if dx is not None:
+                dx[rows] = dx_r
+            if dh0 is not None:
+                dh0[rows] = dh0_r
+            for total, piece in zip((dw_x, db_x, dw_a, db_a, d_k), pieces, strict=True):
+                total += piece
+        d_a_param = d_k.flatten() * (-ctx.c) * torch.sigmoid(a_param)  # softplus' = sigmoid
+        return dx, dw_x, db_x, dw_a, db_a, d_a_param, dh0, None, None
+
+
+def _backward_rows(
+    c: float,
+    x: torch.Tensor,
+    w_x: torch.Tensor,
+    b_x: torch.Tensor,
+    w_a: torch.Tensor,
+    b_a: torch.Tensor,
+    a_param: torch.Tensor,
+    h: torch.Tensor,
+    h0: torch.Tensor | None,
+    reset: torch.Tensor | None,
+    g_h: torch.Tensor | None,
+    g_last: torch.Tensor | None,
+    need_x: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor, tuple[torch.Tensor, ...]]:
+    """Gradients for some rows: `dx`, `dh0` and the rows' parts of `(dw_x, db_x, dw_a, db_a, d_k)`."""
+    heads = b_a.shape
+    g = rglru_gates(x, w_x, b_x, w_a, b_a, a_param, c, reset)
+    h_init = torch.zeros_like(h[:, 0]) if h0 is None else h0.to(h.dtype)
+    da, dnx, dh0 = torch_linear_scan_backward(g.a.flatten(-2), h, h_init, reset, g_h, g_last)
+    xh = x.unflatten(-1, heads)  # [B, T, heads, E/heads]
+    dnx = dnx.unflatten(-1, heads)
+    # normalized_x = x * gate_x * multiplier
+    dx = dnx * g.gate_x * g.multiplier if need_x else None
+    dnx_x = dnx * xh
+    del dnx
+    d_gate_x = dnx_x * g.multiplier
+    d_sqrt = dnx_x.mul_(g.gate_x)
+    if reset is not None:
+        d_sqrt.masked_fill_(reset[..., None, None], 0)  # the multiplier is the constant 1 there
+    # d sqrt(u) / du, bounded as `sqrt_bound_derivative`; u = 1 - a^2, so du/da = -2a
+    d_u = d_sqrt.mul_(torch.clamp_max(0.5 / g.sqrt_term, MAX_SQRT_GRADIENT))
+    d_a = da.unflatten(-1, heads).addcmul_(g.a, d_u, value=-2.0)
+    del d_u, da
+    d_log_a = d_a.mul_(g.a)  # a = exp(log a)
+    k = (-c * torch.nn.functional.softplus(a_param)).view(heads)  # log a = k r
+    d_k = (d_log_a * g.gate_a).sum_to_size(heads)
+    d_pre_a = d_log_a.mul_(k).mul_(g.gate_a * (1 - g.gate_a))  # sigmoid' = s (1 - s)
+    d_pre_x = d_gate_x.mul_(g.gate_x * (1 - g.gate_x))
+    del g
+    dx_a, dw_a, db_a = _block_diagonal_backward(x, w_a, d_pre_a, need_x)
+    del d_pre_a
+    dx_x, dw_x, db_x = _block_diagonal_backward(x, w_x, d_pre_x, need_x)
+    if dx is not None:
+        dx = dx.flatten(-2).add_(dx_a).add_(dx_x)
+    return dx, dh0, (dw_x, db_x, dw_a, db_a, d_k)
 
 
 def lean_rglru(
