@@ -6,7 +6,7 @@ import torch
 from vidssm.layers import rglru_lean
 from vidssm.layers.recurrent_block import RecurrentBlock
 from vidssm.layers.rglru import RGLRU
-from vidssm.layers.state import RGLRUState
+from vidssm.layers.state import Conv1DState, RecurrentBlockState, RGLRUState
 
 
 def pair(seed: int = 0, width: int = 24, heads: int = 3) -> tuple[RGLRU, RGLRU]:
@@ -104,7 +104,7 @@ def test_lean_block_saves_about_half_of_autograd():
     reset = torch.zeros(4, 32, dtype=torch.bool)
     reset[:, 0] = True
     lean, full = (saved_bytes(lambda b=b: b(x, reset)[0].sum()) for b in blocks.values())
-    assert lean <= 0.55 * full, (lean, full)
+    assert lean <= 0.4 * full, (lean, full)
 
 
 def test_lean_forward_equals_autograd_forward_float32():
@@ -120,3 +120,26 @@ def test_lean_forward_equals_autograd_forward_float32():
 def test_unknown_impl_raises():
     with pytest.raises(ValueError, match="impl"):
         RGLRU(8, 2, impl="fast")
+
+
+def test_lean_recurrent_block_gradients_equal_autograd_float64():
+    """The whole Griffin block (conv, lean RG-LRU, fused gated output) continuing a state, with segment starts."""
+    torch.manual_seed(0)
+    blocks = [RecurrentBlock(8, 2, 16, rglru_impl=impl).double() for impl in ("lean", "autograd")]
+    blocks[1].load_state_dict(blocks[0].state_dict())
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(3, 12, 8, generator=gen, dtype=torch.float64)
+    reset = torch.rand(3, 12, generator=gen) < 0.2
+    conv0 = torch.randn(3, 3, 16, generator=gen, dtype=torch.float64)
+    h0 = torch.randn(3, 16, generator=gen, dtype=torch.float64)
+    g_y = torch.randn(3, 12, 8, generator=gen, dtype=torch.float64)
+    results = []
+    for block in blocks:
+        leaves = [t.clone().requires_grad_() for t in (x, conv0, h0)]
+        state = RecurrentBlockState(Conv1DState(leaves[1]), RGLRUState(leaves[2]))
+        y, new = block(leaves[0], reset, state)
+        ((y * g_y).sum() + new.rglru.h.square().sum()).backward()
+        results.append([y.detach(), *(t.grad for t in leaves), *(p.grad for p in block.parameters())])
+    for got, want in zip(*results, strict=True):
+        assert want.abs().max() > 0
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)

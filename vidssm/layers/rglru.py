@@ -118,7 +118,7 @@ class RGLRU(nn.Module):
         """
         h0 = None if state is None else state.h
         gates = (self.input_gate.w, self.input_gate.b, self.a_gate.w, self.a_gate.b, self.a_param)
-        if self._use_lean(x):
+        if self.trains_lean(x):
             h, h_last = lean_rglru(x, *gates, h0, reset, self.c)
             return h, RGLRUState(h_last)
         g = rglru_gates(x, *gates, self.c, reset)  # each [B, T, heads, E/heads]
@@ -126,8 +126,8 @@ class RGLRU(nn.Module):
         h, h_last = linear_scan(g.a.flatten(-2), normalized_x, h0, reset)
         return h, RGLRUState(h_last)
 
-    def _use_lean(self, x: torch.Tensor) -> bool:
-        """Whether this call trains through `lean_rglru` (see `impl`)."""
+    def trains_lean(self, x: torch.Tensor) -> bool:
+        """Whether a call on `x` `[B, T, E]` trains through `lean_rglru` (see `impl`)."""
         if self.impl != "lean" or not torch.is_grad_enabled() or x.shape[1] < 2:
             return False
         if x.dtype not in (torch.float32, torch.float64) or torch.is_autocast_enabled(x.device.type):

@@ -52,8 +52,9 @@ class TRecViTConfig:
         pixel_std: Per-channel std the pixels are divided by.
         drop_path_rate: Stochastic depth of the spatial blocks (linearly increasing).
         rglru_impl: How RG-LRU blocks train (same maths, same inference path): `"lean"` (one autograd function
-            for the gates and the scan that saves only the gate input and `h`, and recomputes the gates in the
-            backward pass; less activation memory) or `"autograd"` (PyTorch autograd through every gate op).
+            for the gates and the scan that saves only the gate input and `h`, and one for the GeLU-gated output,
+            both recomputing the rest in the backward pass: less activation memory) or `"autograd"` (PyTorch
+            autograd through every op).
         mlp_act: GeLU of the spatial MLP: `"gelu_tanh"` (TRecViT / big_vision) or `"gelu"` (exact erf, as
             timm ViTs; use it for models initialised from timm weights).
     """
