@@ -6,16 +6,17 @@ One training step is a forward and a backward pass on a random clip (batch 2, wi
 - **peak memory**: in a fresh process per point, the peak resident memory above the built model's
   (`VmHWM`; `tools/bench_memory.py` measures the same with `ru_maxrss`), with glibc's mmap threshold fixed
   at 64 KiB so that freed tensors leave the resident set; robust on a shared machine.
-- **FLOPs**: `torch.utils.flop_counter.FlopCounterMode` (matmuls, convolutions and attention, forward and
-  backward; element-wise ops and the scan are not counted). PyTorch has no formula for the CPU attention op,
-  so this registers the same formula it uses for the CUDA ones.
+- **FLOPs**: `torch.utils.flop_counter.FlopCounterMode` around each model's warm-up step (matmuls,
+  convolutions and attention, forward and backward; element-wise ops and the scan are not counted). PyTorch
+  has no formula for the CPU attention op, so this registers the same formula it uses for the CUDA ones.
 - **wall time**: all models of one `T` built in one process and timed in interleaved rounds (one step of
   each model per round, after one warm-up step each); the median over rounds.
 
 Models (the names of the JSON rows):
 
 - `trecvit`: TRecViT, RG-LRU trained by autograd through every gate op (`rglru_impl="autograd"`).
-- `trecvit_lean`: TRecViT with the lean RG-LRU backward (`rglru_impl="lean"`, the default).
+- `trecvit_lean`: TRecViT with the lean recurrent block (`rglru_impl="lean"`, the default): `lean_rglru` and
+  `gated_output` recompute the gates and products in the backward pass.
 - `trecvit_checkpointed`: `trecvit` with activation checkpointing per layer (`set_grad_checkpointing`).
 - `trecvit_lean_checkpointed`: both.
 - `joint`: ViViT-style joint space-time attention over all `T (1+N)` tokens (`bench_memory.JointSpaceTime`).
@@ -111,19 +112,18 @@ def peak_rss_bytes() -> int:
 
 
 def point(name: str, frames: int, batch: int, **dims) -> dict:
-    """Peak memory (MiB above the built model) and GFLOPs of one step, in this (fresh) process."""
+    """Peak memory of one step in MiB above the built model, and its GFLOPs, in this (fresh) process."""
     model = build(name, frames, **dims)
     video = torch.rand(batch, frames, 3, dims["img_size"], dims["img_size"])
     base = rss_bytes()
-    train_step(model, video)
-    peak = peak_rss_bytes()
-    with FlopCounterMode(display=False, custom_mapping=CPU_SDPA_FLOPS) as counter:
+    with FlopCounterMode(display=False, custom_mapping=CPU_SDPA_FLOPS) as counter:  # keeps no tensors
         train_step(model, video)
+    peak = peak_rss_bytes()
     return dict(model=name, frames=frames, peak_mib=(peak - base) / 2**20, gflops=counter.get_total_flops() / 1e9)
 
 
 def step_times(frames: int, batch: int, rounds: int, models: tuple[str, ...], **dims) -> dict[str, float]:
-    """Median ms per step of each model, timed in interleaved rounds in this process."""
+    """Median ms per step of each model, timed in interleaved rounds in this process after one warm-up step each."""
     built = {name: build(name, frames, **dims) for name in models}
     video = torch.rand(batch, frames, 3, dims["img_size"], dims["img_size"])
     times: dict[str, list[float]] = {name: [] for name in models}
@@ -151,27 +151,30 @@ def goals(rows: list[dict], frames: list[int]) -> list[str]:
     by = {(r["model"], r["frames"]): r for r in rows}
     out = []
 
-    def ratio(t: int, key: str) -> float:
-        return by[GOAL_MODEL, t][key] / by["joint", t][key]
+    def ratio(t: int, key: str) -> float | None:
+        a, b = by.get((GOAL_MODEL, t), {}).get(key), by.get(("joint", t), {}).get(key)
+        return None if a is None or b is None else a / b
 
     for t, limit in ((64, 1.0), (256, 0.5)):
-        if t in frames:
-            r = ratio(t, "peak_mib")
-            ok = "met" if r <= limit else "NOT met"
-            out.append(f"peak memory ≤ {limit:.1f}× joint at {t} frames: {r:.2f}× — {ok}")
-    late = [t for t in frames if t >= 64]
+        r = ratio(t, "peak_mib")
+        if r is None:
+            out.append(f"peak memory ≤ {limit:.1f}× joint at {t} frames: not measured")
+        else:
+            out.append(
+                f"peak memory ≤ {limit:.1f}× joint at {t} frames: {r:.2f}× — {'met' if r <= limit else 'NOT met'}"
+            )
+    late = [(t, ratio(t, "step_ms")) for t in frames if t >= 64 and ratio(t, "step_ms") is not None]
     if late:
-        rs = [ratio(t, "step_ms") for t in late]
-        ok = "met" if all(r < 1 for r in rs) else "NOT met"
-        out.append(
-            "step time below joint from 64 frames on: "
-            + ", ".join(f"{r:.2f}× at {t}" for t, r in zip(late, rs, strict=True))
-            + f" — {ok}"
-        )
-    if len(frames) >= 2:
-        s = slope(rows, GOAL_MODEL, "step_ms")
+        ok = "met" if all(r < 1 for _, r in late) else "NOT met"
+        measured = ", ".join(f"{r:.2f}× at {t}" for t, r in late)
+        out.append(f"step time below joint from 64 frames on: {measured} (where timed) — {ok}")
+    timed = sorted(r["frames"] for r in rows if r["model"] == GOAL_MODEL and r.get("step_ms") is not None)
+    if len(timed) >= 2:
+        s = slope([r for r in rows if r.get("step_ms") is not None], GOAL_MODEL, "step_ms")
         ok = "met" if s <= 1.15 else "NOT met"
-        out.append(f"step time linear in T (log-log slope between the two longest clips ≤ 1.15): {s:.2f} — {ok}")
+        out.append(
+            f"step time linear in T (log-log slope between {timed[-2]} and {timed[-1]} frames ≤ 1.15): {s:.2f} — {ok}"
+        )
     return out
 
 
@@ -185,7 +188,7 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, key, label in ((axes[0], "step_ms", "ms per training step"), (axes[1], "peak_mib", "peak MiB")):
         for model in MODELS:
-            pts = sorted((r["frames"], r[key]) for r in rows if r["model"] == model)
+            pts = sorted((r["frames"], r[key]) for r in rows if r["model"] == model and r.get(key) is not None)
             if pts:
                 ax.plot(*zip(*pts, strict=True), marker="o", label=model)
         ax.set_xscale("log", base=2)
@@ -212,26 +215,53 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=192)
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--heads", type=int, default=3)
+    parser.add_argument(
+        "--phase", choices=("all", "memory", "time"), default="all", help="measure only memory+FLOPs, or only time"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="where the rows go (default docs/benchmarks/)")
+    parser.add_argument("--render", nargs="*", help="merge these JSON files of earlier runs and write the outputs")
     parser.add_argument("--point", nargs=2, metavar=("MODEL", "FRAMES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     dims = dict(img_size=args.img_size, width=args.width, depth=args.depth, heads=args.heads)
     if args.point:
         print(json.dumps(point(args.point[0], int(args.point[1]), args.batch, **dims)))
         return
+    if args.render:  # merge the rows of earlier runs (e.g. a memory and a time phase) and rewrite the outputs
+        merged: dict[tuple, dict] = {}
+        minutes, rounds = 0.0, 0
+        for path in args.render:
+            saved = json.loads(Path(path).read_text())
+            minutes += saved["config"].get("minutes", 0)
+            rounds = max(rounds, saved["config"]["rounds"])
+            for r in saved["rows"]:
+                merged.setdefault((r["model"], r["frames"]), {}).update({k: v for k, v in r.items() if v is not None})
+        rows = list(merged.values())
+        frames = sorted({r["frames"] for r in rows})
+        models = tuple(m for m in MODELS if any(r["model"] == m for r in rows))
+        write(args, rows, frames, models, rounds, minutes * 60)
+        return
     frames, rounds = ([16, 64], 1) if args.quick else (args.frames, args.rounds)
     models = tuple(args.models or (QUICK_MODELS if args.quick else MODELS))
-    rows = []
+    rows: list[dict] = []
     started = time.perf_counter()
     for t in frames:
-        ms = step_times(t, args.batch, rounds, models, **dims)
+        timed = step_times(t, args.batch, rounds, models, **dims) if args.phase in ("all", "time") else {}
         for name in models:
-            cmd = [sys.executable, __file__, "--point", name, str(t), f"--batch={args.batch}"]
-            cmd += [f"--{k.replace('_', '-')}={v}" for k, v in dims.items()]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=POINT_ENV)
-            row = json.loads(out.stdout.strip().splitlines()[-1])
-            rows.append(dict(row, step_ms=ms[name]))
-            print(json.dumps(rows[-1]), flush=True)
-    elapsed = time.perf_counter() - started
+            row = dict(model=name, frames=t, peak_mib=None, step_ms=timed.get(name), gflops=None)
+            if args.phase in ("all", "memory"):
+                cmd = [sys.executable, __file__, "--point", name, str(t), f"--batch={args.batch}"]
+                cmd += [f"--{k.replace('_', '-')}={v}" for k, v in dims.items()]
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=POINT_ENV)
+                row.update(json.loads(out.stdout.strip().splitlines()[-1]))
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        # Written after every clip length, so a long run that is stopped keeps what it measured.
+        write(args, rows, [f for f in frames if f <= t], models, rounds, time.perf_counter() - started)
+
+
+def write(args: argparse.Namespace, rows: list[dict], frames: list[int], models: tuple, rounds: int, elapsed: float):
+    """Prints the table and writes `docs/benchmarks/train_cpu{_quick}.{md,json,png}`."""
+    dims = dict(img_size=args.img_size, width=args.width, depth=args.depth, heads=args.heads)
     by = {(r["model"], r["frames"]): r for r in rows}
     table = "| model | frames | peak MiB | × joint | ms / step | × joint | GFLOPs | × joint |\n"
     table += "|---|---:|---:|---:|---:|---:|---:|---:|\n"
@@ -241,37 +271,54 @@ def main() -> None:
             r = by[name, t]
 
             def rel(key: str, r=r, j=j) -> str:
-                return f"{r[key] / j[key]:.2f}×" if j else "–"
+                ok = j is not None and r.get(key) is not None and j.get(key) is not None
+                return f"{r[key] / j[key]:.2f}×" if ok else "–"
+
+            def num(key: str, spec: str, r=r) -> str:
+                return "–" if r.get(key) is None else format(r[key], spec)
 
             table += (
-                f"| {name} | {t} | {r['peak_mib']:.0f} | {rel('peak_mib')} | {r['step_ms']:.0f} | {rel('step_ms')} "
-                f"| {r['gflops']:.1f} | {rel('gflops')} |\n"
+                f"| {name} | {t} | {num('peak_mib', '.0f')} | {rel('peak_mib')} | {num('step_ms', '.0f')} "
+                f"| {rel('step_ms')} | {num('gflops', '.1f')} | {rel('gflops')} |\n"
             )
     goal_lines = goals(rows, frames) if {GOAL_MODEL, "joint"} <= set(models) else []
-    print(table + "\n".join(goal_lines))
+    print(table + "\n".join(goal_lines), flush=True)
     stem = "train_cpu_quick" if args.quick else "train_cpu"
     OUT.mkdir(parents=True, exist_ok=True)
     meta = dict(dims, batch=args.batch, patch=16, rounds=rounds, torch=torch.__version__)
-    meta["threads"] = torch.get_num_threads()
-    (OUT / f"{stem}.json").write_text(json.dumps(dict(config=meta, rows=rows, goals=goal_lines), indent=2) + "\n")
+    meta.update(threads=torch.get_num_threads(), minutes=elapsed / 60)
+    report = json.dumps(dict(config=meta, rows=rows, goals=goal_lines), indent=2) + "\n"
+    if args.json is not None:  # one phase of a split run: rows only, merged later with --render
+        args.json.write_text(report)
+        return
+    (OUT / f"{stem}.json").write_text(report)
     plot(rows, OUT / f"{stem}.png")
     cmd = "python tools/bench_train.py" + (" --quick" if args.quick else "")
     (OUT / f"{stem}.md").write_text(
         "# Training cost vs clip length (one forward + backward), CPU\n\n"
         f"`{cmd}` — width {args.width}, depth {args.depth}, {args.heads} heads, 16×16 patches at "
         f"{args.img_size}², batch {args.batch}, float32, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-        f"all points of this table from one run ({elapsed / 60:.0f} min). Peak memory: resident memory above the "
+        f"{elapsed / 60:.0f} min of measuring. Peak memory: resident memory above the "
         "built model's, one fresh process per point. Time: median of "
         f"{rounds} interleaved rounds (one step of every model per round) on a shared 2-core machine, so "
         "compare ratios within a row of frames, not absolute times across runs. GFLOPs: `FlopCounterMode` "
         "(matmuls, convolutions, attention; element-wise ops and the scan not counted).\n\n"
-        "Models: `trecvit` (RG-LRU through autograd, `rglru_impl=\"autograd\"`), `trecvit_lean` (the lean RG-LRU "
-        "backward, `rglru_impl=\"lean\"`, the default), `*_checkpointed` (activation checkpointing per layer), "
+        'Models: `trecvit` (RG-LRU through autograd, `rglru_impl="autograd"`), `trecvit_lean` (the lean RG-LRU '
+        'backward, `rglru_impl="lean"`, the default), `*_checkpointed` (activation checkpointing per layer), '
         "`joint` (ViViT-style joint space-time attention), `divided` (TimeSformer-style divided attention); "
         "same width, depth, heads, patches.\n\n"
         + table
         + ("\n## Goals (lean TRecViT against the joint model)\n\n" + "".join(f"- {g}\n" for g in goal_lines))
         + f"\n![time and memory vs frames]({stem}.png)\n"
+        + "\n## Where the memory goes\n\n"
+        "`python tools/profile_train_memory.py` ([train_memory_profile_cpu.md](train_memory_profile_cpu.md)) lists, "
+        "for one step at 64 frames, what autograd saves for the backward pass per module and the top allocating "
+        "ops, checkpointed and not, for both RG-LRU implementations. Through autograd the RG-LRU layer saves about "
+        "nine `[B(1+N), T, 2D]` tensors (gate pre-activations, sigmoids, `a`, `1 - a²`, its square root, products); "
+        "the lean block saves its gate input and `h`, and its fused output saves the GeLU input and `h` instead "
+        "of the gate and the gated product. What remains is the ViT block of every layer, which alone keeps as much "
+        "per token as a layer of the joint model (PyTorch's CPU attention stores no `T²` matrix, so the joint "
+        "model's memory is also linear in `T`), plus the temporal block's norms, input maps, convolution and `h`.\n"
     )
 
 
