@@ -3,10 +3,11 @@
 One training step is a forward and a backward pass on a random clip (batch 2, width 192, depth 4, 3 heads,
 112², 16×16 patches by default). For every clip length `T` and model this measures, in the same run:
 
-- **peak memory**: in a fresh process per point, the peak resident memory above the built model's
-  (`VmHWM`; `tools/bench_memory.py` measures the same with `ru_maxrss`), with glibc's mmap threshold fixed
-  at 64 KiB so that freed tensors leave the resident set; robust on a shared machine.
-- **FLOPs**: `torch.utils.flop_counter.FlopCounterMode` around each model's warm-up step (matmuls,
+- **peak memory**: in a fresh process per clip length, model after model, the peak resident memory of one
+  step above the built model's (`VmHWM`, reset before each step; `tools/bench_memory.py` measures the same
+  with `ru_maxrss` and a process per point), with glibc's mmap threshold fixed at 64 KiB so that freed
+  tensors leave the resident set; robust on a shared machine.
+- **FLOPs**: `torch.utils.flop_counter.FlopCounterMode` around each model's timing warm-up step (matmuls,
   convolutions and attention, forward and backward; element-wise ops and the scan are not counted). PyTorch
   has no formula for the CPU attention op, so this registers the same formula it uses for the CUDA ones.
 - **wall time**: all models of one `T` built in one process and timed in interleaved rounds (one step of
@@ -30,6 +31,7 @@ Writes `docs/benchmarks/train_cpu.{md,json,png}` (`--quick`: T = 16 and 64 only,
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -111,30 +113,54 @@ def peak_rss_bytes() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def point(name: str, frames: int, batch: int, **dims) -> dict:
-    """Peak memory of one step in MiB above the built model, and its GFLOPs, in this (fresh) process."""
-    model = build(name, frames, **dims)
+def reset_peak_rss() -> None:
+    """Resets `VmHWM` to the current resident memory (Linux `clear_refs`), so one process can measure many peaks."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def points(frames: int, batch: int, models: tuple[str, ...], **dims) -> list[dict]:
+    """Peak memory of one step of each model in MiB above the built model, one model after the other.
+
+    After a warm-up step of every model on a 2-frame clip, each model is built, the peak is reset to the memory
+    in use, one step runs, and the model is freed.
+    """
+    for name in models:  # one-time allocations (thread pools, kernel caches) before any peak is measured
+        train_step(build(name, 2, **dims), torch.rand(batch, 2, 3, dims["img_size"], dims["img_size"]))
     video = torch.rand(batch, frames, 3, dims["img_size"], dims["img_size"])
-    base = rss_bytes()
-    with FlopCounterMode(display=False, custom_mapping=CPU_SDPA_FLOPS) as counter:  # keeps no tensors
+    rows = []
+    for name in models:
+        model = build(name, frames, **dims)
+        gc.collect()
+        reset_peak_rss()
+        base = rss_bytes()
         train_step(model, video)
-    peak = peak_rss_bytes()
-    return dict(model=name, frames=frames, peak_mib=(peak - base) / 2**20, gflops=counter.get_total_flops() / 1e9)
+        rows.append(dict(model=name, frames=frames, peak_mib=(peak_rss_bytes() - base) / 2**20))
+        del model
+        gc.collect()
+    return rows
 
 
-def step_times(frames: int, batch: int, rounds: int, models: tuple[str, ...], **dims) -> dict[str, float]:
-    """Median ms per step of each model, timed in interleaved rounds in this process after one warm-up step each."""
+def step_times(frames: int, batch: int, rounds: int, models: tuple[str, ...], **dims) -> dict[str, dict]:
+    """Median ms per step of each model, timed in interleaved rounds in this process, and its GFLOPs.
+
+    The FLOPs are counted in each model's untimed warm-up step (not in the memory points: under the counter's
+    dispatch mode checkpointed models keep more memory).
+    """
     built = {name: build(name, frames, **dims) for name in models}
     video = torch.rand(batch, frames, 3, dims["img_size"], dims["img_size"])
     times: dict[str, list[float]] = {name: [] for name in models}
-    for model in built.values():
-        train_step(model, video)  # warm-up
+    gflops = {}
+    for name, model in built.items():
+        with FlopCounterMode(display=False, custom_mapping=CPU_SDPA_FLOPS) as counter:
+            train_step(model, video)  # warm-up
+        gflops[name] = counter.get_total_flops() / 1e9
     for _ in range(rounds):
         for name, model in built.items():
             start = time.perf_counter()
             train_step(model, video)
             times[name].append(1e3 * (time.perf_counter() - start))
-    return {name: statistics.median(t) for name, t in times.items()}
+    return {name: dict(step_ms=statistics.median(t), gflops=gflops[name]) for name, t in times.items()}
 
 
 def slope(rows: list[dict], model: str, key: str) -> float:
@@ -209,6 +235,7 @@ def main() -> None:
         "--quick", action="store_true", help="T = 16 and 64, the five models of the issue, 1 round (a few minutes)"
     )
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--models", nargs="*", default=None, help="default: all (--quick: all but lean checkpointed)")
     parser.add_argument("--img-size", type=int, default=112)
     parser.add_argument("--batch", type=int, default=2)
@@ -216,23 +243,28 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--heads", type=int, default=3)
     parser.add_argument(
-        "--phase", choices=("all", "memory", "time"), default="all", help="measure only memory+FLOPs, or only time"
+        "--phase", choices=("all", "memory", "time"), default="all", help="measure only memory, or only time+FLOPs"
     )
     parser.add_argument("--json", type=Path, default=None, help="where the rows go (default docs/benchmarks/)")
+    parser.add_argument("--command", default=None, help="the command line(s) the .md names (with --render)")
     parser.add_argument("--render", nargs="*", help="merge these JSON files of earlier runs and write the outputs")
-    parser.add_argument("--point", nargs=2, metavar=("MODEL", "FRAMES"), help=argparse.SUPPRESS)
+    parser.add_argument("--points", type=int, metavar="FRAMES", help=argparse.SUPPRESS)
     args = parser.parse_args()
     dims = dict(img_size=args.img_size, width=args.width, depth=args.depth, heads=args.heads)
-    if args.point:
-        print(json.dumps(point(args.point[0], int(args.point[1]), args.batch, **dims)))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.points:
+        for row in points(args.points, args.batch, tuple(args.models), **dims):
+            print(json.dumps(row), flush=True)
         return
     if args.render:  # merge the rows of earlier runs (e.g. a memory and a time phase) and rewrite the outputs
         merged: dict[tuple, dict] = {}
         minutes, rounds = 0.0, 0
         for path in args.render:
             saved = json.loads(Path(path).read_text())
-            minutes += saved["config"].get("minutes", 0)
-            rounds = max(rounds, saved["config"]["rounds"])
+            minutes = max(minutes, saved["config"].get("minutes", 0))  # the runs may have run side by side
+            if any(r.get("step_ms") is not None for r in saved["rows"]):
+                rounds = max(rounds, saved["config"]["rounds"])
             for r in saved["rows"]:
                 merged.setdefault((r["model"], r["frames"]), {}).update({k: v for k, v in r.items() if v is not None})
         rows = list(merged.values())
@@ -246,17 +278,20 @@ def main() -> None:
     started = time.perf_counter()
     for t in frames:
         timed = step_times(t, args.batch, rounds, models, **dims) if args.phase in ("all", "time") else {}
+        peaks = {}
+        if args.phase in ("all", "memory"):
+            cmd = [sys.executable, __file__, "--points", str(t), f"--batch={args.batch}", "--models", *models]
+            cmd += [f"--{k.replace('_', '-')}={v}" for k, v in dims.items()]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=POINT_ENV)
+            peaks = {r["model"]: r for r in map(json.loads, out.stdout.strip().splitlines()[-len(models) :])}
         for name in models:
-            row = dict(model=name, frames=t, peak_mib=None, step_ms=timed.get(name), gflops=None)
-            if args.phase in ("all", "memory"):
-                cmd = [sys.executable, __file__, "--point", name, str(t), f"--batch={args.batch}"]
-                cmd += [f"--{k.replace('_', '-')}={v}" for k, v in dims.items()]
-                out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=POINT_ENV)
-                row.update(json.loads(out.stdout.strip().splitlines()[-1]))
+            row = dict(model=name, frames=t, peak_mib=None, step_ms=None, gflops=None)
+            row.update(timed.get(name, {}))
+            row.update(peaks.get(name, {}))
             rows.append(row)
             print(json.dumps(row), flush=True)
         # Written after every clip length, so a long run that is stopped keeps what it measured.
-        write(args, rows, [f for f in frames if f <= t], models, rounds, time.perf_counter() - started)
+        write(args, rows, sorted({r["frames"] for r in rows}), models, rounds, time.perf_counter() - started)
 
 
 def write(args: argparse.Namespace, rows: list[dict], frames: list[int], models: tuple, rounds: int, elapsed: float):
@@ -293,13 +328,13 @@ def write(args: argparse.Namespace, rows: list[dict], frames: list[int], models:
         return
     (OUT / f"{stem}.json").write_text(report)
     plot(rows, OUT / f"{stem}.png")
-    cmd = "python tools/bench_train.py" + (" --quick" if args.quick else "")
+    cmd = args.command or "`python tools/bench_train.py" + (" --quick`" if args.quick else "`")
     (OUT / f"{stem}.md").write_text(
         "# Training cost vs clip length (one forward + backward), CPU\n\n"
-        f"`{cmd}` — width {args.width}, depth {args.depth}, {args.heads} heads, 16×16 patches at "
-        f"{args.img_size}², batch {args.batch}, float32, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-        f"{elapsed / 60:.0f} min of measuring. Peak memory: resident memory above the "
-        "built model's, one fresh process per point. Time: median of "
+        f"{cmd} — width {args.width}, depth {args.depth}, {args.heads} heads, 16×16 patches at "
+        f"{args.img_size}², batch {args.batch}, float32, torch {torch.__version__}; "
+        f"{elapsed / 60:.0f} min. Peak memory: resident memory above the "
+        "built model's, one fresh process per clip length. Time: median of "
         f"{rounds} interleaved rounds (one step of every model per round) on a shared 2-core machine, so "
         "compare ratios within a row of frames, not absolute times across runs. GFLOPs: `FlopCounterMode` "
         "(matmuls, convolutions, attention; element-wise ops and the scan not counted).\n\n"
