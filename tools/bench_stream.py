@@ -409,7 +409,8 @@ def markdown(report: dict) -> str:
             "Offline throughput: `model(video)` on one 16-frame clip (the parallel scan over time) against ViT-Ti on "
             "the same 16 frames as an image batch, timed in interleaved rounds (goal: time ratio ≤ FLOP ratio)."
             + (
-                f" Measured in a separate run (`--offline-only`, {report['offline_run']['seconds']:.0f} s)."
+                f" Measured in a separate run (`--offline-only`, {report['offline_run']['threads']} torch thread(s), "
+                f"{report['offline_run']['seconds']:.0f} s)."
                 if "offline_run" in report
                 else ""
             ),
@@ -420,7 +421,7 @@ def markdown(report: dict) -> str:
         for r in report["sizes"]:
             o = r["offline"]
             lines.append(
-                f"| {r['size']}² | {o['clip_fps']:.0f} | {o['vit_fps']:.0f} | {o['time_ratio']:.2f} | "
+                f"| {r['size']}² | {o['clip_fps']:.1f} | {o['vit_fps']:.1f} | {o['time_ratio']:.2f} | "
                 f"{o['flops_ratio']:.2f} | {verdict(o['time_ratio'], o['flops_ratio'], False)} |"
             )
     lines += [
