@@ -25,7 +25,7 @@ Models (the names of the JSON rows):
 
 Writes `docs/benchmarks/train_cpu.{md,json,png}` (`--quick`: T = 16 and 64 only, to `train_cpu_quick.*`).
 
-    python tools/bench_train.py [--quick] [--frames 16 32 64 128 256] [--rounds 3]
+    python tools/bench_train.py [--quick] [--frames 16 32 64 128 256] [--rounds 3] [--threads 1] [--phase memory|time]
 """
 
 from __future__ import annotations
@@ -235,7 +235,13 @@ def main() -> None:
         "--quick", action="store_true", help="T = 16 and 64, the five models of the issue, 1 round (a few minutes)"
     )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a shared machine, OpenMP regions of 2+ "
+        "threads stall when oversubscribed, most for models of many small ops such as TRecViT; 0: PyTorch's default)",
+    )
     parser.add_argument("--models", nargs="*", default=None, help="default: all (--quick: all but lean checkpointed)")
     parser.add_argument("--img-size", type=int, default=112)
     parser.add_argument("--batch", type=int, default=2)
@@ -253,6 +259,7 @@ def main() -> None:
     dims = dict(img_size=args.img_size, width=args.width, depth=args.depth, heads=args.heads)
     if args.threads:
         torch.set_num_threads(args.threads)
+    dims_threads = ["--threads", str(args.threads)]
     if args.points:
         for row in points(args.points, args.batch, tuple(args.models), **dims):
             print(json.dumps(row), flush=True)
@@ -280,7 +287,16 @@ def main() -> None:
         timed = step_times(t, args.batch, rounds, models, **dims) if args.phase in ("all", "time") else {}
         peaks = {}
         if args.phase in ("all", "memory"):
-            cmd = [sys.executable, __file__, "--points", str(t), f"--batch={args.batch}", "--models", *models]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--points",
+                str(t),
+                f"--batch={args.batch}",
+                *dims_threads,
+                "--models",
+                *models,
+            ]
             cmd += [f"--{k.replace('_', '-')}={v}" for k, v in dims.items()]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=POINT_ENV)
             peaks = {r["model"]: r for r in map(json.loads, out.stdout.strip().splitlines()[-len(models) :])}
