@@ -53,7 +53,48 @@ class JointSpaceTime(nn.Module):
         return self.head(x.mean(1))
 
 
-def _rss_bytes() -> int:
+class DividedSpaceTime(nn.Module):
+    """TimeSformer-style divided attention: per layer, attention over time for every token position
+    `[B(1+N), T, D]`, then a ViT block over the tokens of each frame `[BT, 1+N, D]` (the second baseline).
+
+    A CLS token per frame, as TRecViT, instead of TimeSformer's one CLS token per clip.
+    """
+
+    def __init__(self, img_size: int, patch: int, width: int, depth: int, heads: int, frames: int) -> None:
+        super().__init__()
+        self.grad_checkpointing = False
+        from timm.layers import Attention
+
+        from vidssm.layers.blocks import SpatialBlock
+        from vidssm.layers.norm import LayerNorm
+        from vidssm.layers.patch_embed import FrameTokenizer
+
+        self.tokenizer = FrameTokenizer(img_size, patch, 3, width)
+        self.time_embed = nn.Parameter(torch.zeros(1, frames, 1, width))
+        self.time_norms = nn.ModuleList(LayerNorm(width) for _ in range(depth))
+        self.time_attns = nn.ModuleList(Attention(width, heads, qkv_bias=True) for _ in range(depth))
+        self.blocks = nn.ModuleList(SpatialBlock(width, heads, 4 * width) for _ in range(depth))
+        self.head = nn.Linear(width, 400)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
+
+    def _layer(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        bsz, length, num, width = x.shape
+        streams = x.transpose(1, 2).reshape(bsz * num, length, width)  # [(B N), T, D]
+        streams = streams + self.time_attns[i](self.time_norms[i](streams))
+        x = streams.reshape(bsz, num, length, width).transpose(1, 2)  # [B, T, N, D]
+        return self.blocks[i](x.flatten(0, 1)).unflatten(0, (bsz, length))
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        x = self.tokenizer(video) + self.time_embed  # [B, T, 1+N, D]
+        for i in range(len(self.blocks)):
+            x = checkpoint(self._layer, i, x, use_reentrant=False) if self.grad_checkpointing else self._layer(i, x)
+        return self.head(x[:, :, 0].mean(1))
+
+
+def rss_bytes() -> int:
+    """The resident memory of this process now (`/proc/self/statm`)."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
 
@@ -79,7 +120,7 @@ def measure(kind: str, frames: int, img_size: int, batch: int, width: int, depth
     if ckpt:
         model.set_grad_checkpointing()
     video = torch.rand(batch, frames, 3, img_size, img_size)
-    base = _rss_bytes()
+    base = rss_bytes()
     model(video).logsumexp(-1).sum().backward()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return dict(model=kind, frames=frames, peak_mib=(peak - base) / 2**20)

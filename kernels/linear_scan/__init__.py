@@ -10,7 +10,7 @@ import torch
 
 from .naive import accumulation_dtype, naive_linear_scan
 from .scan_op import planar_linear_scan, scan_op_linear_scan
-from .torch_scan import choose_scan_form, torch_linear_scan
+from .torch_scan import choose_scan_form, torch_linear_scan, torch_linear_scan_backward
 from .triton_op import (
     TRITON_FORMS,
     choose_chunk_size,
@@ -202,5 +202,6 @@ __all__ = [
     "planar_triton_linear_scan",
     "scan_op_linear_scan",
     "torch_linear_scan",
+    "torch_linear_scan_backward",
     "triton_linear_scan",
 ]

@@ -169,28 +169,61 @@ class _LinearScanFunction(torch.autograd.Function):
         ctx: FunctionCtx, g_h: torch.Tensor | None, g_last: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, ...]:
         a, a_acc, h_init, out, h0, reset = ctx.saved_tensors
-        acc = out.dtype
-        # Conjugate the compact `a` once: a lazy conj view would be materialised by every op.
-        a_conj = torch.broadcast_to(a_acc.conj().resolve_conj(), out.shape)  # [B, T, D]
-        if reset is not None:
-            a_conj = a_conj.masked_fill(reset[..., None], 0)
-        g = torch.zeros_like(out) if g_h is None else g_h.to(acc)
-        g_end = torch.zeros_like(h_init) if g_last is None else g_last.to(acc)
-        dh = _REVERSE[ctx.form](a_conj, g, g_end)  # [B, T, D]: dL/dh_t including later steps
         need_a, need_b, need_h0 = ctx.needs_input_grad[:3]
-        grad_a = grad_b = grad_h0 = None
-        if need_b:
-            grad_b = dh.to(ctx.b_dtype)
-        if need_h0 and h0 is not None:
-            grad_h0 = _grad_like(a_conj[:, 0] * dh[:, 0], h0)
-        if need_a:
-            da = torch.empty_like(dh)  # [B, T, D]: dL/da_t = dh_t * conj(h_{t-1})
-            torch.mul(dh[:, 0], h_init.conj(), out=da[:, 0])
-            torch.mul(dh[:, 1:], out[:, :-1].conj(), out=da[:, 1:])
-            if reset is not None:
-                da.masked_fill_(reset[..., None], 0)
-            grad_a = _grad_like(da.sum_to_size(a.shape), a)
+        da, dh, dh0 = torch_linear_scan_backward(a_acc, out, h_init, reset, g_h, g_last, ctx.form, need_a)
+        grad_a = _grad_like(da.sum_to_size(a.shape), a) if need_a else None
+        grad_b = dh.to(ctx.b_dtype) if need_b else None
+        grad_h0 = _grad_like(dh0, h0) if need_h0 and h0 is not None else None
         return grad_a, grad_b, grad_h0, None, None
+
+
+def torch_linear_scan_backward(
+    a: torch.Tensor,
+    h: torch.Tensor,
+    h0: torch.Tensor,
+    reset: torch.Tensor | None,
+    g_h: torch.Tensor | None,
+    g_last: torch.Tensor | None,
+    form: ScanForm = "auto",
+    need_a: bool = True,
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """The backward pass of `naive_linear_scan` from its output: the reverse-time recurrence of the module docstring.
+
+    For layers that fuse the scan into their own autograd function (the lean RG-LRU) and keep `h` anyway.
+
+    Args:
+        a: Decay in the accumulation dtype, broadcastable to `h` (without the reset mask).
+        h: The scan's output `[B, T, D]` in the accumulation dtype.
+        h0: The initial state `[B, D]` in the accumulation dtype (zeros when the scan had none).
+        reset: Bool `[B, T]`, or None, as in the forward.
+        g_h: Gradient of the loss with respect to `h` `[B, T, D]`, or None for zeros.
+        g_last: Gradient with respect to `h_last` `[B, D]`, or None for zeros.
+        form: Algorithm form of the reverse scan (``"auto"``: `choose_scan_form`).
+        need_a: Compute the gradient of `a` (else None is returned for it).
+
+    Returns:
+        `da` `[B, T, D]` (not reduced to `a`'s shape), `db` `[B, T, D]` and `dh0` `[B, D]`, in the
+        accumulation dtype (conjugate Wirtinger convention for complex inputs).
+    """
+    acc = h.dtype
+    if form == "auto":
+        form = choose_scan_form(*h.shape, acc)
+    # Conjugate the compact `a` once: a lazy conj view would be materialised by every op.
+    a_conj = torch.broadcast_to(a.conj().resolve_conj(), h.shape)  # [B, T, D]
+    if reset is not None:
+        a_conj = a_conj.masked_fill(reset[..., None], 0)
+    g = torch.zeros_like(h) if g_h is None else g_h.to(acc)
+    g_end = torch.zeros_like(h0) if g_last is None else g_last.to(acc)
+    dh = _REVERSE[form](a_conj, g, g_end)  # [B, T, D]: dL/dh_t including later steps
+    dh0 = a_conj[:, 0] * dh[:, 0]
+    da = None
+    if need_a:
+        da = torch.empty_like(dh)  # [B, T, D]: dL/da_t = dh_t * conj(h_{t-1})
+        torch.mul(dh[:, 0], h0.conj(), out=da[:, 0])
+        torch.mul(dh[:, 1:], h[:, :-1].conj(), out=da[:, 1:])
+        if reset is not None:
+            da.masked_fill_(reset[..., None], 0)
+    return da, dh, dh0
 
 
 def _single_step(

@@ -79,3 +79,23 @@ def test_frames_variant_is_a_frame_average():
     torch.testing.assert_close(model(shuffled), model(video), rtol=1e-5, atol=1e-6)  # order carries no information
     recurrent = vidssm.create_model("trecvit_tiny", img_size=32, depth=2).eval()
     assert (recurrent(shuffled) - recurrent(video)).abs().max() > 1e-4
+
+
+def test_lean_rglru_training_gradients_equal_autograd_float64():
+    """`rglru_impl="lean"` (the default) trains the same function as autograd through the gates: same loss and
+    gradients of every parameter, in float64, on a clip split into two clips (segment starts inside the batch)."""
+    assert TRecViTConfig().rglru_impl == "lean"
+    torch.manual_seed(0)
+    lean = vidssm.create_model("trecvit_debug", frames_per_clip=3).double()
+    ref = vidssm.create_model("trecvit_debug", frames_per_clip=3, rglru_impl="autograd").double()
+    ref.load_state_dict(lean.state_dict())
+    video = torch.rand(2, 6, 3, 32, 32, dtype=torch.float64)
+    losses = []
+    for model in (lean, ref):
+        loss = model(video).logsumexp(-1).sum()
+        loss.backward()
+        losses.append(loss.detach())
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-12, atol=0)
+    for (name, p), q in zip(lean.named_parameters(), ref.parameters(), strict=True):
+        assert q.grad is not None and q.grad.abs().max() > 0, name
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-9, atol=1e-12, msg=name)

@@ -32,10 +32,13 @@ def create_temporal_mixer(
     lru_r_max: float = 0.99,
     lru_max_phase: float = 6.28,
     final_w_init_variance_scale: float = 1.0,
+    rglru_impl: str = "lean",
 ) -> nn.Module:
     """Builds the mixer of a temporal block from its kind: `"rglru"`, `"lru"` or `"attention"`."""
     if kind == "rglru":
-        return RecurrentBlock(width, num_heads, lru_width, conv1d_temporal_width, min_rad, final_w_init_variance_scale)
+        return RecurrentBlock(
+            width, num_heads, lru_width, conv1d_temporal_width, min_rad, final_w_init_variance_scale, rglru_impl
+        )
     if kind == "lru":
         return LRUMixer(width, lru_width, lru_r_min, lru_r_max, lru_max_phase)
     if kind == "attention":

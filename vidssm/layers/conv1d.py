@@ -60,11 +60,13 @@ class CausalConv1D(nn.Module):
             seg = torch.cat([seg.new_zeros(bsz, k - 1), seg], dim=1)  # [B, K-1+T]
         out = self.b.to(x.dtype).expand_as(x)
         for s in range(k):
-            tap = xp[:, k - 1 - s : k - 1 - s + length]  # x_{t-s}, [B, T, E]
+            tap = xp[:, k - 1 - s : k - 1 - s + length] * self.w[k - 1 - s].to(x.dtype)  # w x_{t-s}, [B, T, E]
             if reset is not None:
+                # Masking after the weight: autograd then keeps the `[B, T, 1]` mask and the view of `xp` that the
+                # weight's gradient needs, not a masked copy of the input per tap.
                 same = seg[:, k - 1 - s : k - 1 - s + length] == seg[:, k - 1 :]
                 tap = tap * same[..., None].to(x.dtype)
-            out = out + tap * self.w[k - 1 - s].to(x.dtype)
+            out = out + tap
         new = xp[:, -(k - 1) :] if k > 1 else xp[:, :0]
         if reset is not None and k > 1:
             # Inputs from before the last segment start must not leak into the next call.

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conv1d import CausalConv1D
+from .gated_output import gated_output
 from .rglru import RGLRU
 from .state import RecurrentBlockState
 
@@ -31,6 +32,8 @@ class RecurrentBlock(nn.Module):
         conv1d_temporal_width: Conv taps `K`.
         min_rad: Lower radius of the RG-LRU ring init.
         final_w_init_variance_scale: Init variance scale of `linear_out` (TRecViT: 2 / depth).
+        rglru_impl: How the block trains: `"lean"` (the RG-LRU's `lean_rglru` and the fused `gated_output`, which
+            recompute gates and products in the backward pass instead of saving them) or `"autograd"` (see `RGLRU`).
     """
 
     def __init__(
@@ -41,6 +44,7 @@ class RecurrentBlock(nn.Module):
         conv1d_temporal_width: int = 4,
         min_rad: float = 0.9,
         final_w_init_variance_scale: float = 1.0,
+        rglru_impl: str = "lean",
     ) -> None:
         super().__init__()
         lru_width = lru_width or width
@@ -48,7 +52,7 @@ class RecurrentBlock(nn.Module):
         self.linear_x = fan_in_normal_(nn.Linear(width, lru_width))
         self.linear_out = fan_in_normal_(nn.Linear(lru_width, width), final_w_init_variance_scale)
         self.conv_1d = CausalConv1D(lru_width, conv1d_temporal_width)
-        self.rg_lru = RGLRU(lru_width, num_heads, min_rad=min_rad)
+        self.rg_lru = RGLRU(lru_width, num_heads, min_rad=min_rad, impl=rglru_impl)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> RecurrentBlockState:
         """Zero conv and RG-LRU states."""
@@ -60,8 +64,13 @@ class RecurrentBlock(nn.Module):
         self, x: torch.Tensor, reset: torch.Tensor | None = None, state: RecurrentBlockState | None = None
     ) -> tuple[torch.Tensor, RecurrentBlockState]:
         """Runs the block on `x` `[B, T, D]`; returns `[B, T, D]` and the new state."""
-        y = F.gelu(self.linear_y(x), approximate="tanh")
+        u = self.linear_y(x)
         x = self.linear_x(x)
         x, conv_state = self.conv_1d(x, reset, None if state is None else state.conv)
+        lean = self.rg_lru.trains_lean(x)
         x, lru_state = self.rg_lru(x, reset, None if state is None else state.rglru)
-        return self.linear_out(x * y), RecurrentBlockState(conv_state, lru_state)
+        if lean:  # the same output, saving only `u` and `h` for the backward pass
+            out = gated_output(u, x, self.linear_out.weight, self.linear_out.bias)
+        else:
+            out = self.linear_out(x * F.gelu(u, approximate="tanh"))
+        return out, RecurrentBlockState(conv_state, lru_state)

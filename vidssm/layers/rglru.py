@@ -15,11 +15,16 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from vidssm.kernels import linear_scan
 
+from .rglru_gates import block_diagonal, rglru_gates, sqrt_bound_derivative
+from .rglru_lean import lean_rglru
 from .state import RGLRUState
+
+__all__ = ["RGLRU", "RGLRU_IMPLS", "BlockDiagonalLinear", "rnn_param_init", "sqrt_bound_derivative"]
+
+RGLRU_IMPLS = ("lean", "autograd")
 
 
 class BlockDiagonalLinear(nn.Module):
@@ -42,9 +47,7 @@ class BlockDiagonalLinear(nn.Module):
 
     def heads(self, x: torch.Tensor) -> torch.Tensor:
         """Applies the layer to `x` `[..., E]`; returns `[..., heads, E/heads]` (a head-major view, no copy)."""
-        xh = x.reshape(-1, self.num_heads, self.w.shape[1]).transpose(0, 1)  # [heads, M, E/heads]
-        y = torch.baddbmm(self.b[:, None], xh, self.w)  # one matmul per block: [heads, M, E/heads]
-        return y.transpose(0, 1).reshape(*x.shape[:-1], *self.b.shape)
+        return block_diagonal(x, self.w, self.b)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Applies the layer to `x` `[..., E]`."""
@@ -58,33 +61,6 @@ def rnn_param_init(width: int, min_rad: float, max_rad: float, eps: float = 1e-8
     return torch.log(torch.expm1(-a_real))  # inverse softplus of -log(a)
 
 
-class _SqrtBoundDerivative(torch.autograd.Function):
-    """`sqrt(x)` with the derivative `min(1 / (2 sqrt(x)), max_gradient)`; saves only the output."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, max_gradient: float) -> torch.Tensor:
-        y = torch.sqrt(x)
-        ctx.save_for_backward(y)
-        ctx.max_gradient = max_gradient
-        return y
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (y,) = ctx.saved_tensors
-        return grad * torch.clamp_max(0.5 / y, ctx.max_gradient), None
-
-
-def sqrt_bound_derivative(x: torch.Tensor, max_gradient: float) -> torch.Tensor:
-    """`sqrt(x)` whose derivative is clipped at `max_gradient` (avoids infinite gradients at x = 0).
-
-    The forward value is exactly `sqrt(x)`; below `1 / (4 max_gradient^2)` the derivative is constant.
-    Without autograd (inference, export) it is a plain `sqrt`.
-    """
-    if torch.is_grad_enabled() and x.requires_grad and not torch.compiler.is_exporting():
-        return _SqrtBoundDerivative.apply(x, max_gradient)
-    return torch.sqrt(x)
-
-
 class RGLRU(nn.Module):
     """The RG-LRU layer; input and output `[B, T, E]`, state `[B, E]` float32.
 
@@ -94,6 +70,14 @@ class RGLRU(nn.Module):
         min_rad: Lower radius of the ring init of `a = exp(-softplus(Λ))` (Griffin 0.9, TRecViT 0.5).
         max_rad: Upper radius of the ring init.
         c: The constant in `a = exp(-c * softplus(Λ) * r)`.
+        impl: How it trains. `"lean"`: the gates and the scan run as one autograd function (`lean_rglru`) that
+            saves only `x` and `h` and recomputes the gates in the backward pass; used while autograd records
+            a float32/float64 input of more than one step outside autocast, `torch.compile` and export, and
+            otherwise the autograd path. `"autograd"`: autograd through every gate op. Same maths, same
+            forward values, gradients equal up to rounding (tested in float64).
+
+    Raises:
+        ValueError: On an unknown `impl`.
     """
 
     def __init__(
@@ -103,8 +87,12 @@ class RGLRU(nn.Module):
         min_rad: float = 0.9,
         max_rad: float = 0.999,
         c: float = 8.0,
+        impl: str = "lean",
     ) -> None:
         super().__init__()
+        if impl not in RGLRU_IMPLS:
+            raise ValueError(f"impl must be one of {RGLRU_IMPLS}, got {impl!r}")
+        self.impl = impl
         self.width = width
         self.c = c
         self.a_param = nn.Parameter(rnn_param_init(width, min_rad, max_rad))
@@ -128,17 +116,22 @@ class RGLRU(nn.Module):
         Returns:
             `h` `[B, T, E]` in `x`'s dtype and the new state.
         """
-        # Element-wise maths per gate block, `[B, T, heads, E/heads]`: the gates stay in their matmul's layout.
-        heads = self.a_gate.b.shape
-        gate_x = torch.sigmoid(self.input_gate.heads(x))
-        gate_a = torch.sigmoid(self.a_gate.heads(x))
-        log_a = gate_a * (-self.c * F.softplus(self.a_param)).view(heads)  # log a_t = -c softplus(Λ) r_t
-        a = torch.exp(log_a)
-        one_minus_a2 = torch.addcmul(torch.ones((), dtype=a.dtype, device=a.device), a, a, value=-1)
-        multiplier = sqrt_bound_derivative(one_minus_a2, 1000.0)
-        if reset is not None:
-            multiplier = multiplier.masked_fill(reset[..., None, None], 1.0)
-        normalized_x = (x.unflatten(-1, heads) * gate_x * multiplier.to(x.dtype)).flatten(-2)
-        a = a.flatten(-2)
-        h, h_last = linear_scan(a, normalized_x, None if state is None else state.h, reset)
+        h0 = None if state is None else state.h
+        gates = (self.input_gate.w, self.input_gate.b, self.a_gate.w, self.a_gate.b, self.a_param)
+        if self.trains_lean(x):
+            h, h_last = lean_rglru(x, *gates, h0, reset, self.c)
+            return h, RGLRUState(h_last)
+        g = rglru_gates(x, *gates, self.c, reset)  # each [B, T, heads, E/heads]
+        normalized_x = (x.unflatten(-1, self.a_gate.b.shape) * g.gate_x * g.multiplier.to(x.dtype)).flatten(-2)
+        h, h_last = linear_scan(g.a.flatten(-2), normalized_x, h0, reset)
         return h, RGLRUState(h_last)
+
+    def trains_lean(self, x: torch.Tensor) -> bool:
+        """Whether a call on `x` `[B, T, E]` trains through `lean_rglru` (see `impl`)."""
+        if self.impl != "lean" or not torch.is_grad_enabled() or x.shape[1] < 2:
+            return False
+        if x.dtype not in (torch.float32, torch.float64) or torch.is_autocast_enabled(x.device.type):
+            return False
+        if torch.compiler.is_compiling() or torch.compiler.is_exporting():
+            return False
+        return x.requires_grad or any(p.requires_grad for p in self.parameters())

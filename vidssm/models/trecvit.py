@@ -54,6 +54,10 @@ class TRecViTConfig:
         pixel_mean: Per-channel mean subtracted from [0, 1] pixels (None: no normalisation, as TRecViT).
         pixel_std: Per-channel std the pixels are divided by.
         drop_path_rate: Stochastic depth of the spatial blocks (linearly increasing).
+        rglru_impl: How RG-LRU blocks train (same maths, same inference path): `"lean"` (one autograd function
+            for the gates and the scan that saves only the gate input and `h`, and one for the GeLU-gated output,
+            both recomputing the rest in the backward pass: less activation memory) or `"autograd"` (PyTorch
+            autograd through every op).
         mlp_act: GeLU of the spatial MLP: `"gelu_tanh"` (TRecViT / big_vision) or `"gelu"` (exact erf, as
             timm ViTs; use it for models initialised from timm weights).
     """
@@ -81,6 +85,7 @@ class TRecViTConfig:
     pixel_std: tuple[float, float, float] | None = None
     drop_path_rate: float = 0.0
     mlp_act: str = "gelu_tanh"
+    rglru_impl: str = "lean"
 
     @property
     def frame_side(self) -> int:
@@ -139,6 +144,7 @@ class TRecViT(StreamingVideoModel):
                 lru_r_max=config.lru_r_max,
                 lru_max_phase=config.lru_max_phase,
                 final_w_init_variance_scale=2.0 / config.depth,
+                rglru_impl=config.rglru_impl,
             )
             for kind in kinds
         )
