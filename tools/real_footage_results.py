@@ -12,6 +12,7 @@ of the training process by default: fair when other work shares the machine; `--
 Variants (all fed by the same `VideoDataModule` batches, same optimiser and schedule):
     trecvit        the recipe: TRecViT-Ti width, depth 4, conv stem, RG-LRU temporal blocks
     trecvit_patch  the same with TRecViT's plain 16x16 patchify stem (what a new user got before the recipe)
+    trecvit_narrow the recipe at width 128 with recurrence width = width (about 3x cheaper per step)
     frames         the recipe's frame-averaging twin (`trecvit_tiny_frames`, conv stem: no temporal mixing)
     c3d            a small 3D CNN (`vidssm.models.baselines.Conv3DClassifier`, four Conv3d stages)
     late_cnn       a late-temporal model: a ResNet-18 encoder per frame (3x3 feature-map tokens), 2 RG-LRU blocks
@@ -39,6 +40,10 @@ RECIPE_ARGS = yaml.safe_load(CONFIG.read_text())["model"]["init_args"]["backbone
 VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, backbone_args)
     "trecvit": ("trecvit_tiny", RECIPE_ARGS),
     "trecvit_patch": ("trecvit_tiny", {**RECIPE_ARGS, "stem": "patch"}),
+    "trecvit_narrow": (  # a cheaper twin: width 128, one recurrence channel per token channel (3x fewer FLOPs)
+        "trecvit_tiny",
+        {**RECIPE_ARGS, "width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512, "state_multiplier": 1},
+    ),
     "frames": ("trecvit_tiny_frames", RECIPE_ARGS),
     "c3d": ({"class_path": "vidssm.models.baselines.Conv3DClassifier", "init_args": {"num_classes": 0}}, None),
     "late_cnn": (
@@ -173,6 +178,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--data", default=str(ROOT / "data" / "real_motion"), help="built by `vidssm data real-motion`")
     parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
+    parser.add_argument("--merge", action="store_true", help="add to the rows already in the output JSON")
     args = parser.parse_args()
     data = Path(args.data)
     cfg = RealMotionConfig()
@@ -185,6 +191,10 @@ def main() -> None:
             print({k: v for k, v in rows[-1].items() if k != "loss_curve"}, flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.merge and (out / "real_footage.json").is_file():  # keep the rows of other sets / variants
+        done = {(r["set"], r["variant"]) for r in rows}
+        old = json.loads((out / "real_footage.json").read_text())["results"]
+        rows = [r for r in old if (r["set"], r["variant"]) not in done] + rows
     meta = dict(
         minutes=args.minutes,
         clock=args.clock,

@@ -54,17 +54,24 @@ def test_layout_balance_and_source_split(built):
 
 
 def test_motion_variants_share_their_frames(built):
-    """Arrow of time: the reversed clip holds the forward clip's frames in reverse order; speed: x2 takes every
-    second source frame of the same window, so its frame i is the x1 clip's frame 2i."""
+    """Arrow of time: the reversed clip is the forward clip's frames in reverse order; speed: x2 takes every second
+    source frame of the same window, so its frame i is the x1 clip's frame 2i. Exact on the clip maker, up to the
+    codec on the built files."""
+    rng = np.random.default_rng(0)
+    video = rng.integers(0, 256, (40, 64, 80, 3), dtype=np.uint8)  # every frame different
+    clips = dict(zip(MOTION_CLASSES, real_motion.motion_clips(video, np.random.default_rng(1), SMALL), strict=True))
+    fwd = clips["forward_x1"]
+    np.testing.assert_array_equal(clips["reversed_x1"], fwd[::-1])
+    np.testing.assert_array_equal(clips["forward_x2"][:4], fwd[0:8:2])
+    np.testing.assert_array_equal(clips["forward_x4"][:2], fwd[0:8:4])
+    np.testing.assert_array_equal(clips["reversed_x4"], clips["forward_x4"][::-1])
+    assert not np.array_equal(clips["forward_x2"], fwd)
     root = built / "motion"
     rows = _rows(root, "train")[: len(MOTION_CLASSES)]  # one base window, classes in order
-    clips = {r["label"]: _clip(root, r["path"]) for r in rows}
-    fwd, rev = clips["forward_x1"], clips["reversed_x1"]
-    assert np.abs(fwd - rev[::-1]).mean() < 2.0  # same frames, up to the codec
-    assert np.abs(fwd - rev).mean() > 4 * np.abs(fwd - rev[::-1]).mean()  # ... and not the same order
-    x2 = clips["forward_x2"]
-    assert np.abs(x2[:4] - fwd[0:8:2]).mean() < 2.0
-    assert np.abs(clips["reversed_x4"][::-1] - clips["forward_x4"]).mean() < 2.0
+    decoded = {r["label"]: _clip(root, r["path"]) for r in rows}
+    codec = 4.0  # grey levels: the same frame encoded at another place of the GOP
+    assert np.abs(decoded["forward_x1"] - decoded["reversed_x1"][::-1]).mean() < codec
+    assert np.abs(decoded["forward_x2"][:4] - decoded["forward_x1"][0:8:2]).mean() < codec
 
 
 def _shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
