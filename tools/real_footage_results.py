@@ -53,6 +53,9 @@ VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, ba
 }
 
 
+FINDINGS = "<!-- findings: written by hand, kept when the table is regenerated -->\n"
+
+
 def _last(series: dict, key: str) -> float:
     return series[key][-1][1] if key in series else float("nan")
 
@@ -206,7 +209,10 @@ def main() -> None:
     )
     (out / "real_footage.json").write_text(json.dumps(dict(meta=meta, results=rows), indent=1) + "\n")
     _plot(rows, out / "real_footage.png")
-    (out / "real_footage.md").write_text(_markdown(rows, meta))
+    doc = out / "real_footage.md"
+    # hand-written findings below the marker survive a re-run (they cite the numbers; re-read them after one)
+    findings = doc.read_text().partition(FINDINGS)[2] if doc.is_file() else ""
+    doc.write_text(_markdown(rows, meta) + (f"\n{FINDINGS}{findings}" if findings else ""))
     print(_markdown(rows, meta))
 
 
