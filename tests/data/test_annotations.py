@@ -119,6 +119,11 @@ def test_generic_csv_with_ranges_names_and_no_labels(tmp_path):
     (tmp_path / "d.csv").write_text("file,label\nx.mp4,1\n")
     with pytest.raises(ValueError, match="'path' column"):
         load_annotations("csv", tmp_path, tmp_path / "d.csv")
+    # a blank label in a labelled file would train as label -1 and crash in cross_entropy much later
+    for rows in ("x.mp4,dog\ny.mp4,\nz.mp4,cat\n", "x.mp4,dog\ny.mp4\nz.mp4,cat\n", "x.mp4,1\ny.mp4,\n"):
+        (tmp_path / "e.csv").write_text("path,label\n" + rows)
+        with pytest.raises(AnnotationError, match=r"e\.csv:3: row without a label"):
+            load_annotations("csv", tmp_path, tmp_path / "e.csv")
 
 
 def test_label_map_saved_and_reused(tmp_path):

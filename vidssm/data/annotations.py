@@ -412,7 +412,7 @@ def load_csv(
         Records, and the label map (None for integer or absent labels when none was given).
     """
     root = Path(csv_path).parent if root is None else Path(root)
-    rows = []
+    rows, lines = [], []
     header, table = _dict_rows(csv_path)
     if "path" not in header:
         raise AnnotationError(csv_path, f"needs a header with a 'path' column, got {header}", 1)
@@ -423,7 +423,13 @@ def load_csv(
         s = _int(s, csv_path, line, "start_frame") if s else None
         e = _int(e, csv_path, line, "end_frame") if e else None
         rows.append((_resolve(root, row["path"]), (row.get("label") or "").strip() or None, s, e))
+        lines.append(line)
     labels = [r[1] for r in rows if r[1] is not None]
+    if labels and len(labels) < len(rows):  # a partly labelled file: the blanks would train as label -1
+        first = next(line for line, r in zip(lines, rows, strict=True) if r[1] is None)
+        raise AnnotationError(
+            csv_path, f"row without a label in a labelled file ({len(rows) - len(labels)} such rows)", first
+        )
     if all(re.fullmatch(r"-?\d+", lab) for lab in labels):
         return [VideoRecord(p, -1 if lab is None else int(lab), s, e) for p, lab, s, e in rows], label_map
     return _labels_to_records(rows, label_map, str(csv_path))
