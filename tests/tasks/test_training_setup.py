@@ -22,6 +22,13 @@ from vidssm.tasks.callbacks import UniformPredictionWarning
 from vidssm.tasks.classification import ClipClassification, read_confusion
 from vidssm.tasks.optim import warmup_cosine
 
+
+def _trainer(**kw) -> L.Trainer:
+    """A quiet CPU trainer (no logger unless given, no checkpoints, no sanity check)."""
+    defaults = dict(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    return L.Trainer(**{**defaults, "enable_model_summary": False, "num_sanity_val_steps": 0, **kw})
+
+
 SMALL = dict(img_size=32, width=32, depth=2, num_heads=2, mlp_dim=64, rep_size=32, frames_per_clip=6)
 
 
@@ -77,15 +84,7 @@ def test_freeze_backbone_trains_only_the_head_and_keeps_batchnorm_fixed(tmp_path
     before = {k: v.clone() for k, v in task.backbone.state_dict().items()}
     trainable = {n for n, p in task.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith("backbone.head.") for n in trainable)
-    trainer = L.Trainer(
-        max_steps=4,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = _trainer(max_steps=4)
     trainer.fit(task, datamodule=RampData(n=32, batch_size=8))
     after = task.backbone.state_dict()
     for key, value in before.items():  # BatchNorm running statistics included
@@ -108,15 +107,8 @@ def test_time_budget_alone_drives_the_schedule(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Timer, "time_elapsed", lambda self, stage="train": float(len(lrs)))
     monkeypatch.setattr(Timer, "time_remaining", lambda self, stage="train": 10.0 - len(lrs))
-    trainer = L.Trainer(
-        max_time={"minutes": 10},
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=[L.pytorch.callbacks.LambdaCallback(on_train_batch_end=on_batch_end)],
+    trainer = _trainer(
+        max_time={"minutes": 10}, callbacks=[L.pytorch.callbacks.LambdaCallback(on_train_batch_end=on_batch_end)]
     )
     trainer.fit(task, datamodule=RampData(n=64, batch_size=8))
     # the lr set after optimiser step k (past warm-up) is the cosine at the progress the Timer then reports, k-1 / 10
@@ -136,15 +128,7 @@ def test_time_budget_alone_drives_the_schedule(tmp_path, monkeypatch):
 
 def test_no_end_at_all_says_which_flag_to_add(tmp_path):
     task = ClipClassification("trecvit_debug", SMALL, num_classes=2)
-    trainer = L.Trainer(
-        max_epochs=-1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = _trainer(max_epochs=-1)
     with pytest.raises(ValueError, match="max_steps"):
         trainer.fit(task, datamodule=RampData(n=16, batch_size=8))
 
@@ -181,15 +165,7 @@ class _no_warning:
 def test_conv3d_baseline_trains_by_injection_and_writes_the_confusion(tmp_path):
     L.seed_everything(0)
     task = ClipClassification(Conv3DClassifier(num_classes=2, widths=(8, 16)), num_classes=2, lr=3e-3)
-    trainer = L.Trainer(
-        max_steps=3,
-        accelerator="cpu",
-        logger=L.pytorch.loggers.CSVLogger(tmp_path),
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = _trainer(max_steps=3, logger=L.pytorch.loggers.CSVLogger(tmp_path))
     data = RampData(n=32, batch_size=8)
     trainer.fit(task, datamodule=data)
     trainer.test(task, datamodule=data, verbose=False)
@@ -214,15 +190,8 @@ def test_cpu_time_budget_stops_training_and_drives_the_schedule(monkeypatch):
         clock[0] += 1.0
 
     task = ClipClassification("trecvit_debug", SMALL, num_classes=2, warmup_steps=0, lr=1e-3)
-    trainer = L.Trainer(
-        max_epochs=-1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=[L.pytorch.callbacks.LambdaCallback(on_train_batch_end=on_batch_end), budget],
+    trainer = _trainer(
+        max_epochs=-1, callbacks=[L.pytorch.callbacks.LambdaCallback(on_train_batch_end=on_batch_end), budget]
     )
     trainer.fit(task, datamodule=RampData(n=64, batch_size=8))
     assert trainer.global_step == 4 and budget.elapsed() == pytest.approx(4.0)
