@@ -201,3 +201,25 @@ def test_cpu_time_budget_stops_training_and_drives_the_schedule(monkeypatch):
     assert restored.budget_progress() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="positive"):
         callbacks.CPUTimeBudget(0)
+
+
+@pytest.mark.parametrize("final", [True, False])
+def test_last_checkpoint_holds_the_final_weights_after_a_budget_stop(tmp_path, final):
+    """A stop mid-epoch (as a time budget does) after step 5, periodic checkpoints every 3 steps: last.ckpt must be
+    step 5 with FinalCheckpoint (it was step 3 without, and `vidssm test` scored those older weights)."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from vidssm.tasks.callbacks import FinalCheckpoint
+
+    L.seed_everything(0)
+    task = ClipClassification("trecvit_debug", SMALL, num_classes=2)
+    stop = L.pytorch.callbacks.LambdaCallback(
+        on_train_batch_end=lambda trainer, *_: setattr(trainer, "should_stop", trainer.global_step >= 5)
+    )
+    ckpt = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=3, save_last=True, save_top_k=-1)
+    callbacks = [stop, ckpt, *([FinalCheckpoint()] if final else [])]
+    trainer = _trainer(max_epochs=-1, max_time={"minutes": 10}, callbacks=callbacks, enable_checkpointing=True)
+    trainer.fit(task, datamodule=RampData(n=128, batch_size=8))  # 16 steps per epoch: the stop is mid-epoch
+    saved = torch.load(tmp_path / "last.ckpt", map_location="cpu", weights_only=False)
+    assert trainer.global_step == 5
+    assert saved["global_step"] == (5 if final else 3)

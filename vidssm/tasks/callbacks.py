@@ -52,6 +52,20 @@ class RNGState(L.Callback):
         self._pending = None
 
 
+class FinalCheckpoint(L.Callback):
+    """Writes `last.ckpt` when training ends, so it holds the final weights.
+
+    A run stopped by a time budget (or any `should_stop`) mid-epoch would otherwise keep the last periodic
+    checkpoint, up to `every_n_train_steps - 1` steps behind, and `vidssm test --ckpt_path .../last.ckpt` would
+    score those older weights.
+    """
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for callback in trainer.checkpoint_callbacks:
+            if getattr(callback, "save_last", False) and callback.dirpath:
+                trainer.save_checkpoint(str(Path(callback.dirpath) / "last.ckpt"))
+
+
 class CPUTimeBudget(L.Callback):
     """Stops training after `seconds` of CPU time of the training process (all its threads; DataLoader workers,
     separate processes, are not counted), and tells the warmup + cosine schedule how much of it is spent.

@@ -20,7 +20,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from vidssm.data.datamodule import BadVideoReport
 
 from .base import VideoTask
-from .callbacks import CPUTimeBudget, RNGState, TrainingReport, UniformPredictionWarning
+from .callbacks import CPUTimeBudget, FinalCheckpoint, RNGState, TrainingReport, UniformPredictionWarning
 
 
 class VidssmCLI(LightningCLI):
@@ -69,6 +69,7 @@ class VidssmCLI(LightningCLI):
             TrainingReport(),
             BadVideoReport(),
             UniformPredictionWarning(),
+            FinalCheckpoint(),
         ]
         if cfg.get("cpu_time_budget"):
             self._default_callbacks.append(CPUTimeBudget(cfg["cpu_time_budget"]))
