@@ -99,22 +99,29 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
-def measure(kind: str, frames: int, img_size: int, batch: int, width: int, depth: int, heads: int) -> dict:
-    """One point, in this process: peak resident bytes above the post-build baseline for one train step."""
+def bench_trecvit(frames: int, img_size: int, width: int, depth: int, heads: int, **overrides) -> torch.nn.Module:
+    """The TRecViT of the memory and training benchmarks (seed 0; MLP 4x width; `overrides` are config fields)."""
     import vidssm
 
     torch.manual_seed(0)
+    return vidssm.create_model(
+        "trecvit_tiny",
+        img_size=img_size,
+        width=width,
+        depth=depth,
+        num_heads=heads,
+        mlp_dim=4 * width,
+        frames_per_clip=frames,
+        **overrides,
+    )
+
+
+def measure(kind: str, frames: int, img_size: int, batch: int, width: int, depth: int, heads: int) -> dict:
+    """One point, in this process: peak resident bytes above the post-build baseline for one train step."""
+    torch.manual_seed(0)
     base_kind, _, ckpt = kind.partition("+")
     if base_kind == "trecvit":
-        model = vidssm.create_model(
-            "trecvit_tiny",
-            img_size=img_size,
-            width=width,
-            depth=depth,
-            num_heads=heads,
-            mlp_dim=4 * width,
-            frames_per_clip=frames,
-        )
+        model = bench_trecvit(frames, img_size, width, depth, heads)
     else:
         model = JointSpaceTime(img_size, 16, width, depth, heads, frames)
     if ckpt:

@@ -45,7 +45,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_memory import DividedSpaceTime, JointSpaceTime, rss_bytes  # noqa: E402
+from bench_memory import DividedSpaceTime, JointSpaceTime, bench_trecvit, rss_bytes  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 # glibc raises its mmap threshold after large frees, and then serves layer-sized blocks from the heap, whose freed
@@ -75,21 +75,12 @@ CPU_SDPA_FLOPS = {
 
 def build(name: str, frames: int, img_size: int, width: int, depth: int, heads: int) -> nn.Module:
     """The model `name` (see the module docstring) for clips of `frames` frames."""
-    import vidssm
-
     torch.manual_seed(0)
     if name in ("joint", "divided"):
         cls = JointSpaceTime if name == "joint" else DividedSpaceTime
         return cls(img_size, 16, width, depth, heads, frames)
-    model = vidssm.create_model(
-        "trecvit_tiny",
-        img_size=img_size,
-        width=width,
-        depth=depth,
-        num_heads=heads,
-        mlp_dim=4 * width,
-        frames_per_clip=frames,
-        rglru_impl="lean" if "lean" in name.split("_") else "autograd",
+    model = bench_trecvit(
+        frames, img_size, width, depth, heads, rglru_impl="lean" if "lean" in name.split("_") else "autograd"
     )
     model.set_grad_checkpointing(name.endswith("_checkpointed"))
     return model

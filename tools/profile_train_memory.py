@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,7 +27,8 @@ import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
-import vidssm
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_memory import bench_trecvit  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 MIB = 2**20
@@ -34,17 +36,7 @@ MIB = 2**20
 
 def build(impl: str, frames: int, img_size: int, width: int, depth: int, heads: int) -> nn.Module:
     """The TRecViT of the training benchmarks with the RG-LRU implementation `impl`."""
-    torch.manual_seed(0)
-    return vidssm.create_model(
-        "trecvit_tiny",
-        img_size=img_size,
-        width=width,
-        depth=depth,
-        num_heads=heads,
-        mlp_dim=4 * width,
-        frames_per_clip=frames,
-        rglru_impl=impl,
-    )
+    return bench_trecvit(frames, img_size, width, depth, heads, rglru_impl=impl)
 
 
 def saved_per_module(model: nn.Module, video: torch.Tensor) -> dict[str, float]:
