@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -23,3 +24,12 @@ def rel_err(out: torch.Tensor, ref: torch.Tensor | np.ndarray) -> float:
     """max |out - ref| / max |ref|, in float64."""
     ref = torch.as_tensor(ref).double()
     return ((out.detach().double() - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item()
+
+
+def tree_digest(root: Path) -> str:
+    """SHA-256 over every file under `root` (relative path + bytes, sorted): equal iff the trees are byte-identical."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode() + p.read_bytes())
+    return h.hexdigest()

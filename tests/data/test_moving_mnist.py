@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import tree_digest
 from vidssm.data.annotations import load_csv
 from vidssm.data.cli import main as data_main
 from vidssm.data.moving_mnist import (
@@ -35,14 +35,6 @@ def _decode_split(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     records, _ = load_csv(root / f"{split}.csv")
     videos = np.stack([read_frames(r.path, range(16))[..., 0] for r in records])  # [N, T, H, W]
     return videos.astype(np.float32) / 255, np.array([r.label for r in records])
-
-
-def _digest(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            h.update(p.relative_to(root).as_posix().encode() + p.read_bytes())
-    return h.hexdigest()
 
 
 def test_real_mnist_digits():
@@ -76,9 +68,9 @@ def test_layout_and_annotations(temporal):
 def test_deterministic_by_seed(tmp_path, temporal):
     cfg = MovingMNISTConfig(**SMALL)
     again = build_moving_mnist(tmp_path / "again", cfg, progress=False)
-    assert _digest(again) == _digest(temporal)
+    assert tree_digest(again) == tree_digest(temporal)
     other = build_moving_mnist(tmp_path / "other", MovingMNISTConfig(**{**SMALL, "seed": 1}), progress=False)
-    assert _digest(other) != _digest(temporal)
+    assert tree_digest(other) != tree_digest(temporal)
 
 
 def test_every_frame_position_is_label_independent():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.helpers import tree_digest
 from vidssm.data import real_motion
 from vidssm.data.annotations import load_csv
 from vidssm.data.cli import main as data_main
@@ -96,23 +96,15 @@ def test_camera_pans_move_the_content_the_right_way(built):
     assert abs(dx) < 2 and abs(dy) < 2
 
 
-def _digest(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            h.update(p.relative_to(root).as_posix().encode() + p.read_bytes())
-    return h.hexdigest()
-
-
 def test_deterministic_and_cli(built, tmp_path, capsys):
     out = tmp_path / "again"
     args = ["real-motion", "--out", str(out), "--quiet", "--frames", "8", "--size", "48"]
     assert data_main([*args, "--train-bases", "3", "--test-bases", "2"]) == 0
     assert "motion/" in capsys.readouterr().out
-    assert _digest(out) == _digest(built)
+    assert tree_digest(out) == tree_digest(built)
     other = tmp_path / "seed1"
     build_real_motion(other, RealMotionConfig(**{**SMALL.__dict__, "seed": 1}), progress=False)
-    assert _digest(other) != _digest(built)
+    assert tree_digest(other) != tree_digest(built)
 
 
 def test_bad_configs_and_missing_footage(tmp_path, monkeypatch):
