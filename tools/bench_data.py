@@ -36,7 +36,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 from tqdm import tqdm
 
-from vidssm.data import readers
+from vidssm.data.readers import index as frame_index_cache
 from vidssm.data.readers import open_video, torchcodec_available
 from vidssm.data.writers import write_video
 
@@ -86,7 +86,7 @@ def raw_decord(path: Path, indices: np.ndarray, size: tuple[int, int] | None) ->
 def vidssm_reader(backend: str, cold: bool) -> Callable[[Path, np.ndarray, tuple[int, int] | None], np.ndarray]:
     def read(path: Path, indices: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
         if cold:
-            readers._INDEX_CACHE.clear()
+            frame_index_cache._INDEX_CACHE.clear()
         with open_video(path, backend=backend, size=size, decode_threads=1) as reader:
             return reader.read_frames(indices)
 
