@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from vidssm.data.annotations import AnnotationError, LabelMap, VideoRecord, load_annotations, ssv2_label
+from vidssm.data.annotations import (
+    AnnotationError,
+    LabelMap,
+    VideoRecord,
+    load_annotations,
+    load_hmdb51,
+    load_ucf101,
+    ssv2_label,
+)
 
 
 def _touch(path: Path) -> Path:
@@ -88,6 +96,14 @@ def test_ucf101_folds(tmp_path, fold):
     assert train[0].path.name == f"v_Archery_g0{fold}_c01.avi"
     val, _ = load_annotations("ucf101", tmp_path / "videos", s, split="val", fold=fold)
     assert [(r.path.name, r.label) for r in val] == [("v_Archery_g20_c01.avi", 1)]
+
+
+@pytest.mark.parametrize("fmt", ["ucf101", "hmdb51"])
+@pytest.mark.parametrize(("fold", "split"), [(0, "train"), (4, "test"), (1, "val")])
+def test_official_splits_reject_unknown_fold_or_split(tmp_path, fmt, fold, split):
+    loader = load_ucf101 if fmt == "ucf101" else load_hmdb51
+    with pytest.raises(ValueError, match=rf"{fmt.upper()} needs fold in 1\.\.3 and split train\|test"):
+        loader(tmp_path, tmp_path, fold=fold, split=split)
 
 
 def test_hmdb51_split_codes(tmp_path):
@@ -217,6 +233,8 @@ def test_kinetics_labelled_split_needs_the_label_column(tmp_path):
         ("list", "l.txt", "a.mp4 1\njustapath\n", r"l\.txt:2: expected 'path label'"),
         ("ucf101", "classInd.txt", "1 Archery\nArchery 2\n", r"classInd\.txt:2: class id"),
         ("hmdb51", "wave_test_split1.txt", "w1.avi 1\nw2.avi train\n", r"wave_test_split1\.txt:2: expected"),
+        ("ucf101", "classInd.txt", "1 Archery\n\n2\n", r"classInd\.txt:3: expected 'id ClassName', got '2'"),
+        ("hmdb51", "wave_test_split1.txt", "w1.avi 1\nw2.avi 1 2\n", r"wave_test_split1\.txt:2: expected '<video>"),
         ("ssv2", "s.json", '[{"id": "1",}]', r"s\.json:1: invalid JSON"),
     ],
 )

@@ -26,7 +26,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -327,6 +327,34 @@ def load_ssv2(
     return records, label_map
 
 
+def _check_fold(dataset: str, fold: int, split: str) -> None:
+    """UCF101 and HMDB51 ship three official folds, each a train and a test list."""
+    if fold not in (1, 2, 3) or split not in ("train", "test"):
+        raise ValueError(f"{dataset} needs fold in 1..3 and split train|test, got fold={fold} split={split!r}")
+
+
+def _split_file_rows(
+    path: Path, form: str, valid: Callable[[list[str]], bool] | None = None
+) -> Iterator[tuple[int, list[str]]]:
+    """`(line number, fields)` of each non-blank line of a whitespace-separated split file (UCF101, HMDB51).
+
+    Args:
+        path: The split file.
+        form: The expected line, for the error message (e.g. `"id ClassName"`).
+        valid: Whether a line's fields are well formed (None: any non-blank line is).
+
+    Raises:
+        AnnotationError: A line is not `valid` (file and line named).
+    """
+    for n, line in enumerate(read_annotation_text(path).splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if valid is not None and not valid(fields):
+            raise AnnotationError(path, f"expected {form!r}, got {line!r}", n)
+        yield n, fields
+
+
 def load_ucf101(
     split_dir: str | os.PathLike, root: str | os.PathLike, fold: int = 1, split: str = "train"
 ) -> tuple[list[VideoRecord], LabelMap]:
@@ -341,25 +369,19 @@ def load_ucf101(
     Returns:
         Records, and the label map in `classInd.txt` order.
     """
-    if fold not in (1, 2, 3) or split not in ("train", "test"):
-        raise ValueError(f"UCF101 needs fold in 1..3 and split train|test, got fold={fold} split={split!r}")
+    _check_fold("UCF101", fold, split)
     split_dir, root = Path(split_dir), Path(root)
-    names = []
     class_ind = split_dir / "classInd.txt"
-    for n, line in enumerate(read_annotation_text(class_ind).splitlines(), 1):
-        if line.strip():
-            parts = line.split()
-            if len(parts) != 2:
-                raise AnnotationError(class_ind, f"expected 'id ClassName', got {line!r}", n)
-            names.append((_int(parts[0], class_ind, n, "class id"), parts[1]))
+    names = [
+        (_int(class_id, class_ind, n, "class id"), name)
+        for n, (class_id, name) in _split_file_rows(class_ind, "id ClassName", lambda f: len(f) == 2)
+    ]
     label_map = LabelMap(n for _, n in sorted(names))
-    records = []
     list_file = split_dir / f"{split}list0{fold}.txt"
-    for n, line in enumerate(read_annotation_text(list_file).splitlines(), 1):
-        if not line.strip():
-            continue
-        rel = line.split()[0]
-        records.append(VideoRecord(root / rel, label_map.id(rel.split("/")[0], f"{list_file}:{n}")))
+    records = [
+        VideoRecord(root / rel, label_map.id(rel.split("/")[0], f"{list_file}:{n}"))
+        for n, (rel, *_) in _split_file_rows(list_file, "<Class>/<video> [label]")
+    ]
     return records, label_map
 
 
@@ -377,8 +399,7 @@ def load_hmdb51(
     Returns:
         Records, and the label map (sorted class names).
     """
-    if fold not in (1, 2, 3) or split not in ("train", "test"):
-        raise ValueError(f"HMDB51 needs fold in 1..3 and split train|test, got fold={fold} split={split!r}")
+    _check_fold("HMDB51", fold, split)
     split_dir, root = Path(split_dir), Path(root)
     files = sorted(split_dir.glob(f"*_test_split{fold}.txt"))
     if not files:
@@ -387,14 +408,9 @@ def load_hmdb51(
     want = "1" if split == "train" else "2"
     records = []
     for f, name in zip(files, label_map.names, strict=True):
-        for n, line in enumerate(read_annotation_text(f).splitlines(), 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-                raise AnnotationError(f, f"expected '<video> 0|1|2', got {line!r}", n)
-            if parts[1] == want:
-                records.append(VideoRecord(root / name / parts[0], label_map.id(name)))
+        for _, (video, use) in _split_file_rows(f, "<video> 0|1|2", lambda x: len(x) == 2 and x[1] in ("0", "1", "2")):
+            if use == want:
+                records.append(VideoRecord(root / name / video, label_map.id(name)))
     return records, label_map
 
 
