@@ -1,7 +1,8 @@
 """Shared Triton helpers for the kernels: planar complex arithmetic, tile offsets and launch guards.
 
 Imported only by the Triton kernel modules (which the ops import lazily), so a CPU-only install
-without Triton can still import `vidssm.kernels`.
+without Triton can still import `vidssm.kernels`. Triton-free host helpers (dtypes, state shape,
+tiling, argument packing) live in `linear_scan/_host.py`.
 
 A value of a recurrence is a `(re, im)` pair of `[BD]` register blocks. Real kernels carry the
 same pair with `im` unused (the `CPLX` constexpr removes every use), so one kernel body serves
@@ -48,46 +49,6 @@ def check_device(kernel: object, x: torch.Tensor) -> None:
         f"the Triton linear_scan kernel cannot run on {x.device} tensors: use CUDA tensors, or set "
         "TRITON_INTERPRET=1 before vidssm's Triton kernels are first used to run them on the CPU"
     )
-
-
-def inner_contiguous(x: torch.Tensor, planar: bool) -> torch.Tensor:
-    """`x` itself if its channel dim (and the pair dim when `planar`) is contiguous, else a copy.
-
-    The kernels address `[B, T]` with strides (a stride of 0 broadcasts) but assume the channels
-    of one step are packed, so their loads vectorise.
-
-    Args:
-        x: `[..., D]`, or `[..., D, 2]` pairs when `planar`.
-        planar: Whether the last dim holds (re, im) pairs.
-
-    Returns:
-        A tensor equal to `x` whose innermost one (two) dims are contiguous.
-    """
-    if planar:
-        ok = x.stride(-1) == 1 and (x.shape[-2] == 1 or x.stride(-2) == 2)
-    else:
-        ok = x.shape[-1] == 1 or x.stride(-1) == 1
-    return x if ok else x.contiguous()
-
-
-def channel_block(dim: int, planar: bool) -> tuple[int, int]:
-    """Channel tile `BD` and warps per program for a recurrence over `dim` channels.
-
-    A tile of 256 floats per program (128 complex pairs) over 2 warps gives 4-element (16-byte)
-    accesses per thread and lets 32 programs fill an H100 SM; small `D` shrinks the tile so masked
-    lanes stay few.
-
-    Args:
-        dim: `D`.
-        planar: Complex pairs (a tile holds `2 * BD` floats).
-
-    Returns:
-        `(BD, num_warps)`.
-    """
-    width = 128 if planar else 256
-    block = min(width, triton.next_power_of_2(dim))
-    floats = block * (2 if planar else 1)
-    return block, max(1, min(2, floats // 128))
 
 
 @triton.jit

@@ -27,26 +27,20 @@ import torch
 import triton
 import triton.language as tl
 
-from ..utils import (
+from ..utils import check_device, load_pair, mul_add, store_pair, tile_offsets, tl_acc_dtype
+from ._host import (
+    acc_dtype,
+    carry_block,
     channel_block,
-    check_device,
     inner_contiguous,
-    load_pair,
-    mul_add,
-    store_pair,
-    tile_offsets,
-    tl_acc_dtype,
-)
-from .fused_recurrent import (
-    adjoint_steps,
     inner_contiguous_bcast,
     new_da,
     reduce_da,
     reset_args,
-    scan_steps,
+    state_shape,
     time_invariant,
 )
-from .triton_op import acc_dtype
+from .fused_recurrent import adjoint_steps, scan_steps
 
 DEFAULT_CHUNK = 64
 
@@ -96,9 +90,22 @@ def chunk_linear_scan_fwd_kernel_summary(
     p_r = reset + i_b * s_rb + t0 * s_rt
     b_zero = tl.zeros([BD], dtype=ACC)
     b_hr, b_hi, b_pr, b_pi = scan_steps(
-        p_a, p_b, p_b, p_r, s_at, s_bt, 0, s_rt, n, m, b_zero, b_zero, HAS_RESET, A_CONST_T, CPLX, ACC,
-        WRITE_H=False, PRODUCT=True,
-    )  # fmt: skip
+        p_a=p_a,
+        p_b=p_b,
+        p_r=p_r,
+        s_at=s_at,
+        s_bt=s_bt,
+        s_rt=s_rt,
+        n=n,
+        m=m,
+        b_hr=b_zero,
+        b_hi=b_zero,
+        HAS_RESET=HAS_RESET,
+        A_CONST_T=A_CONST_T,
+        CPLX=CPLX,
+        ACC=ACC,
+        PRODUCT=True,
+    )
     o_s = i_bc * D * (2 if CPLX else 1) + o
     store_pair(s + o_s, m, b_hr, b_hi, CPLX)
     store_pair(p + o_s, m, b_pr, b_pi, CPLX)
@@ -223,8 +230,24 @@ def chunk_linear_scan_fwd_kernel_replay(
     p_r = reset + i_b * s_rb + t0 * s_rt
     b_hr, b_hi = load_pair(carry + i_bc * D * w + o, m, CPLX, ACC)
     b_hr, b_hi, _, _ = scan_steps(
-        p_a, p_b, p_h, p_r, s_at, s_bt, s_ht, s_rt, n, m, b_hr, b_hi, HAS_RESET, A_CONST_T, CPLX, ACC
-    )  # fmt: skip
+        p_a=p_a,
+        p_b=p_b,
+        p_r=p_r,
+        s_at=s_at,
+        s_bt=s_bt,
+        s_rt=s_rt,
+        n=n,
+        m=m,
+        b_hr=b_hr,
+        b_hi=b_hi,
+        HAS_RESET=HAS_RESET,
+        A_CONST_T=A_CONST_T,
+        CPLX=CPLX,
+        ACC=ACC,
+        p_h=p_h,
+        s_ht=s_ht,
+        WRITE_H=True,
+    )
     if i_c == NC - 1:
         store_pair(ht + i_b * D * w + o, m, b_hr, b_hi, CPLX)
 
@@ -260,9 +283,24 @@ def chunk_linear_scan_bwd_kernel_summary(
     p_r = reset + i_b * s_rb + last * s_rt
     b_zero = tl.zeros([BD], dtype=ACC)
     b_cr, b_ci, _, _, b_pr, b_pi = adjoint_steps(
-        p_a, p_a, p_g, p_g, p_g, p_r, s_at, 0, s_gt, 0, 0, s_rt, n, last, m, b_zero, b_zero, b_zero, b_zero,
-        HAS_RESET, A_CONST_T, CPLX, ACC, BD, WRITE_GRADS=False, PRODUCT=True,
-    )  # fmt: skip
+        p_a=p_a,
+        p_g=p_g,
+        p_r=p_r,
+        s_at=s_at,
+        s_gt=s_gt,
+        s_rt=s_rt,
+        n=n,
+        last=last,
+        m=m,
+        b_cr=b_zero,
+        b_ci=b_zero,
+        HAS_RESET=HAS_RESET,
+        A_CONST_T=A_CONST_T,
+        CPLX=CPLX,
+        ACC=ACC,
+        BD=BD,
+        PRODUCT=True,
+    )
     o_s = i_bc * D * (2 if CPLX else 1) + o
     store_pair(s + o_s, m, b_cr, b_ci, CPLX)
     store_pair(p + o_s, m, b_pr, b_pi, CPLX)
@@ -318,16 +356,34 @@ def chunk_linear_scan_bwd_kernel_replay(
         b_h0i = tl.zeros([BD], dtype=ACC)
     b_cr, b_ci = load_pair(carry + i_bc * D * w + o, m, CPLX, ACC)
     b_cr, b_ci, b_dar, b_dai, _, _ = adjoint_steps(
-        p_a, p_hp, p_g, p_db, p_da, p_r, s_at, s_ht, s_gt, s_dbt, s_dat, s_rt, n, last, m, b_h0r, b_h0i, b_cr, b_ci,
-        HAS_RESET, A_CONST_T, CPLX, ACC, BD,
-    )  # fmt: skip
+        p_a=p_a,
+        p_g=p_g,
+        p_r=p_r,
+        s_at=s_at,
+        s_gt=s_gt,
+        s_rt=s_rt,
+        n=n,
+        last=last,
+        m=m,
+        b_cr=b_cr,
+        b_ci=b_ci,
+        HAS_RESET=HAS_RESET,
+        A_CONST_T=A_CONST_T,
+        CPLX=CPLX,
+        ACC=ACC,
+        BD=BD,
+        p_hp=p_hp,
+        p_db=p_db,
+        p_da=p_da,
+        s_ht=s_ht,
+        s_dbt=s_dbt,
+        s_dat=s_dat,
+        b_h0r=b_h0r,
+        b_h0i=b_h0i,
+        WRITE_GRADS=True,
+    )
     if A_CONST_T:
         store_pair(da + i_bc * D * w + o, m, b_dar, b_dai, CPLX)
-
-
-def carry_block(dim: int, planar: bool) -> tuple[int, int]:
-    """`(BC, BD)` of the carry pass: 16 chunks by up to 64 channels (32 pairs) per scan tile."""
-    return 16, min(32 if planar else 64, triton.next_power_of_2(dim))
 
 
 def chunk_fwd(
@@ -364,25 +420,71 @@ def chunk_fwd(
     p = torch.empty_like(s)
     carry = torch.empty_like(s)
     h = torch.empty(b.shape, dtype=b.dtype, device=b.device)
-    ht = torch.empty((bsz, *b.shape[2:]), dtype=acc, device=b.device)
+    ht = torch.empty(state_shape(b), dtype=acc, device=b.device)
     r, s_rb, s_rt = reset_args(reset, b)
     block, warps = channel_block(dim, planar)
     flags = {"HAS_RESET": reset is not None, "A_CONST_T": const_t, "CPLX": planar, "ACC": tl_acc}
     grid = (bsz * n_chunks, triton.cdiv(dim, block))
     chunk_linear_scan_fwd_kernel_summary[grid](
-        a, b, r, s, p, length, dim, n_chunks, a.stride(0), a.stride(1), b.stride(0), b.stride(1), s_rb, s_rt,
-        **flags, BT=chunk_size, BD=block, num_warps=warps,
-    )  # fmt: skip
+        a=a,
+        b=b,
+        reset=r,
+        s=s,
+        p=p,
+        T=length,
+        D=dim,
+        NC=n_chunks,
+        s_ab=a.stride(0),
+        s_at=a.stride(1),
+        s_bb=b.stride(0),
+        s_bt=b.stride(1),
+        s_rb=s_rb,
+        s_rt=s_rt,
+        **flags,
+        BT=chunk_size,
+        BD=block,
+        num_warps=warps,
+    )
     c_chunks, c_block = carry_block(dim, planar)
     chunk_linear_scan_kernel_carry[(bsz, triton.cdiv(dim, c_block))](
-        s, p, ht if h0 is None else h0.contiguous(), carry, ht, dim, n_chunks,
-        HAS_C0=h0 is not None, REVERSE=False, CPLX=planar, ACC=tl_acc, BC=c_chunks, BD=c_block, num_warps=4,
-    )  # fmt: skip
+        s=s,
+        p=p,
+        c0=ht if h0 is None else h0.contiguous(),  # never read without h0 (HAS_C0 is false)
+        carry=carry,
+        cn=ht,  # written only in reverse
+        D=dim,
+        NC=n_chunks,
+        HAS_C0=h0 is not None,
+        REVERSE=False,
+        CPLX=planar,
+        ACC=tl_acc,
+        BC=c_chunks,
+        BD=c_block,
+        num_warps=4,
+    )
     chunk_linear_scan_fwd_kernel_replay[grid](
-        a, b, r, carry, h, ht, length, dim, n_chunks,
-        a.stride(0), a.stride(1), b.stride(0), b.stride(1), h.stride(0), h.stride(1), s_rb, s_rt,
-        **flags, BT=chunk_size, BD=block, num_warps=warps,
-    )  # fmt: skip
+        a=a,
+        b=b,
+        reset=r,
+        carry=carry,
+        h=h,
+        ht=ht,
+        T=length,
+        D=dim,
+        NC=n_chunks,
+        s_ab=a.stride(0),
+        s_at=a.stride(1),
+        s_bb=b.stride(0),
+        s_bt=b.stride(1),
+        s_hb=h.stride(0),
+        s_ht=h.stride(1),
+        s_rb=s_rb,
+        s_rt=s_rt,
+        **flags,
+        BT=chunk_size,
+        BD=block,
+        num_warps=warps,
+    )
     return h, ht
 
 
@@ -411,28 +513,79 @@ def chunk_bwd(
     p = torch.empty_like(s)
     carry = torch.empty_like(s)
     db = torch.empty(h.shape, dtype=h.dtype, device=h.device)
-    dh0 = torch.empty((bsz, *h.shape[2:]), dtype=acc, device=h.device)
+    dh0 = torch.empty(state_shape(h), dtype=acc, device=h.device)
     da = new_da(a, h, acc, const_t, chunks=n_chunks)
     r, s_rb, s_rt = reset_args(reset, h)
     block, warps = channel_block(dim, planar)
     flags = {"HAS_RESET": reset is not None, "A_CONST_T": const_t, "CPLX": planar, "ACC": tl_acc}
     grid = (bsz * n_chunks, triton.cdiv(dim, block))
     chunk_linear_scan_bwd_kernel_summary[grid](
-        a_full, dh, r, s, p, length, dim, n_chunks,
-        a_full.stride(0), a_full.stride(1), dh.stride(0), dh.stride(1), s_rb, s_rt,
-        **flags, BT=chunk_size, BD=block, num_warps=warps,
-    )  # fmt: skip
+        a=a_full,
+        dh=dh,
+        reset=r,
+        s=s,
+        p=p,
+        T=length,
+        D=dim,
+        NC=n_chunks,
+        s_ab=a_full.stride(0),
+        s_at=a_full.stride(1),
+        s_gb=dh.stride(0),
+        s_gt=dh.stride(1),
+        s_rb=s_rb,
+        s_rt=s_rt,
+        **flags,
+        BT=chunk_size,
+        BD=block,
+        num_warps=warps,
+    )
     c_chunks, c_block = carry_block(dim, planar)
     chunk_linear_scan_kernel_carry[(bsz, triton.cdiv(dim, c_block))](
-        s, p, dht, carry, dh0, dim, n_chunks,
-        HAS_C0=True, REVERSE=True, CPLX=planar, ACC=tl_acc, BC=c_chunks, BD=c_block, num_warps=4,
-    )  # fmt: skip
+        s=s,
+        p=p,
+        c0=dht,
+        carry=carry,
+        cn=dh0,
+        D=dim,
+        NC=n_chunks,
+        HAS_C0=True,
+        REVERSE=True,
+        CPLX=planar,
+        ACC=tl_acc,
+        BC=c_chunks,
+        BD=c_block,
+        num_warps=4,
+    )
     chunk_linear_scan_bwd_kernel_replay[grid](
-        a_full, h, dh0 if h0 is None else h0.contiguous(), r, dh, carry, da, db, length, dim, n_chunks,
-        a_full.stride(0), a_full.stride(1), h.stride(0), h.stride(1), s_rb, s_rt, dh.stride(0), dh.stride(1),
-        0 if const_t else da.stride(0), 0 if const_t else da.stride(1), db.stride(0), db.stride(1),
-        HAS_H0=h0 is not None, **flags, BT=chunk_size, BD=block, num_warps=warps,
-    )  # fmt: skip
+        a=a_full,
+        h=h,
+        h0=dh0 if h0 is None else h0.contiguous(),  # never read without h0 (HAS_H0 is false)
+        reset=r,
+        dh=dh,
+        carry=carry,
+        da=da,
+        db=db,
+        T=length,
+        D=dim,
+        NC=n_chunks,
+        s_ab=a_full.stride(0),
+        s_at=a_full.stride(1),
+        s_hb=h.stride(0),
+        s_ht=h.stride(1),
+        s_rb=s_rb,
+        s_rt=s_rt,
+        s_gb=dh.stride(0),
+        s_gt=dh.stride(1),
+        s_dab=0 if const_t else da.stride(0),  # A_CONST_T: the per-chunk partials are stored by chunk offset
+        s_dat=0 if const_t else da.stride(1),
+        s_dbb=db.stride(0),
+        s_dbt=db.stride(1),
+        HAS_H0=h0 is not None,
+        **flags,
+        BT=chunk_size,
+        BD=block,
+        num_warps=warps,
+    )
     if const_t:
         da = da.sum(1)  # [B, D(, 2)]: per-chunk partials, reduced in a fixed order
     return reduce_da(da, a, const_t), db, dh0

@@ -29,11 +29,9 @@ import triton
 import triton.language as tl
 
 from ..utils import (
-    channel_block,
     check_device,
     conj_mul,
     drop_where,
-    inner_contiguous,
     load_pair,
     mul,
     mul_add,
@@ -42,20 +40,45 @@ from ..utils import (
     tile_offsets,
     tl_acc_dtype,
 )
-from .triton_op import acc_dtype, state_shape
+from ._host import (
+    acc_dtype,
+    channel_block,
+    inner_contiguous,
+    inner_contiguous_bcast,
+    new_da,
+    reduce_da,
+    reset_args,
+    state_shape,
+    time_invariant,
+)
 
 
 @triton.jit
 def scan_steps(
-    p_a, p_b, p_h, p_r, s_at, s_bt, s_ht, s_rt, n, m, b_hr, b_hi,
-    HAS_RESET: tl.constexpr, A_CONST_T: tl.constexpr, CPLX: tl.constexpr, ACC: tl.constexpr,
-    WRITE_H: tl.constexpr = True, PRODUCT: tl.constexpr = False,
-):  # fmt: skip
+    p_a,
+    p_b,
+    p_r,
+    s_at,
+    s_bt,
+    s_rt,
+    n,
+    m,
+    b_hr,
+    b_hi,
+    HAS_RESET: tl.constexpr,
+    A_CONST_T: tl.constexpr,
+    CPLX: tl.constexpr,
+    ACC: tl.constexpr,
+    p_h=None,
+    s_ht=0,
+    WRITE_H: tl.constexpr = False,
+    PRODUCT: tl.constexpr = False,
+):
     """`n` steps of `h_t = a_t h_{t-1} + b_t` from the state `(b_hr, b_hi)`, pointers at the first step.
 
     Returns the last `h` and, with `PRODUCT`, the product of the `n` decays (else 1); writes every `h_t`
-    when `WRITE_H`. The loop of the sequential kernel, of the chunk replay (`WRITE_H`) and of the chunk
-    summary (`PRODUCT`, from a zero state).
+    to `p_h` (step `s_ht`; needed only then) when `WRITE_H`. The loop of the sequential kernel, of the chunk
+    replay (`WRITE_H`) and of the chunk summary (`PRODUCT`, from a zero state).
     """
     b_pr = tl.full(b_hr.shape, 1.0, dtype=ACC)
     b_pi = tl.zeros(b_hr.shape, dtype=ACC)
@@ -83,18 +106,42 @@ def scan_steps(
 
 @triton.jit
 def adjoint_steps(
-    p_a, p_hp, p_g, p_db, p_da, p_r, s_at, s_ht, s_gt, s_dbt, s_dat, s_rt, n, last, m, b_h0r, b_h0i, b_cr, b_ci,
-    HAS_RESET: tl.constexpr, A_CONST_T: tl.constexpr, CPLX: tl.constexpr, ACC: tl.constexpr, BD: tl.constexpr,
-    WRITE_GRADS: tl.constexpr = True, PRODUCT: tl.constexpr = False,
-):  # fmt: skip
-    """`n` steps of the adjoint backwards in time from step `last`, pointers at `last` (`p_hp` at `h_{last-1}`).
+    p_a,
+    p_g,
+    p_r,
+    s_at,
+    s_gt,
+    s_rt,
+    n,
+    last,
+    m,
+    b_cr,
+    b_ci,
+    HAS_RESET: tl.constexpr,
+    A_CONST_T: tl.constexpr,
+    CPLX: tl.constexpr,
+    ACC: tl.constexpr,
+    BD: tl.constexpr,
+    p_hp=None,
+    p_db=None,
+    p_da=None,
+    s_ht=0,
+    s_dbt=0,
+    s_dat=0,
+    b_h0r=None,
+    b_h0i=None,
+    WRITE_GRADS: tl.constexpr = False,
+    PRODUCT: tl.constexpr = False,
+):
+    """`n` steps of the adjoint backwards in time from step `last`, pointers at `last`.
 
     With the carry `c = conj(a_{t+1}) dh_{t+1}` entering as `(b_cr, b_ci)`: `dh_t = g_t + c`, then
     `c = conj(a_t) dh_t` (`a_t` zero where a reset drops the state). With `WRITE_GRADS` it writes `db_t = dh_t`
     and `da_t = dh_t conj(h_{t-1})` (`h_{-1}` = `h0`; zero at a reset), or sums `da` in registers with
-    `A_CONST_T`. Returns the carry leaving the first step, the `da` sum and, with `PRODUCT`, the product of the
-    `conj(a_t)` (else 1). The loop of the sequential backward and of the chunk replay (`WRITE_GRADS`), and of the
-    chunk backward summary (`PRODUCT`, from a zero carry).
+    `A_CONST_T`; only then are `h_{t-1}` (`p_hp`, at `h_{last-1}`), `db`, `da`, their steps and `h0`
+    (`b_h0r`, `b_h0i`) needed. Returns the carry leaving the first step, the `da` sum and, with `PRODUCT`, the
+    product of the `conj(a_t)` (else 1). The loop of the sequential backward and of the chunk replay
+    (`WRITE_GRADS`), and of the chunk backward summary (`PRODUCT`, from a zero carry).
     """
     b_dar = tl.zeros([BD], dtype=ACC)
     b_dai = tl.zeros([BD], dtype=ACC)
@@ -179,8 +226,24 @@ def fused_recurrent_linear_scan_fwd_kernel(
         b_hr = tl.zeros([BD], dtype=ACC)
         b_hi = tl.zeros([BD], dtype=ACC)
     b_hr, b_hi, _, _ = scan_steps(
-        p_a, p_b, p_h, p_r, s_at, s_bt, s_ht, s_rt, T, m, b_hr, b_hi, HAS_RESET, A_CONST_T, CPLX, ACC
-    )  # fmt: skip
+        p_a=p_a,
+        p_b=p_b,
+        p_r=p_r,
+        s_at=s_at,
+        s_bt=s_bt,
+        s_rt=s_rt,
+        n=T,
+        m=m,
+        b_hr=b_hr,
+        b_hi=b_hi,
+        HAS_RESET=HAS_RESET,
+        A_CONST_T=A_CONST_T,
+        CPLX=CPLX,
+        ACC=ACC,
+        p_h=p_h,
+        s_ht=s_ht,
+        WRITE_H=True,
+    )
     store_pair(ht + o_s, m, b_hr, b_hi, CPLX)
 
 
@@ -278,20 +341,35 @@ def fused_recurrent_linear_scan_bwd_kernel(
     # Carry `c = conj(a_{t+1}) dh_{t+1}` from later steps; the gradient of h_last enters at T - 1.
     b_cr, b_ci = load_pair(dht + o_s, m, CPLX, ACC)
     b_cr, b_ci, b_dar, b_dai, _, _ = adjoint_steps(
-        p_a, p_hp, p_g, p_db, p_da, p_r, s_at, s_ht, s_gt, s_dbt, s_dat, s_rt, T, last, m, b_h0r, b_h0i, b_cr, b_ci,
-        HAS_RESET, A_CONST_T, CPLX, ACC, BD,
-    )  # fmt: skip
+        p_a=p_a,
+        p_g=p_g,
+        p_r=p_r,
+        s_at=s_at,
+        s_gt=s_gt,
+        s_rt=s_rt,
+        n=T,
+        last=last,
+        m=m,
+        b_cr=b_cr,
+        b_ci=b_ci,
+        HAS_RESET=HAS_RESET,
+        A_CONST_T=A_CONST_T,
+        CPLX=CPLX,
+        ACC=ACC,
+        BD=BD,
+        p_hp=p_hp,
+        p_db=p_db,
+        p_da=p_da,
+        s_ht=s_ht,
+        s_dbt=s_dbt,
+        s_dat=s_dat,
+        b_h0r=b_h0r,
+        b_h0i=b_h0i,
+        WRITE_GRADS=True,
+    )
     store_pair(dh0 + o_s, m, b_cr, b_ci, CPLX)
     if A_CONST_T:
         store_pair(da + o_s, m, b_dar, b_dai, CPLX)
-
-
-def reset_args(reset: torch.Tensor | None, like: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-    """The reset mask as bytes and its `(B, T)` strides, or a never-read placeholder for no mask."""
-    if reset is None:
-        return like, 0, 0  # never read (HAS_RESET is false)
-    r = reset.view(torch.uint8)
-    return r, r.stride(0), r.stride(1)
 
 
 def fused_recurrent_fwd(
@@ -322,17 +400,50 @@ def fused_recurrent_fwd(
     grid = (bsz, triton.cdiv(dim, block))
     if length == 1:
         fused_recurrent_linear_scan_step_kernel[grid](
-            a, b, h0_arg, r, h, ht, dim, a.stride(0), b.stride(0), h.stride(0), s_rb,
-            HAS_H0=h0 is not None, HAS_RESET=reset is not None, CPLX=planar, ACC=tl_acc_dtype(acc),
-            BD=block, num_warps=warps,
-        )  # fmt: skip
+            a=a,
+            b=b,
+            h0=h0_arg,
+            reset=r,
+            h=h,
+            ht=ht,
+            D=dim,
+            s_ab=a.stride(0),
+            s_bb=b.stride(0),
+            s_hb=h.stride(0),
+            s_rb=s_rb,
+            HAS_H0=h0 is not None,
+            HAS_RESET=reset is not None,
+            CPLX=planar,
+            ACC=tl_acc_dtype(acc),
+            BD=block,
+            num_warps=warps,
+        )
     else:
         fused_recurrent_linear_scan_fwd_kernel[grid](
-            a, b, h0_arg, r, h, ht, length, dim,
-            a.stride(0), a.stride(1), b.stride(0), b.stride(1), h.stride(0), h.stride(1), s_rb, s_rt,
-            HAS_H0=h0 is not None, HAS_RESET=reset is not None, A_CONST_T=a.stride(1) == 0, CPLX=planar,
-            ACC=tl_acc_dtype(acc), BD=block, num_warps=warps,
-        )  # fmt: skip
+            a=a,
+            b=b,
+            h0=h0_arg,
+            reset=r,
+            h=h,
+            ht=ht,
+            T=length,
+            D=dim,
+            s_ab=a.stride(0),
+            s_at=a.stride(1),
+            s_bb=b.stride(0),
+            s_bt=b.stride(1),
+            s_hb=h.stride(0),
+            s_ht=h.stride(1),
+            s_rb=s_rb,
+            s_rt=s_rt,
+            HAS_H0=h0 is not None,
+            HAS_RESET=reset is not None,
+            A_CONST_T=a.stride(1) == 0,
+            CPLX=planar,
+            ACC=tl_acc_dtype(acc),
+            BD=block,
+            num_warps=warps,
+        )
     return h, ht
 
 
@@ -375,85 +486,35 @@ def fused_recurrent_bwd(
     block, warps = channel_block(dim, planar)
     grid = (bsz, triton.cdiv(dim, block))
     fused_recurrent_linear_scan_bwd_kernel[grid](
-        a_full, h, h0_arg, r, dh, dht, da, db, dh0, length, dim,
-        a_full.stride(0), a_full.stride(1), h.stride(0), h.stride(1), s_rb, s_rt, dh.stride(0), dh.stride(1),
-        0 if const_t else da.stride(0), 0 if const_t else da.stride(1), db.stride(0), db.stride(1),
-        HAS_H0=h0 is not None, HAS_RESET=reset is not None, A_CONST_T=const_t, CPLX=planar,
-        ACC=tl_acc_dtype(acc), BD=block, num_warps=warps,
-    )  # fmt: skip
+        a=a_full,
+        h=h,
+        h0=h0_arg,
+        reset=r,
+        dh=dh,
+        dht=dht,
+        da=da,
+        db=db,
+        dh0=dh0,
+        T=length,
+        D=dim,
+        s_ab=a_full.stride(0),
+        s_at=a_full.stride(1),
+        s_hb=h.stride(0),
+        s_ht=h.stride(1),
+        s_rb=s_rb,
+        s_rt=s_rt,
+        s_gb=dh.stride(0),
+        s_gt=dh.stride(1),
+        s_dab=0 if const_t else da.stride(0),  # A_CONST_T: the `[B, D]` partial is stored by row offset
+        s_dat=0 if const_t else da.stride(1),
+        s_dbb=db.stride(0),
+        s_dbt=db.stride(1),
+        HAS_H0=h0 is not None,
+        HAS_RESET=reset is not None,
+        A_CONST_T=const_t,
+        CPLX=planar,
+        ACC=tl_acc_dtype(acc),
+        BD=block,
+        num_warps=warps,
+    )
     return reduce_da(da, a, const_t), db, dh0
-
-
-def inner_contiguous_bcast(a: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """`a` broadcast to `like`'s shape as a view (stride 0 over broadcast dims), channels packed.
-
-    Args:
-        a: Decay broadcastable to `like`.
-        like: `[B, T, D]`, or `[B, T, D, 2]` pairs.
-
-    Returns:
-        A `[B, T, D(, 2)]` view of `a` (a copy only if its channels were strided).
-    """
-    planar = like.ndim == 4
-    full = torch.broadcast_to(a, like.shape)
-    if inner_contiguous(full, planar) is full:
-        return full
-    # Strided channels: pack the compact `a` and broadcast again; materialise only if `a` itself
-    # is broadcast over channels (e.g. `[B, T, 1]`).
-    packed = torch.broadcast_to(a.contiguous(), like.shape)
-    return packed if inner_contiguous(packed, planar) is packed else full.contiguous()
-
-
-def time_invariant(a: torch.Tensor, like: torch.Tensor) -> bool:
-    """Whether `a`'s own shape is constant over time (`[D]`, `[B, 1, D]`, ...), so its gradient sums over `T`.
-
-    Decided from the shape, not the strides: an `expand`ed `a` of full shape has stride 0 over `T`
-    but still gets one gradient per step.
-
-    Args:
-        a: The decay in its own shape.
-        like: `h`, `[B, T, D(, 2)]`.
-    """
-    time_dim = 3 if like.ndim == 4 else 2  # T's position counted from the end
-    return a.ndim < time_dim or a.shape[-time_dim] == 1
-
-
-def new_da(a: torch.Tensor, like: torch.Tensor, acc: torch.dtype, const_t: bool, chunks: int = 0) -> torch.Tensor:
-    """Buffer for the kernels' `da`: per-row partials when `a` is time-invariant, else one value per step.
-
-    Args:
-        a: The decay in its own shape.
-        like: `h`, `[B, T, D(, 2)]`.
-        acc: Accumulation dtype (partials and to-be-summed buffers are kept in it).
-        const_t: `a` is constant over time.
-        chunks: Number of time chunks with their own partial (0: one partial per row).
-
-    Returns:
-        `[B, D(, 2)]` or `[B, NC, D(, 2)]` partials when `const_t`, else `[B, T, D(, 2)]` in
-        `a`'s dtype when `a` has `like`'s full shape (the final gradient) or `acc` when it will
-        be summed to a broadcast shape.
-    """
-    state = (like.shape[0], *like.shape[2:])
-    if const_t:
-        shape = state if chunks == 0 else (like.shape[0], chunks, *like.shape[2:])
-        return torch.empty(shape, dtype=acc, device=like.device)
-    dtype = a.dtype if tuple(a.shape) == tuple(like.shape) else acc
-    return torch.empty(like.shape, dtype=dtype, device=like.device)
-
-
-def reduce_da(da: torch.Tensor, a: torch.Tensor, const_t: bool) -> torch.Tensor:
-    """Sums the kernels' `da` buffer to `a`'s shape and dtype with deterministic tensor reductions.
-
-    Args:
-        da: From `new_da` after the kernel ran (chunk partials already summed when `const_t`).
-        a: The decay in its own shape.
-        const_t: `da` holds `[B, D(, 2)]` per-row partials.
-
-    Returns:
-        The gradient of `a`, shape and dtype of `a`.
-    """
-    if const_t:
-        da = da.unsqueeze(1)  # [B, 1, D(, 2)]
-    if tuple(da.shape) != tuple(a.shape):
-        da = da.sum_to_size(a.shape)
-    return da.to(a.dtype)

@@ -16,6 +16,7 @@ from typing import Literal
 
 import torch
 
+from ._host import acc_dtype, channel_block, next_pow2, state_shape
 from .naive import accumulation_dtype
 
 TritonForm = Literal["auto", "fused_recurrent", "chunk"]
@@ -32,13 +33,9 @@ _CHUNK_TARGET_PROGRAMS_PER_SM = 16
 _DEFAULT_NUM_SMS = 132  # H100 SXM; used for tensors that are not on a GPU
 
 
-def _next_pow2(n: int) -> int:
-    return 1 << max(0, (n - 1).bit_length())
-
-
 def _programs(batch: int, dim: int, planar: bool) -> int:
-    # Mirrors `vidssm.kernels.utils.channel_block` without importing Triton.
-    block = min(128 if planar else 256, _next_pow2(dim))
+    """Programs of the sequential kernel's `(B, cdiv(D, BD))` grid."""
+    block, _ = channel_block(dim, planar)
     return batch * -(-dim // block)
 
 
@@ -78,7 +75,7 @@ def choose_chunk_size(
         A power of two in [16, 256].
     """
     want_chunks = -(-_CHUNK_TARGET_PROGRAMS_PER_SM * num_sms // _programs(batch, dim, planar))
-    return min(256, max(16, _next_pow2(-(-length // want_chunks))))
+    return min(256, max(16, next_pow2(-(-length // want_chunks))))
 
 
 @torch.compiler.assume_constant_result  # compiled graphs bake the count in instead of tracing it
@@ -91,16 +88,6 @@ def _num_sms(device: torch.device) -> int:
 @functools.cache
 def _cuda_num_sms(index: int) -> int:
     return torch.cuda.get_device_properties(index).multi_processor_count
-
-
-def acc_dtype(a: torch.Tensor, b: torch.Tensor) -> torch.dtype:
-    """The kernels' state/register dtype: float64 when either input is float64 (the tests' references), else float32."""
-    return torch.float64 if torch.float64 in (a.dtype, b.dtype) else torch.float32
-
-
-def state_shape(b: torch.Tensor) -> tuple[int, ...]:
-    """`[B, D]` (or `[B, D, 2]` pairs) of a state of `b` `[B, T, D(, 2)]`."""
-    return (b.shape[0], *b.shape[2:])  # [B, D] or [B, D, 2]
 
 
 @torch.library.custom_op("vidssm::linear_scan_fwd", mutates_args=())
@@ -124,6 +111,7 @@ def linear_scan_fwd(
         form: ``"fused_recurrent"`` or ``"chunk"``.
         chunk_size: Steps per chunk of the ``"chunk"`` form.
     """
+    # The kernel modules import Triton (and read TRITON_INTERPRET) when first imported: here, at the first run.
     if form == "chunk":
         from .chunk import chunk_fwd
 
@@ -133,6 +121,7 @@ def linear_scan_fwd(
     return fused_recurrent_fwd(a, b, h0, reset, planar)
 
 
+# torch.library needs each fake (meta) impl to repeat its op's signature: the two repeats below are required.
 @linear_scan_fwd.register_fake
 def _linear_scan_fwd_fake(
     a: torch.Tensor,
