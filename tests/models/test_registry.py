@@ -9,7 +9,9 @@ from timm.models import model_entrypoint
 import vidssm
 from vidssm.models import get_model_config
 from vidssm.models.late_temporal import LateTemporalConfig
-from vidssm.models.registry import register_model
+from vidssm.hub import architecture_of
+from vidssm.models.registry import model_class, model_entry, register_model
+from vidssm.timm_models import default_cfgs
 from vidssm.models.trecvit import TRecViT, TRecViTConfig
 
 DEBUG_VIT = dict(img_size=32, depth=2, embed_dim=32, num_heads=2)
@@ -180,6 +182,34 @@ def test_create_model_rejects_unknown_names_and_fields():
         vidssm.create_model("trecvit_debug", widht=64)
     with pytest.raises(ValueError, match="already registered"):
         register_model("trecvit_debug", TRecViT, replace(get_model_config("trecvit_debug")))
+
+
+def test_register_model_needs_a_named_model_class_and_its_config():
+    config = get_model_config("trecvit_debug")
+    with pytest.raises(TypeError, match="must set `architecture`"):
+        register_model("plain_linear", torch.nn.Linear, config)
+    with pytest.raises(TypeError, match="must be a TRecViTConfig instance"):
+        register_model("trecvit_bad_config", TRecViT, get_model_config("late_rglru_debug"))
+
+    class Impostor(TRecViT):  # a second class may not take over a saved architecture name
+        pass
+
+    with pytest.raises(ValueError, match="architecture 'TRecViT' is already registered by TRecViT"):
+        register_model("trecvit_impostor", Impostor, config)
+    assert "trecvit_impostor" not in vidssm.list_models() and model_class("TRecViT") is TRecViT
+    with pytest.raises(KeyError, match="unknown architecture"):
+        model_class("TRecViT3D")
+
+
+@pytest.mark.parametrize("name", ["trecvit_tiny_hybrid", "late_rglru_resnet18"])
+def test_registry_entry_is_what_saving_and_timm_derive_from(name):
+    entry = model_entry(name)
+    model = vidssm.create_model(name, **debug_overrides(name))
+    assert type(model) is entry.model_class and architecture_of(model) == entry.architecture
+    assert model_class(entry.architecture) is entry.model_class and isinstance(entry.config, type(model).config_class)
+    cfg = default_cfgs[f"vidssm_{name}"]
+    assert cfg["input_size"] == (3, entry.config.frame_side, entry.config.frame_side)
+    assert cfg["num_classes"] == entry.config.num_classes
 
 
 @pytest.mark.parametrize("name", ["trecvit_debug_hybrid", "late_lru_debug"])
