@@ -7,12 +7,12 @@ import torch
 from timm.models import model_entrypoint
 
 import vidssm
+from vidssm.hub import architecture_of
 from vidssm.models import get_model_config
 from vidssm.models.late_temporal import LateTemporalConfig
-from vidssm.hub import architecture_of
 from vidssm.models.registry import model_class, model_entry, register_model
-from vidssm.timm_models import default_cfgs
 from vidssm.models.trecvit import TRecViT, TRecViTConfig
+from vidssm.timm_models import default_cfgs
 
 DEBUG_VIT = dict(img_size=32, depth=2, embed_dim=32, num_heads=2)
 FRAMES = 8
