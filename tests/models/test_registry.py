@@ -7,6 +7,7 @@ import torch
 from timm.models import model_entrypoint
 
 import vidssm
+from tests.helpers import seed_of
 from vidssm.hub import architecture_of
 from vidssm.models import get_model_config
 from vidssm.models.late_temporal import LateTemporalConfig
@@ -56,7 +57,7 @@ def debug_overrides(name: str) -> dict:
 
 
 def build(name: str) -> torch.nn.Module:
-    torch.manual_seed(hash(name) % 1000)
+    torch.manual_seed(seed_of(name))
     model = vidssm.create_model(name, **debug_overrides(name)).eval()
     # Non-trivial temporal dynamics: random conv / gate biases so every path matters.
     with torch.no_grad():
