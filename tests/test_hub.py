@@ -8,6 +8,7 @@ import torch
 
 import vidssm
 from vidssm.hub import load_weights
+from vidssm.models import TRecViT
 
 
 def _random(name: str, **kw) -> torch.nn.Module:
@@ -222,5 +223,11 @@ def test_unknown_architecture_and_unnamed_models_are_clear_errors(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"architecture": "TRecViT3D", "config": {}}))
     with pytest.raises(ValueError, match=r"config.json: unknown architecture .TRecViT3D.; known: LateTemporal, TRecV"):
         vidssm.from_pretrained(tmp_path)
-    with pytest.raises(TypeError, match="Linear is not a vidssm architecture"):
+    with pytest.raises(TypeError, match="Linear is not a registered vidssm architecture"):
         vidssm.save_pretrained(torch.nn.Linear(2, 2), tmp_path / "x")
+
+    class Custom(TRecViT):  # inherits the name "TRecViT", but loading would build a TRecViT, not this class
+        pass
+
+    with pytest.raises(TypeError, match="Custom is not a registered vidssm architecture"):
+        Custom(vidssm.models.get_model_config("trecvit_debug")).save_pretrained(tmp_path / "y")

@@ -31,11 +31,18 @@ def architecture_of(model: nn.Module) -> str:
     """The architecture name under which `model`'s class is saved (its class attribute `architecture`).
 
     Raises:
-        TypeError: `model`'s class names no architecture (it is not a registered vidssm model class).
+        TypeError: `model`'s class is not the one registered under an architecture name (e.g. an unregistered
+            subclass, which `from_pretrained` could not rebuild).
     """
     arch = getattr(type(model), "architecture", None)
-    if not isinstance(arch, str):
-        raise TypeError(f"{type(model).__name__} is not a vidssm architecture (its class sets no `architecture`)")
+    try:
+        registered = model_class(arch) if isinstance(arch, str) else None
+    except KeyError:
+        registered = None
+    if registered is not type(model):
+        raise TypeError(
+            f"{type(model).__name__} is not a registered vidssm architecture; from_pretrained could not rebuild it"
+        )
     return arch
 
 
