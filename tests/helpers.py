@@ -43,6 +43,8 @@ TOLERANCES: dict[torch.dtype, float] = {
     torch.float16: 4e-3,
     torch.bfloat16: 3e-2,
 }
+
+
 def assert_close(name: str, ref: torch.Tensor, out: torch.Tensor) -> None:
     """Asserts `out` matches the float64 `ref` within the tolerance of `out`'s dtype."""
     assert out.shape == ref.shape, f"{name}: shape {tuple(out.shape)} != {tuple(ref.shape)}"

@@ -46,9 +46,7 @@ class SystemPackage:
 PACKAGES: dict[str, SystemPackage] = {
     p.name: p
     for p in (
-        SystemPackage(
-            "chromium", "VIDSSM_CHROMIUM", "/usr/bin/chromium", "chromium", "tests/stream/test_browser.py"
-        ),
+        SystemPackage("chromium", "VIDSSM_CHROMIUM", "/usr/bin/chromium", "chromium", "tests/stream/test_browser.py"),
         SystemPackage("xvfb", "VIDSSM_XVFB", "/usr/bin/Xvfb", "Xvfb", "tests/stream/test_window.py"),
         SystemPackage(
             "opencv-doc",

@@ -22,6 +22,8 @@ DTYPE_IDS = {
     torch.float64: "fp64",
     torch.complex128: "c128",
 }
+
+
 @dataclass
 class Case:
     """Inputs of one scan: `a` (broadcastable), `b` `[B, T, D]`, `h0` `[B, D]`, `reset` `[B, T]`."""
