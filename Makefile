@@ -18,7 +18,7 @@ setup: $(STAMP)
 
 # pytest exit 5 means "no tests collected": report it and fail rather than pass silently.
 test: setup
-	bash tools/install_test_deps.sh
+	VIDSSM_PYTHON=$(PY) bash tools/install_test_deps.sh
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc

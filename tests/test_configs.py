@@ -15,7 +15,7 @@ import yaml
 from jsonargparse import ArgumentParser
 from lightning.pytorch.strategies import Strategy
 
-from tests.test_recipes import instantiate
+from tests.cli_helpers import instantiate
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"

@@ -8,6 +8,7 @@ import torch
 
 import vidssm
 from vidssm.hub import load_weights
+from vidssm.models import TRecViT
 
 
 def _random(name: str, **kw) -> torch.nn.Module:
@@ -141,3 +142,92 @@ def test_late_temporal_saved_with_the_old_vit_names_still_loads(tmp_path):
     assert vidssm.create_model("late_rglru_debug", **kw).config.encoder_kwargs["depth"] == 1
     with pytest.raises(TypeError, match="not both"):
         vidssm.create_model("late_rglru_debug", **kw, encoder_kwargs={})
+
+
+# config.json files as older vidssm wrote them, spelled out by hand: architecture names, old field names, lists for
+# tuples; the weights are the model's own state dict (LateTemporal's under its old `vit.` prefix).
+OLD_FOLDERS = {
+    "trecvit_debug_hybrid": (
+        {
+            "architecture": "TRecViT",
+            "has_head": True,
+            "labels": ["a", "b", "c", "d", "e"],
+            "config": {
+                "img_size": 32,
+                "patch_size": 16,
+                "width": 32,
+                "depth": 3,
+                "num_heads": 2,
+                "mlp_dim": 64,
+                "num_classes": 5,
+                "rep_size": 48,
+                "frames_per_clip": 8,
+                "temporal": ["rglru", "rglru", "attention"],
+                "state_multiplier": 2,
+                "conv1d_temporal_width": 4,
+                "min_rad": 0.5,
+                "attention_window": 8,
+                "temporal_mlp_width": None,
+                "pixel_mean": None,
+                "pixel_std": None,
+                "drop_path_rate": 0.0,
+            },
+        },
+        "",
+    ),
+    "late_rglru_debug": (
+        {
+            "architecture": "LateTemporal",
+            "has_head": True,
+            "labels": None,
+            "config": {
+                "vit_name": "vit_tiny_patch16_224",
+                "vit_weights": None,
+                "vit_kwargs": {"img_size": 32, "depth": 2, "embed_dim": 32, "num_heads": 2},
+                "freeze_vit": False,
+                "temporal": "rglru",
+                "depth": 2,
+                "num_heads": 2,
+                "state_multiplier": 2,
+                "conv1d_temporal_width": 4,
+                "min_rad": 0.5,
+                "attention_window": 8,
+                "temporal_mlp_width": None,
+                "num_classes": 5,
+                "rep_size": 48,
+                "frames_per_clip": 8,
+            },
+        },
+        "vit.",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OLD_FOLDERS))
+@torch.no_grad()
+def test_folder_saved_by_the_old_code_layout_loads(tmp_path, name):
+    from safetensors.torch import save_file
+
+    meta, encoder_prefix = OLD_FOLDERS[name]
+    model = _random(name)
+    weights = {k.replace("encoder.", encoder_prefix or "encoder.", 1): v for k, v in model.state_dict().items()}
+    save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps(meta))
+    loaded = vidssm.from_pretrained(tmp_path)
+    assert type(loaded) is type(model) and loaded.config == model.config and loaded.labels == meta["labels"]
+    video = torch.rand(1, 4, 3, 32, 32)
+    torch.testing.assert_close(loaded(video), model(video), rtol=0, atol=0)
+
+
+def test_unknown_architecture_and_unnamed_models_are_clear_errors(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"architecture": "TRecViT3D", "config": {}}))
+    with pytest.raises(ValueError, match=r"config.json: unknown architecture .TRecViT3D.; known: LateTemporal, TRecV"):
+        vidssm.from_pretrained(tmp_path)
+    with pytest.raises(TypeError, match="Linear is not a registered vidssm architecture"):
+        vidssm.save_pretrained(torch.nn.Linear(2, 2), tmp_path / "x")
+
+    class Custom(TRecViT):  # inherits the name "TRecViT", but loading would build a TRecViT, not this class
+        pass
+
+    with pytest.raises(TypeError, match="Custom is not a registered vidssm architecture"):
+        Custom(vidssm.models.get_model_config("trecvit_debug")).save_pretrained(tmp_path / "y")

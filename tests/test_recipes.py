@@ -7,17 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
 
+from tests.cli_helpers import instantiate
 from tests.helpers import FIXTURES
 from vidssm.convert import infer_trecvit_config, load_trecvit_state
 from vidssm.data.writers import write_video
 from vidssm.models.trecvit import TRecViT
-from vidssm.tasks.base import VideoTask
-from vidssm.tasks.cli import VidssmCLI, train_main
+from vidssm.tasks.cli import train_main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "configs" / "experiments"
@@ -109,13 +108,6 @@ def _npz(path: Path) -> dict[str, np.ndarray]:
         ckpt = {k: data[k] for k in data.files if k != "config"}
     np.savez(path, **ckpt)
     return ckpt
-
-
-def instantiate(args: list[str]) -> VidssmCLI:
-    """Parses and builds the model, data and trainer of a config exactly as `vidssm fit` would, without running."""
-    return VidssmCLI(
-        VideoTask, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True, args=args, run=False
-    )
 
 
 def _fit(tmp_path: Path, recipe: str, data: list[str], *extra: str) -> Path:

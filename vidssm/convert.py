@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from vidssm.models.base import StreamingVideoModel
+from vidssm.models.pretrained import WEIGHTS_NAME, load_weights
 from vidssm.models.trecvit import TRecViT, TRecViTConfig
 
 Array = np.ndarray
@@ -250,8 +251,6 @@ def init_backbone(model: StreamingVideoModel, path: str | Path) -> str:
         FileNotFoundError: `path` does not exist.
         ValueError: The weights do not fit the model; the message names the first bad key.
     """
-    from vidssm.hub import WEIGHTS_NAME, load_weights
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"init_from: {path} does not exist")

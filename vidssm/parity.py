@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import torch
 from torch.utils._pytree import tree_leaves
 
-import vidssm
+from vidssm.models.registry import model_entry
 
 DEMO_MODELS = ("trecvit_tiny", "trecvit_tiny_lru", "trecvit_tiny_hybrid", "trecvit_tiny_attention", "late_rglru_tiny")
 
@@ -26,14 +27,9 @@ def state_bytes(state) -> int:
 @torch.no_grad()
 def parity(name: str, frames: int, img_size: int, depth: int) -> dict:
     """Streams `frames` random frames through `name` and compares every prefix with the offline model."""
-    overrides: dict = dict(num_classes=10, frames_per_clip=frames)
-    if name.startswith("trecvit"):
-        cfg = vidssm.models.get_model_config(name)
-        temporal = cfg.temporal if isinstance(cfg.temporal, str) else cfg.temporal[:depth]
-        overrides.update(img_size=img_size, depth=depth, temporal=temporal)
-    else:
-        overrides.update(encoder_kwargs=dict(img_size=img_size, depth=depth), depth=2)
-    model = vidssm.create_model(name, **overrides).eval()
+    entry = model_entry(name)
+    config = replace(entry.config.scaled_down(img_size, depth), num_classes=10, frames_per_clip=frames)
+    model = entry.model_class(config).eval()
     video = torch.rand(1, frames, 3, img_size, img_size)
     state = model.init_state(1)
     sizes, worst, start = set(), 0.0, time.perf_counter()

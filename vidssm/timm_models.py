@@ -16,11 +16,27 @@ from collections.abc import Callable
 from timm.models import register_model as timm_register_model
 from torch import nn
 
-from vidssm.models import get_model_config, list_models
-from vidssm.models.registry import create_model
+from vidssm.models.pretrained import load_weights
+from vidssm.models.registry import ModelEntry, create_model, list_models, model_entry
 
 PREFIX = "vidssm_"
-default_cfgs: dict[str, dict] = {}  # read by timm's register_model for this module's entrypoints
+# timm's `register_model` reads the pretrained config of this module's entrypoints from here; each one is
+# derived from the vidssm registry entry (`timm_pretrained_cfg`), never written by hand.
+default_cfgs: dict[str, dict] = {}
+
+
+def timm_pretrained_cfg(entry: ModelEntry) -> dict:
+    """timm's pretrained config of a registry entry: input size (`frame_side`) and class count from its config."""
+    side = entry.config.frame_side
+    return dict(
+        url="",
+        num_classes=entry.config.num_classes,
+        input_size=(3, side, side),
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        classifier="head.cls_head",
+        license="apache-2.0",
+    )
 
 
 def _entrypoint(name: str) -> Callable[..., nn.Module]:
@@ -33,8 +49,6 @@ def _entrypoint(name: str) -> Callable[..., nn.Module]:
                     f"{PREFIX}{name}: no weights are hosted for vidssm models; pass "
                     "pretrained_cfg_overlay=dict(file='model.safetensors' or a save_pretrained folder)"
                 )
-            from vidssm.hub import load_weights
-
             load_weights(model, file)
         model.pretrained_cfg = dict(default_cfgs[PREFIX + name], file=file, num_classes=model.config.num_classes)
         return model
@@ -48,17 +62,7 @@ def _entrypoint(name: str) -> Callable[..., nn.Module]:
 def _register_all() -> None:
     module = sys.modules[__name__]
     for name in list_models():
-        cfg = get_model_config(name)
-        img = cfg.frame_side
-        default_cfgs[PREFIX + name] = dict(
-            url="",
-            num_classes=cfg.num_classes,
-            input_size=(3, img, img),
-            mean=(0.0, 0.0, 0.0),
-            std=(1.0, 1.0, 1.0),
-            classifier="head.cls_head",
-            license="apache-2.0",
-        )
+        default_cfgs[PREFIX + name] = timm_pretrained_cfg(model_entry(name))
         fn = _entrypoint(name)
         setattr(module, fn.__name__, fn)
         timm_register_model(fn)

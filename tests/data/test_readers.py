@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import seed_of
 from vidssm.data.readers import (
     DecordReader,
     PyAVReader,
@@ -41,7 +42,7 @@ def _random_reads(rng: np.random.Generator, n: int) -> list[np.ndarray]:
 @pytest.mark.parametrize("name", NAMES)
 def test_random_access_equals_sequential_decode(clips, name, backend):
     clip = clips[name]
-    rng = np.random.default_rng(abs(hash((name, backend))) % 2**32)
+    rng = np.random.default_rng(seed_of(name, backend))
     with open_video(clip.path, backend=backend) as reader:
         assert reader.num_frames == len(clip.frames)
         for idx in _random_reads(rng, len(clip.frames)):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import tree_digest
+from tests.system_deps import require
 from vidssm.data import real_motion
 from vidssm.data.annotations import load_csv
 from vidssm.data.cli import main as data_main
@@ -22,6 +23,7 @@ SMALL = RealMotionConfig(frames=8, size=48, train_bases=3, test_bases=2)
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
+    require("opencv-doc")  # the example videos: a missing package fails with how to install it
     return build_real_motion(tmp_path_factory.mktemp("rm") / "set", SMALL, progress=False)
 
 

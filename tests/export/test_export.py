@@ -1,11 +1,11 @@
 """Graph export: ONNX Runtime and torch.export programs against the PyTorch model."""
 
-import numpy as np
 import onnx
 import pytest
 import torch
 
 import vidssm
+from tests.helpers import rel_err
 from vidssm.export import ExportError, export_model, state_names
 from vidssm.export.onnx_runtime import OnnxStreamingModel
 
@@ -18,11 +18,6 @@ def _model(name: str) -> torch.nn.Module:
             if n.endswith((".b", ".scale", "bias")):
                 p.normal_(0, 0.3)
     return model
-
-
-def _rel(out: np.ndarray, ref: torch.Tensor) -> float:
-    ref = ref.detach().numpy()
-    return float(np.abs(out - ref).max() / np.abs(ref).max())
 
 
 @pytest.mark.parametrize("name", ["trecvit_debug_hybrid", "trecvit_debug_lru"])
@@ -46,7 +41,7 @@ def test_onnx_step_matches_pytorch_over_100_frames(tmp_path, name):
                 state, ort_state = model.reset_state(state, mask), runner.reset_state(ort_state, mask.numpy())
             logits, state = model.step(video[:, t], state)
             ort_logits, ort_state = runner.step(video[:, t].numpy(), ort_state)
-            worst = max(worst, _rel(ort_logits, logits))
+            worst = max(worst, rel_err(ort_logits, logits))
     assert worst <= 1e-5
 
 
@@ -63,7 +58,7 @@ def test_onnx_offline_has_dynamic_batch_and_time(tmp_path, name):
         video = torch.rand(batch, frames, 3, 32, 32)
         (out,) = session.run(None, {"video": video.numpy()})
         with torch.no_grad():
-            assert _rel(out, model(video)) <= 1e-5
+            assert rel_err(out, model(video)) <= 1e-5
 
 
 @pytest.mark.parametrize("what", ["step", "offline"])
@@ -131,7 +126,7 @@ def test_onnx_step_output_kinds_match_pytorch_over_100_frames(tmp_path, output):
             out, state = model.step(video[:, t], state, output=output)
             ort_out, ort_state = runner.step(video[:, t].numpy(), ort_state)
             assert ort_out.shape == tuple(out.shape)
-            worst = max(worst, _rel(ort_out, out))
+            worst = max(worst, rel_err(ort_out, out))
     assert worst <= 1e-5, worst
 
 
@@ -149,7 +144,7 @@ def test_offline_output_kinds_onnx_and_torch_export(tmp_path, output):
         with torch.no_grad():
             ref = model(video, output=output)
             (out,) = session.run(None, {"video": video.numpy()})
-            assert out.shape == tuple(ref.shape) and _rel(out, ref) <= 1e-5
+            assert out.shape == tuple(ref.shape) and rel_err(out, ref) <= 1e-5
             torch.testing.assert_close(program.module()(video), ref, rtol=1e-5, atol=1e-6)
 
 

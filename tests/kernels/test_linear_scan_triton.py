@@ -27,13 +27,13 @@ from vidssm.kernels.linear_scan import (
     triton_linear_scan,
 )
 
-from .test_linear_scan import (  # noqa: F401  (_poison_empty is an autouse fixture)
+from tests.helpers import assert_close, assert_within_ulps
+
+from .scan_cases import (
     BAD_INPUTS,
     DTYPE_IDS,
     Case,
     Scan,
-    _poison_empty,
-    assert_close,
     case_id,
     check_against_reference,
     make_case,
@@ -96,24 +96,6 @@ def test_per_row_decay_and_real_a_with_complex_b(form: str) -> None:
     """`[B, 1, D]` decay (time-invariant per row), and a real decay of a complex scan (real gradient)."""
     check_against_reference(SCANS[form], make_case(2, 20, 6, torch.float32, "B1D"))
     check_against_reference(SCANS[form], make_case(2, 20, 6, torch.complex64, "D", a_real=True))
-
-
-def _bits(dtype: torch.dtype) -> int:
-    return {torch.bfloat16: 7, torch.float16: 10}[dtype]
-
-
-def assert_within_ulps(name: str, ref: torch.Tensor, out: torch.Tensor, ulps: float, scale: float) -> None:
-    """`|out - ref| <= ulps` units in the last place of `ref` in `out`'s 16-bit dtype.
-
-    Below `2^-24 * scale` (float32 rounding of the accumulation, relative to the largest term)
-    the unit is that floor, so values cancelled to near zero are judged by the accumulation's
-    precision rather than by a bf16 spacing finer than float32 could resolve.
-    """
-    ref = ref.detach().double()
-    exp = torch.floor(torch.log2(ref.abs().clamp_min(torch.finfo(torch.float64).tiny)))
-    ulp = torch.maximum(torch.exp2(exp - _bits(out.dtype)), torch.full_like(ref, scale * 2.0**-24))
-    worst = ((out.detach().double() - ref).abs() / ulp).max().item()
-    assert worst <= ulps, f"{name}: {worst:.2f} ulp > {ulps}"
 
 
 @pytest.mark.parametrize("form", FORMS)

@@ -19,19 +19,18 @@ if not torch.cuda.is_available():  # collected only where CUDA is (CI and CPUs r
 from vidssm.kernels import complex_linear_scan, linear_scan, naive_linear_scan
 from vidssm.kernels.linear_scan import chunk_linear_scan, fused_recurrent_linear_scan, torch_linear_scan
 
-from .test_linear_scan import (  # noqa: F401  (_poison_empty is an autouse fixture)
+from tests.helpers import assert_close, assert_within_ulps
+
+from .scan_cases import (
     DTYPE_IDS,
     Case,
     Scan,
-    _poison_empty,
-    assert_close,
     case_id,
     check_against_reference,
     make_case,
     run_with_grads,
     upcast,
 )
-from .test_linear_scan_triton import assert_within_ulps
 
 pytestmark = pytest.mark.gpu
 

@@ -7,10 +7,13 @@ import torch
 from timm.models import model_entrypoint
 
 import vidssm
+from tests.helpers import seed_of
+from vidssm.hub import architecture_of
 from vidssm.models import get_model_config
 from vidssm.models.late_temporal import LateTemporalConfig
-from vidssm.models.registry import register_model
+from vidssm.models.registry import model_class, model_entry, register_model
 from vidssm.models.trecvit import TRecViT, TRecViTConfig
+from vidssm.timm_models import default_cfgs
 
 DEBUG_VIT = dict(img_size=32, depth=2, embed_dim=32, num_heads=2)
 FRAMES = 8
@@ -54,7 +57,7 @@ def debug_overrides(name: str) -> dict:
 
 
 def build(name: str) -> torch.nn.Module:
-    torch.manual_seed(hash(name) % 1000)
+    torch.manual_seed(seed_of(name))
     model = vidssm.create_model(name, **debug_overrides(name)).eval()
     # Non-trivial temporal dynamics: random conv / gate biases so every path matters.
     with torch.no_grad():
@@ -180,6 +183,34 @@ def test_create_model_rejects_unknown_names_and_fields():
         vidssm.create_model("trecvit_debug", widht=64)
     with pytest.raises(ValueError, match="already registered"):
         register_model("trecvit_debug", TRecViT, replace(get_model_config("trecvit_debug")))
+
+
+def test_register_model_needs_a_named_model_class_and_its_config():
+    config = get_model_config("trecvit_debug")
+    with pytest.raises(TypeError, match="must set `architecture`"):
+        register_model("plain_linear", torch.nn.Linear, config)
+    with pytest.raises(TypeError, match="must be a TRecViTConfig instance"):
+        register_model("trecvit_bad_config", TRecViT, get_model_config("late_rglru_debug"))
+
+    class Impostor(TRecViT):  # a second class may not take over a saved architecture name
+        pass
+
+    with pytest.raises(ValueError, match="architecture 'TRecViT' is already registered by TRecViT"):
+        register_model("trecvit_impostor", Impostor, config)
+    assert "trecvit_impostor" not in vidssm.list_models() and model_class("TRecViT") is TRecViT
+    with pytest.raises(KeyError, match="unknown architecture"):
+        model_class("TRecViT3D")
+
+
+@pytest.mark.parametrize("name", ["trecvit_tiny_hybrid", "late_rglru_resnet18"])
+def test_registry_entry_is_what_saving_and_timm_derive_from(name):
+    entry = model_entry(name)
+    model = vidssm.create_model(name, **debug_overrides(name))
+    assert type(model) is entry.model_class and architecture_of(model) == entry.architecture
+    assert model_class(entry.architecture) is entry.model_class and isinstance(entry.config, type(model).config_class)
+    cfg = default_cfgs[f"vidssm_{name}"]
+    assert cfg["input_size"] == (3, entry.config.frame_side, entry.config.frame_side)
+    assert cfg["num_classes"] == entry.config.num_classes
 
 
 @pytest.mark.parametrize("name", ["trecvit_debug_hybrid", "late_lru_debug"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import urllib.request
 from pathlib import Path
@@ -16,23 +15,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.system_deps import PACKAGES, require
 from vidssm.serve.app import ServeLimits, create_app
 from vidssm.serve.server import ServerThread
 from vidssm.stream.backends import TorchBackend
 
 from .conftest import tiny_model
 
-CHROMIUM = os.environ.get("VIDSSM_CHROMIUM", "/usr/bin/chromium")
 FRAMES = 12  # frames each tab sends
 
 
 def chromium_or_fail() -> str:
-    path = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    if path:
-        return path
-    if os.environ.get("VIDSSM_SKIP_BROWSER") == "1":
+    """Debian's chromium; a missing one fails the test with how to install it (`tests/system_deps.py`)."""
+    if os.environ.get("VIDSSM_SKIP_BROWSER") == "1" and PACKAGES["chromium"].find() is None:
         pytest.skip("VIDSSM_SKIP_BROWSER=1: browser end-to-end test skipped on purpose")
-    pytest.fail(f"{CHROMIUM} not found: run tools/install_test_deps.sh (Debian chromium) or set VIDSSM_CHROMIUM")
+    return require("chromium")
 
 
 def write_y4m(path: Path, frames: int = 20, width: int = 320, height: int = 240) -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import select
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,22 +18,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.system_deps import PACKAGES, require
 from vidssm.stream import loop, sinks
 from vidssm.stream.sinks import TkWindowSink, open_window
 from vidssm.stream.sources import open_source
 from vidssm.stream.streaming import StreamingRunner
 
-XVFB = os.environ.get("VIDSSM_XVFB", "/usr/bin/Xvfb")
-
 
 @pytest.fixture
 def xdisplay(monkeypatch: pytest.MonkeyPatch):
     """A private virtual X display in `DISPLAY` for the test; the server stops afterwards."""
-    xvfb = XVFB if Path(XVFB).exists() else shutil.which("Xvfb")
-    if not xvfb:
-        if os.environ.get("VIDSSM_SKIP_GUI") == "1":
-            pytest.skip("VIDSSM_SKIP_GUI=1: window tests skipped on purpose")
-        pytest.fail(f"{XVFB} not found: run tools/install_test_deps.sh (Debian xvfb) or set VIDSSM_XVFB")
+    if os.environ.get("VIDSSM_SKIP_GUI") == "1" and PACKAGES["xvfb"].find() is None:
+        pytest.skip("VIDSSM_SKIP_GUI=1: window tests skipped on purpose")
+    xvfb = require("xvfb")  # a missing Xvfb fails with how to install it (`tests/system_deps.py`)
     read, write = os.pipe()
     args = [xvfb, "-displayfd", str(write), "-screen", "0", "640x480x24", "-nolisten", "tcp"]
     proc = subprocess.Popen(args, pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

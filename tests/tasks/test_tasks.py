@@ -172,3 +172,29 @@ def test_grad_checkpointing_flag_reaches_the_backbone_and_keeps_the_loss():
         task.log = lambda *a, **k: None
         losses.append(task._step({"video": video, "label": torch.tensor([0, 1])}, "train"))
     torch.testing.assert_close(losses[0], losses[1])
+
+
+@pytest.mark.parametrize("stage", ["train", "val", "test"])
+def test_every_task_logs_loss_and_metrics_the_same_way(stage):
+    """Loss per step and epoch while training, per epoch after; metrics per epoch; the bar shows no test numbers."""
+    video, label = torch.rand(2, 6, 3, 32, 32), torch.tensor([0, 1])
+    tasks = {
+        "classification": ClipClassification("trecvit_debug", backbone_args=SMALL, num_classes=5),
+        "online": OnlineClassification("trecvit_debug", backbone_args=SMALL, num_classes=5, max_frames=6),
+        "prediction": NextFramePrediction("trecvit_debug", backbone_args=dict(SMALL, patch_size=8), context=3),
+    }
+    metrics = {
+        "classification": {"top1": stage != "train", "top5": False},
+        "online": {"top1": stage != "train"},
+        "prediction": {} if stage == "train" else {"mse": True, "copy_last_mse": False, "ssim": False},
+    }
+    for kind, task in tasks.items():
+        logged = {}
+        task.log = lambda name, value, **kw: logged.setdefault(name, kw)  # noqa: B023  (no trainer attached)
+        task._step({"video": video, "label": label}, stage)
+        loss = dict(prog_bar=stage != "test", on_step=stage == "train", on_epoch=True, batch_size=2)
+        want = {f"{stage}/loss": loss} | {
+            f"{stage}/{name}": dict(prog_bar=bar, on_epoch=True, on_step=False, batch_size=2)
+            for name, bar in metrics[kind].items()
+        }
+        assert logged == want, kind

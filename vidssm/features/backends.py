@@ -110,14 +110,13 @@ class TorchFeatures(FeatureBackend):
         device: str | torch.device = "cpu",
     ) -> None:
         from vidssm.export import frame_size
-        from vidssm.hub import config_to_dict
 
         _check(output, mode)
         model.check_output(output)
         self.model = model.eval().to(device)
         self.device = torch.device(device)
         self.name, self.weights_hash, self.output, self.mode = name, weights_hash, output, mode
-        self.config = config_to_dict(model.config)
+        self.config = model.config_dict()
         self.frame_size = tuple(int(s) for s in frame_size(model))
         self.clip_len = int(model.frames_per_clip)
         self._state = None

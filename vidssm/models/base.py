@@ -19,13 +19,16 @@ so after `t` frames `step` returns exactly the logits of the clip made of those 
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from vidssm.layers.state import mask_state
+
+from .config import config_from_dict, config_to_dict
+from .pretrained import save_pretrained
 
 OUTPUTS = ("logits", "embedding", "tokens")
 Output = Literal["logits", "embedding", "tokens"]
@@ -140,9 +143,13 @@ class StreamingVideoModel(nn.Module):
     """Base of vidssm video classifiers: offline forward and exact frame-by-frame streaming.
 
     Subclasses define `encode`, `temporal_blocks`, `streams_per_frame`, `head`, `frames_per_clip`
-    and `readout_token(tokens)` (the per-frame head input).
+    and `readout_token(tokens)` (the per-frame head input), and name themselves for the registry and the
+    saved folders: `architecture` (e.g. `"TRecViT"`, written once, in the class) and `config_class`.
     """
 
+    architecture: ClassVar[str]  # the name saved folders record (`config.json`), resolved by `models.registry`
+    config_class: ClassVar[type]  # the frozen dataclass `__init__` takes
+    config: Any
     head: ClipHead
     frames_per_clip: int
     streams_per_frame: int
@@ -200,6 +207,19 @@ class StreamingVideoModel(nn.Module):
         """`(H, W)` of the frames the model takes."""
         side = self.config.frame_side
         return (side, side)
+
+    def config_dict(self) -> dict[str, Any]:
+        """The model's config as JSON-ready plain data (`config_to_dict`)."""
+        return config_to_dict(self.config)
+
+    @classmethod
+    def config_from_dict(cls, data: dict[str, Any]) -> Any:
+        """A `config_class` instance from plain data, old field names upgraded (`config_from_dict`).
+
+        Raises:
+            ValueError: `data` has fields the config does not have.
+        """
+        return config_from_dict(cls.config_class, data)
 
     def upgrade_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Weights saved by an older vidssm under the current parameter names (identity unless a model renamed)."""
@@ -260,8 +280,6 @@ class StreamingVideoModel(nn.Module):
     ):
         """Saves weights, config, labels, the training objective and a model card to `directory` (see
         `vidssm.hub.save_pretrained`)."""
-        from vidssm.hub import save_pretrained
-
         return save_pretrained(self, directory, include_head, labels, objective)
 
     # --- streaming ------------------------------------------------------------------------------

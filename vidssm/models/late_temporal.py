@@ -12,7 +12,7 @@ residual blocks (RG-LRU, LRU or local attention), then the TRecViT clip head. St
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import timm
@@ -86,6 +86,13 @@ class LateTemporalConfig:
         """Frame side the model is built for (a CNN encoder's default input is taken as 224)."""
         return int(self.img_size or self.encoder_kwargs.get("img_size", 224))
 
+    def scaled_down(self, img_size: int, depth: int) -> LateTemporalConfig:
+        """A small copy for quick checks (`vidssm parity`): the encoder (a timm ViT: its `img_size` and `depth`
+        arguments) at `img_size` frames with `depth` blocks, then two temporal blocks."""
+        encoder_kwargs = dict(self.encoder_kwargs, img_size=img_size, depth=depth)
+        temporal = self.temporal if isinstance(self.temporal, str) else self.temporal[:2]
+        return replace(self, encoder_kwargs=encoder_kwargs, img_size=None, depth=2, temporal=temporal)
+
 
 def create_encoder(config: LateTemporalConfig) -> nn.Module:
     """The timm image model without its classifier; weights come from `encoder_weights` (a local file) when set.
@@ -117,6 +124,9 @@ class LateTemporal(StreamingVideoModel):
     Raises:
         ValueError: Unknown `embedding` or temporal kind.
     """
+
+    architecture = "LateTemporal"
+    config_class = LateTemporalConfig
 
     def __init__(self, config: LateTemporalConfig) -> None:
         super().__init__()

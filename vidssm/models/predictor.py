@@ -7,11 +7,17 @@ the prediction of the following one, and `rollout` feeds its own predictions bac
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from einops import rearrange
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .base import ModelState, StreamingVideoModel
+from .pretrained import from_pretrained, save_pretrained
+
+DECODER_NAME = "decoder.safetensors"  # a next-frame predictor's pixel decoder, next to its backbone
 
 
 class PixelDecoder(nn.Module):
@@ -86,15 +92,11 @@ class FramePredictor(nn.Module):
 
     def save_pretrained(self, directory, labels: list[str] | None = None) -> object:
         """Saves the backbone (`save_pretrained` layout) and the pixel decoder (`decoder.safetensors`)."""
-        from vidssm.hub import save_predictor
-
         return save_predictor(self, directory, labels)
 
     @staticmethod
     def from_pretrained(directory) -> FramePredictor:
         """Loads a predictor saved by `save_pretrained`, in eval mode."""
-        from vidssm.hub import load_predictor
-
         return load_predictor(directory)
 
     def rollout(
@@ -123,3 +125,30 @@ class FramePredictor(nn.Module):
         if not logits:
             preds, future = torch.sigmoid(preds), torch.sigmoid(future)
         return (preds[:, :-1], future) if with_context else future
+
+
+def save_predictor(predictor: FramePredictor, directory: str | Path, labels: list[str] | None = None) -> Path:
+    """Saves a `FramePredictor`: its backbone with `save_pretrained`, its pixel decoder as `decoder.safetensors`."""
+    out = save_pretrained(predictor.backbone, directory, labels=labels)
+    state = {k: v.detach().contiguous().cpu() for k, v in predictor.decoder.state_dict().items()}
+    save_file(state, str(out / DECODER_NAME), metadata={"format": "pt", "architecture": "PixelDecoder"})
+    return out
+
+
+def is_predictor(directory: str | Path) -> bool:
+    """Whether `directory` holds a next-frame predictor (a `save_predictor` folder)."""
+    return (Path(directory) / DECODER_NAME).is_file()
+
+
+def load_predictor(directory: str | Path) -> FramePredictor:
+    """Loads a `FramePredictor` saved by `save_predictor`, in eval mode.
+
+    Raises:
+        FileNotFoundError: `directory` has no `decoder.safetensors` (not a predictor folder).
+    """
+    directory = Path(directory)
+    if not is_predictor(directory):
+        raise FileNotFoundError(f"{directory} has no {DECODER_NAME}: not a next-frame predictor folder")
+    predictor = FramePredictor(from_pretrained(directory))
+    predictor.decoder.load_state_dict(load_file(str(directory / DECODER_NAME)))
+    return predictor.eval()

@@ -1,24 +1,89 @@
-"""Model registry: `register_model`, `create_model(name, **overrides)`, `list_models(pattern)`."""
+"""Model registry: one entry per name holds the model class that builds it and its config.
+
+`register_model`, `create_model(name, **overrides)`, `list_models(pattern)`. Saving and loading
+(`vidssm.hub`), the timm names (`vidssm.timm_models`) and export all derive from these entries: a model
+class names its saved architecture (`architecture`) and its config class (`config_class`), so generic code
+never asks which family it has.
+"""
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any
 
 from torch import nn
 
-_REGISTRY: dict[str, tuple[Callable[[Any], nn.Module], Any]] = {}
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered model name.
+
+    Attributes:
+        name: The registry name, e.g. `"trecvit_tiny"`.
+        model_class: The class that builds it from its config (`model_class(config)`); it names the
+            `architecture` saved folders record and its `config_class`.
+        config: The registered config, a frozen dataclass instance of `model_class.config_class`.
+    """
+
+    name: str
+    model_class: type[nn.Module]
+    config: Any
+
+    @property
+    def architecture(self) -> str:
+        """The architecture name saved with the weights (`config.json`)."""
+        return self.model_class.architecture
 
 
-def register_model(name: str, builder: Callable[[Any], nn.Module], config: Any) -> None:
-    """Registers `name` as `builder(config)`; `config` is a frozen dataclass. Duplicate names raise."""
+_REGISTRY: dict[str, ModelEntry] = {}
+_ARCHITECTURES: dict[str, type[nn.Module]] = {}  # architecture name -> model class, from the entries
+
+
+def register_model(name: str, builder: type[nn.Module], config: Any) -> None:
+    """Registers `name` as `builder(config)`; `config` is a frozen dataclass.
+
+    Args:
+        name: The registry name.
+        builder: The model class; it has class attributes `architecture` (str) and `config_class`.
+        config: An instance of `builder.config_class`.
+
+    Raises:
+        ValueError: `name` is already registered, or another class is registered under the same architecture.
+        TypeError: `builder` does not name its architecture / config class, or `config` is not one.
+    """
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is already registered")
-    if not is_dataclass(config):
-        raise TypeError(f"config of {name!r} must be a dataclass instance, got {type(config).__name__}")
-    _REGISTRY[name] = (builder, config)
+    arch, config_class = getattr(builder, "architecture", None), getattr(builder, "config_class", None)
+    if not isinstance(arch, str) or not isinstance(config_class, type):
+        raise TypeError(f"{name!r}: the model class must set `architecture` (str) and `config_class`")
+    if not is_dataclass(config) or not isinstance(config, config_class):
+        raise TypeError(f"config of {name!r} must be a {config_class.__name__} instance, got {type(config).__name__}")
+    if _ARCHITECTURES.setdefault(arch, builder) is not builder:
+        raise ValueError(f"architecture {arch!r} is already registered by {_ARCHITECTURES[arch].__name__}")
+    _REGISTRY[name] = ModelEntry(name, builder, config)
+
+
+def model_entry(name: str) -> ModelEntry:
+    """The registry entry of `name`.
+
+    Raises:
+        KeyError: Unknown name (the message lists the registered ones).
+    """
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def model_class(architecture: str) -> type[nn.Module]:
+    """The model class saved under `architecture` (`"TRecViT"`, `"LateTemporal"`).
+
+    Raises:
+        KeyError: No registered model has that architecture.
+    """
+    if architecture not in _ARCHITECTURES:
+        raise KeyError(f"unknown architecture {architecture!r}; known: {', '.join(sorted(_ARCHITECTURES))}")
+    return _ARCHITECTURES[architecture]
 
 
 def upgrade_config_fields(config_cls: type, data: dict[str, Any]) -> dict[str, Any]:
@@ -39,9 +104,7 @@ def upgrade_config_fields(config_cls: type, data: dict[str, Any]) -> dict[str, A
 def get_model_config(name: str, **overrides: Any) -> Any:
     """The registered config of `name` with `overrides` applied (unknown fields raise; renamed fields are
     accepted under their old names)."""
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    config = _REGISTRY[name][1]
+    config = model_entry(name).config
     overrides = upgrade_config_fields(type(config), overrides)
     known = {f.name for f in fields(config)}
     unknown = sorted(set(overrides) - known)
@@ -53,7 +116,7 @@ def get_model_config(name: str, **overrides: Any) -> Any:
 def create_model(name: str, **overrides: Any) -> nn.Module:
     """Builds a registered model, e.g. `create_model("trecvit_tiny", num_classes=10)`."""
     config = get_model_config(name, **overrides)
-    return _REGISTRY[name][0](config)
+    return model_entry(name).model_class(config)
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -11,7 +11,7 @@ Every layer factorises time and space: a temporal block runs over time for every
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -92,6 +92,10 @@ class TRecViTConfig:
         """Frame side the model is built for."""
         return self.img_size
 
+    def scaled_down(self, img_size: int, depth: int) -> TRecViTConfig:
+        """A small copy for quick checks (`vidssm parity`): `img_size` frames, the first `depth` layers."""
+        return replace(self, img_size=img_size, depth=depth, temporal=self.temporal_kinds()[:depth])
+
     def temporal_kinds(self) -> tuple[str, ...]:
         """The kind of each layer's temporal block."""
         kinds = (self.temporal,) * self.depth if isinstance(self.temporal, str) else tuple(self.temporal)
@@ -121,6 +125,9 @@ class PixelNorm(nn.Module):
 
 class TRecViT(StreamingVideoModel):
     """TRecViT video classifier. Input `[B, T, 3, H, W]` float in [0, 1], output logits `[B, num_classes]`."""
+
+    architecture = "TRecViT"
+    config_class = TRecViTConfig
 
     def __init__(self, config: TRecViTConfig) -> None:
         super().__init__()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Timer
 from torch import nn
+from torchmetrics import Metric
 
 from vidssm.convert import init_backbone
 from vidssm.models import create_model
@@ -139,6 +141,36 @@ class VideoTask(L.LightningModule):
 
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
         raise NotImplementedError
+
+    # --- logging, the same in every task -----------------------------------------------------------
+
+    def log_loss(self, stage: str, loss: torch.Tensor, batch_size: int) -> None:
+        """Logs `<stage>/loss`: per step and per epoch while training, per epoch in validation and test; on the
+        progress bar except in test."""
+        self.log(
+            f"{stage}/loss",
+            loss,
+            prog_bar=stage != "test",
+            on_step=stage == "train",
+            on_epoch=True,
+            batch_size=batch_size,
+        )
+
+    def log_epoch(
+        self, stage: str, name: str, value: torch.Tensor | float | Metric, batch_size: int, prog_bar: bool = False
+    ) -> None:
+        """Logs `<stage>/<name>` once per epoch (the batch-size-weighted mean, or a torchmetrics `Metric`'s
+        `compute`), never per step."""
+        self.log(f"{stage}/{name}", value, prog_bar=prog_bar, on_epoch=True, on_step=False, batch_size=batch_size)
+
+    def test_output_folder(self) -> Path | None:
+        """The logger's folder, where the test writes its tables and figures, on the rank that writes (global zero);
+        None on the other ranks or without a logger. Every rank must call it: `trainer.log_dir` is a collective
+        under DDP."""
+        log_dir = self.trainer.log_dir if self.trainer is not None else None
+        if not log_dir or not self.trainer.is_global_zero:
+            return None
+        return Path(log_dir)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")

@@ -87,39 +87,25 @@ class ClipClassification(VideoTask):
                 video = video.as_subclass(torch.Tensor)
             scores = self.backbone(video)
             loss = F.cross_entropy(scores, target, label_smoothing=self.hparams.label_smoothing)
-        self.log(
-            f"{stage}/loss",
-            loss,
-            prog_bar=stage != "test",
-            on_step=stage == "train",
-            on_epoch=True,
-            batch_size=label.shape[0],
-        )
+        self.log_loss(stage, loss, label.shape[0])
         if stage == "test":
             self.test_confusion.update(scores.detach(), label)
         for name in ("top1", "top5"):
             metric = self.metrics[f"{stage}_{name}"]
             metric(scores.detach(), label)
-            self.log(
-                f"{stage}/{name}",
-                metric,
-                prog_bar=name == "top1" and stage != "train",
-                on_epoch=True,
-                on_step=False,
-                batch_size=label.shape[0],
-            )
+            self.log_epoch(stage, name, metric, label.shape[0], prog_bar=name == "top1" and stage != "train")
         return loss
 
     def on_test_epoch_end(self) -> None:
         """Writes the test confusion matrix (rows: true class, columns: predicted) to `confusion_test.csv`."""
         confusion = self.test_confusion.compute().cpu()
         self.test_confusion.reset()
-        log_dir = self.trainer.log_dir if self.trainer is not None else None
-        if not log_dir or not self.trainer.is_global_zero:
+        folder = self.test_output_folder()
+        if folder is None:
             return
         label_map = getattr(self.trainer.datamodule, "label_map", None) if self.trainer.datamodule else None
         names = list(label_map.names) if label_map is not None else [str(i) for i in range(confusion.shape[0])]
-        write_confusion(confusion, names, Path(log_dir) / "confusion_test.csv")
+        write_confusion(confusion, names, folder / "confusion_test.csv")
 
     def predict_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         """Class probabilities `[B, classes]` (views averaged)."""

@@ -47,23 +47,9 @@ class OnlineClassification(VideoTask):
         logits = self(video)  # [B, T, C]
         target = label[:, None].expand(-1, logits.shape[1]) if label.ndim == 1 else label
         loss = F.cross_entropy(logits.flatten(0, 1), target.flatten())
-        self.log(
-            f"{stage}/loss",
-            loss,
-            prog_bar=stage != "test",
-            on_step=stage == "train",
-            on_epoch=True,
-            batch_size=label.shape[0],
-        )
+        self.log_loss(stage, loss, label.shape[0])
         acc_last = (logits[:, -1].argmax(-1) == target[:, -1]).float().mean()
-        self.log(
-            f"{stage}/top1",
-            acc_last,
-            prog_bar=stage != "train",
-            on_epoch=True,
-            on_step=False,
-            batch_size=label.shape[0],
-        )
+        self.log_epoch(stage, "top1", acc_last, label.shape[0], prog_bar=stage != "train")
         if stage in self.by_frame:
             self.by_frame[stage].update(logits.detach(), target)
             self.calibration[stage].update(logits.detach(), target)
@@ -86,9 +72,9 @@ class OnlineClassification(VideoTask):
 
     def on_test_epoch_end(self) -> None:
         curves = self._log_curve("test")
-        log_dir = self.trainer.log_dir  # a collective under DDP: every rank must ask
-        if self.trainer.is_global_zero and log_dir:
-            write_curve(curves["accuracy"], Path(log_dir), curves["confidence"], curves["ece"])
+        folder = self.test_output_folder()
+        if folder is not None:
+            write_curve(curves["accuracy"], folder, curves["confidence"], curves["ece"])
 
 
 def write_curve(

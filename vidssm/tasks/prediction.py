@@ -77,9 +77,7 @@ class NextFramePrediction(VideoTask):
             loss = loss_fn(torch.cat([teacher, future], dim=1), video[:, 1:])
         else:
             loss = loss_fn(self.predictor(video, logits=True)[:, :-1], video[:, 1:])
-        self.log(
-            f"{stage}/loss", loss, prog_bar=stage != "test", on_step=stage == "train", on_epoch=True, batch_size=bsz
-        )
+        self.log_loss(stage, loss, bsz)
         if stage != "train":
             future = video[:, self.hparams.context :]
             pred = self.rollout(video)
@@ -92,9 +90,9 @@ class NextFramePrediction(VideoTask):
             self._per_frame.setdefault(f"{stage}_blank", []).append(blank.detach() * bsz)
             self._per_frame.setdefault(f"{stage}_ssim", []).append(frame_ssim.detach() * bsz)
             self._per_frame.setdefault(f"{stage}_n", []).append(torch.tensor(float(bsz), device=video.device))
-            self.log(f"{stage}/mse", mse.mean(), prog_bar=True, on_epoch=True, batch_size=bsz)
-            self.log(f"{stage}/copy_last_mse", copy.mean(), on_epoch=True, batch_size=bsz)
-            self.log(f"{stage}/ssim", frame_ssim.mean(), on_epoch=True, batch_size=bsz)
+            self.log_epoch(stage, "mse", mse.mean(), bsz, prog_bar=True)
+            self.log_epoch(stage, "copy_last_mse", copy.mean(), bsz)
+            self.log_epoch(stage, "ssim", frame_ssim.mean(), bsz)
             if stage == "test" and self._sample is None:
                 self._sample = torch.stack([future[:4], pred[:4]], dim=1).detach().cpu()  # [b, 2, F, 3, H, W]
         return loss
@@ -115,9 +113,8 @@ class NextFramePrediction(VideoTask):
         if "test_n" not in self._per_frame:
             return
         table = self._per_frame_table("test")
-        log_dir = self.trainer.log_dir  # a collective under DDP: every rank must ask
-        if self.trainer.is_global_zero and log_dir:
-            folder = Path(log_dir)
+        folder = self.test_output_folder()
+        if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
             columns = zip(table["mse"], table["copy"], table["blank"], table["ssim"], strict=True)
             rows = "".join(f"{i + 1},{m:.6f},{c:.6f},{b:.6f},{s:.4f}\n" for i, (m, c, b, s) in enumerate(columns))
