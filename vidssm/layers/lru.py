@@ -127,7 +127,8 @@ class LRU(nn.Module):
         bu_im = uf @ (self.B_im * gamma).T if self.complex else torch.zeros_like(bu_re)
         bu = torch.stack([bu_re, bu_im], dim=-1)  # [B, T, E, 2]
         h, h_last = complex_linear_scan(self.eigenvalues(), bu, None if state is None else state.h, reset)
-        y = h[..., 0] @ self.C_re.T + self.D * uf  # Re(C h) + D u
+        y = h[..., 0] @ self.C_re.T  # Re(C h) + D u
         if self.complex:
             y = y - h[..., 1] @ self.C_im.T
+        y = y + self.D * uf
         return y.to(u.dtype), LRUState(h_last)
