@@ -35,7 +35,8 @@ def init_eigenvalues(
     if not ring:
         r_min, max_phase = 0.0, 2 * math.pi
     u1, u2 = torch.rand(d_state), torch.rand(d_state)
-    return u1 * (r_max**2 - r_min**2) + r_min**2, max_phase * u2
+    # the floor keeps log|λ| finite for a draw at 0 on the disk (r_min = 0); ring draws are far above it
+    return (u1 * (r_max**2 - r_min**2) + r_min**2).clamp_min(1e-12), max_phase * u2
 
 
 class LRU(nn.Module):
