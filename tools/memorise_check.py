@@ -7,7 +7,7 @@ and the accuracy on the same clips every `--every` steps. A model that cannot me
 steps will not learn the task in a small budget; one that can, but does not generalise, needs data or priors.
 Writes `docs/results/real_footage_memorise.{json,md}` (merged with earlier variants unless `--fresh`).
 
-    python tools/memorise_check.py --set camera --clips 32 --steps 60 --variants c3d trecvit trecvit_patch
+    python tools/memorise_check.py --set camera --clips 32 --steps 60 --variants c3d trecvit trecvit_raw
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--every", type=int, default=10)
-    parser.add_argument("--variants", nargs="+", default=["c3d", "trecvit", "trecvit_patch"], choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=["c3d", "trecvit", "trecvit_raw"], choices=list(VARIANTS))
     parser.add_argument("--data", default=str(ROOT / "data" / "real_motion"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
     parser.add_argument("--fresh", action="store_true", help="drop earlier results instead of merging")

@@ -7,13 +7,14 @@ of the training process by default: fair when other work shares the machine; `--
 `docs/results/real_footage.{md,json,png}`: held-out top-1, steps, s/step and training curves.
 
     python tools/real_footage_results.py --minutes 4
-    python tools/real_footage_results.py --minutes 2 --sets motion --variants trecvit trecvit_patch
+    python tools/real_footage_results.py --minutes 2 --sets motion --variants trecvit trecvit_raw
 
 Variants (all fed by the same `VideoDataModule` batches, same optimiser and schedule):
-    trecvit        the recipe: TRecViT-Ti width, depth 4, conv stem, RG-LRU temporal blocks
-    trecvit_patch  the same with TRecViT's plain 16x16 patchify stem (what a new user got before the recipe)
+    trecvit        the recipe: TRecViT-Ti width, depth 4, 16x16 patches, RG-LRU temporal blocks, [-1, 1] pixels
+    trecvit_raw    the same fed raw [0, 1] pixels (no pixel normalisation: what a new user got before)
+    trecvit_conv   the recipe with a convolutional stem ("early convolutions", Xiao et al. 2021)
     trecvit_narrow the recipe at width 128 with recurrence width = width (about 3x cheaper per step)
-    frames         the recipe's frame-averaging twin (`trecvit_tiny_frames`, conv stem: no temporal mixing)
+    frames         the recipe's frame-averaging twin (`trecvit_tiny_frames`: no temporal mixing)
     c3d            a small 3D CNN (`vidssm.models.baselines.Conv3DClassifier`, four Conv3d stages)
     late_cnn       a late-temporal model: a ResNet-18 encoder per frame (3x3 feature-map tokens), 2 RG-LRU blocks
 """
@@ -39,10 +40,12 @@ CONFIG = ROOT / "configs" / "experiments" / "real_clips_tiny.yaml"
 RECIPE_ARGS = yaml.safe_load(CONFIG.read_text())["model"]["init_args"]["backbone_args"]
 VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, backbone_args)
     "trecvit": ("trecvit_tiny", RECIPE_ARGS),
-    "trecvit_patch": ("trecvit_tiny", {**RECIPE_ARGS, "stem": "patch"}),
+    "trecvit_raw": ("trecvit_tiny", {**RECIPE_ARGS, "pixel_mean": None, "pixel_std": None}),
+    "trecvit_conv": ("trecvit_tiny", {**RECIPE_ARGS, "stem": "conv"}),
     "trecvit_narrow": (  # a cheaper twin: width 128, one recurrence channel per token channel (3x fewer FLOPs)
         "trecvit_tiny",
-        {**RECIPE_ARGS, "width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512, "state_multiplier": 1},
+        {**RECIPE_ARGS, "width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512,
+         "temporal": {"state_multiplier": 1}},
     ),
     "frames": ("trecvit_tiny_frames", RECIPE_ARGS),
     "c3d": ({"class_path": "vidssm.models.baselines.Conv3DClassifier", "init_args": {"num_classes": 0}}, None),

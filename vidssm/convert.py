@@ -104,6 +104,8 @@ def infer_trecvit_config(ckpt: Mapping[str, Array], **overrides) -> TRecViTConfi
         num_classes=TRecViTConfig.num_classes if cls is None else cls.shape[1],
         rep_size=mlp.shape[1] if pre is None else pre.shape[1],
         temporal=dict(state_multiplier=lru.shape[1] // width, conv1d_width=conv.shape[0]),
+        pixel_mean=None,  # the released function as is: the caller feeds what the authors' model takes
+        pixel_std=None,
     )
     return replace_config(replace_config(TRecViTConfig(), **inferred), **overrides)
 

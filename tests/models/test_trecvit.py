@@ -40,14 +40,47 @@ def test_long_input_is_split_into_clips_with_fresh_state():
 def test_pixel_normalisation_is_applied():
     mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
     model = vidssm.create_model("trecvit_debug", pixel_mean=mean, pixel_std=std).eval()
-    plain = vidssm.create_model("trecvit_debug").eval()
+    plain = vidssm.create_model("trecvit_debug", pixel_mean=None, pixel_std=None).eval()
     plain.load_state_dict(model.state_dict())
     video = torch.rand(1, 4, 3, 32, 32)
     normed = (video - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
     with torch.no_grad():
         torch.testing.assert_close(model(video), plain(normed))
     with pytest.raises(ValueError, match="together"):
-        vidssm.create_model("trecvit_debug", pixel_mean=mean)
+        vidssm.create_model("trecvit_debug", pixel_mean=mean, pixel_std=None)
+
+
+def test_pixels_are_zero_centred_by_default():
+    """[0, 1] frames reach the tokenizer as [-1, 1] (big_vision's `value_range(-1, 1)`)."""
+    model = vidssm.create_model("trecvit_debug").eval()
+    plain = vidssm.create_model("trecvit_debug", pixel_mean=None, pixel_std=None).eval()
+    plain.load_state_dict(model.state_dict())
+    video = torch.rand(1, 4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(video), plain(video * 2 - 1))
+
+
+def test_init_matches_the_reference_initialisers():
+    """trecvit / big_vision initialisers: lecun-normal patch kernel and readout (flax Dense/Conv defaults),
+    position embedding normal(1/sqrt(D)), xavier-uniform attention (q, k, v each D -> D) and MLP kernels."""
+    torch.manual_seed(0)
+    model = vidssm.create_model("trecvit_tiny", img_size=96, depth=2, num_classes=400)
+    width, mlp = 192, 768
+    tok = model.tokenizer
+    assert abs(tok.pos_embed.std().item() * width**0.5 - 1) < 0.05
+    assert abs(tok.patch_embed.proj.weight.std().item() * (3 * 16 * 16) ** 0.5 - 1) < 0.05
+    assert tok.patch_embed.proj.weight.abs().max() <= 2 / (3 * 16 * 16) ** 0.5 / 0.8796 + 1e-6  # truncated at 2 std
+    for linear, fan_in in ((model.head.pre_logits, width), (model.head.cls_head, 768)):
+        assert abs(linear.weight.std().item() * fan_in**0.5 - 1) < 0.05
+        assert linear.bias.abs().max() == 0
+    block = model.spatial[0]
+    for part in block.attn.qkv.weight.chunk(3):  # each of q, k, v: U(+-sqrt(6 / (D + D)))
+        bound = (6 / (2 * width)) ** 0.5
+        assert part.abs().max() <= bound and part.abs().max() > 0.95 * bound
+    fc1 = block.mlp.fc1.weight
+    bound = (6 / (width + mlp)) ** 0.5
+    assert fc1.abs().max() <= bound and fc1.abs().max() > 0.95 * bound
+    assert block.mlp.fc1.bias.abs().max() < 1e-5
 
 
 def test_bad_inputs_get_clear_errors():

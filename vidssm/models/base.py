@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from vidssm.layers.init import lecun_normal_
 from vidssm.layers.state import mask_state
 
 from .config import config_from_dict, config_to_dict
@@ -88,6 +89,9 @@ class ClipHead(nn.Module):
         super().__init__()
         self.pre_logits = nn.Linear(width, rep_size)
         self.cls_head = nn.Linear(rep_size, num_classes)
+        for linear in (self.pre_logits, self.cls_head):  # flax Dense defaults, as trecvit's ClassificationDecoder
+            lecun_normal_(linear.weight)
+            nn.init.zeros_(linear.bias)
 
     def readout(self, x: torch.Tensor) -> torch.Tensor:
         """Per-frame readout `tanh(pre_logits(x))`, `[..., D]` → `[..., R]`."""
