@@ -1,4 +1,4 @@
-"""`VideoDataModule` (any annotation format) and `MovingMNISTDataModule` (builds its data in `prepare_data`).
+"""`VideoDataModule`: video classification data in any annotation format.
 
 Batches are dicts: `video` `[B, T, 3, H, W]` float in [0, 1] (`[B, V, T, 3, H, W]` for multi-view testing, whose
 logits the evaluation averages over `V`), `label` `[B]`, `index` `[B]`. Skipped bad files travel with the batch
@@ -8,87 +8,21 @@ callbacks to get the per-epoch count as a warning and a logged metric.
 
 from __future__ import annotations
 
-import random
-import warnings
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
 import lightning as L
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from vidssm.data.annotations import FORMATS, LabelMap, load_annotations
-from vidssm.data.datasets import BadVideoWarning, VideoClipDataset, collate_clips
-from vidssm.data.moving_mnist import DIRECTIONS, MovingMNISTConfig, build_moving_mnist
+from vidssm.data.datamodule.epoch_shuffle import EpochShuffle
+from vidssm.data.datamodule.seeding import seed_worker
+from vidssm.data.datasets import VideoClipDataset, collate_clips
 from vidssm.data.samplers import MultiViewSampler, RandomClipSampler, UniformSampler
 from vidssm.data.transforms import SpatialMultiCrop, eval_transform, train_transform
-
-
-def seed_worker(worker_id: int) -> None:
-    """Seeds numpy and `random` in a DataLoader worker from torch's per-worker seed (reproducible, per epoch)."""
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)  # noqa: NPY002 - seeds the legacy global generator third-party transforms use
-    random.seed(seed)
-
-
-class EpochShuffle(Sampler):
-    """Shuffles `n` samples with a permutation that depends only on `(seed, epoch)`; stateful, for exact resume.
-
-    Its state (`state_dict`: epoch and samples yielded) travels in the checkpoint with the `StatefulDataLoader`'s, and
-    a restored sampler continues the restored epoch's permutation where it stopped. The epoch cannot be left to
-    `set_epoch`: on resume Lightning rebuilds the loader iterator (restoring its position) before it calls
-    `set_epoch`, so a sampler without state replays epoch 0's order in any later epoch.
-
-    Args:
-        n: Dataset size.
-        seed: Base seed.
-        with_epoch: Yield `(index, epoch)` pairs instead of indices, so a dataset that accepts them
-            (`VideoClipDataset`) draws each sample's randomness from `(seed, epoch, index)`, independent of worker
-            processes and of where a run was resumed.
-    """
-
-    def __init__(self, n: int, seed: int = 0, with_epoch: bool = False) -> None:
-        self.n, self.seed, self.epoch, self.with_epoch = n, seed, 0, with_epoch
-        self.yielded = 0  # samples of the current epoch handed out so far
-        self._resume_at = 0  # set by `load_state_dict`: skip this many at the next iteration
-
-    def set_epoch(self, epoch: int) -> None:
-        if epoch != self.epoch:
-            self.epoch, self._resume_at = epoch, 0
-
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(self.n, generator=g).tolist()
-        start, self._resume_at = self._resume_at, 0
-        self.yielded = start
-        epoch = self.epoch
-        for index in order[start:]:
-            self.yielded += 1
-            yield (index, epoch) if self.with_epoch else index
-
-    def __len__(self) -> int:
-        return self.n
-
-    def state_dict(self) -> dict[str, int]:
-        """Epoch and position in its permutation."""
-        return {"epoch": self.epoch, "yielded": self.yielded, "seed": self.seed, "n": self.n}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        """Restores epoch and position; the next iteration continues from there.
-
-        Raises:
-            ValueError: The state belongs to a sampler of another dataset size or seed.
-        """
-        if state.get("n", self.n) != self.n or state.get("seed", self.seed) != self.seed:
-            raise ValueError(
-                f"sampler state for n={state.get('n')}, seed={state.get('seed')} cannot resume n={self.n}, "
-                f"seed={self.seed}: the dataset or seed changed since the checkpoint"
-            )
-        self.epoch, self.yielded, self._resume_at = int(state["epoch"]), int(state["yielded"]), int(state["yielded"])
 
 
 def _check_labelled(records: list, train_records: list, source: str) -> None:
@@ -308,120 +242,3 @@ class VideoDataModule(L.LightningDataModule):
     def pop_bad_files(self, stage: str) -> Counter[str]:
         """Skipped paths (with counts) seen in `stage` since the last call; resets them."""
         return self.bad_files.pop(stage, Counter())
-
-
-class BadVideoReport(L.Callback):
-    """At the end of each train / validation / test epoch, warns with the number of skipped bad videos and logs
-    it as `data/bad_videos_<stage>` (needs a `VideoDataModule`)."""
-
-    def _report(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        dm = trainer.datamodule
-        if not isinstance(dm, VideoDataModule):
-            return
-        bad = dm.pop_bad_files(stage)
-        total = sum(bad.values())
-        if total:
-            shown = ", ".join(p for p, _ in bad.most_common(5)) + (" ..." if len(bad) > 5 else "")
-            warnings.warn(
-                f"epoch {trainer.current_epoch} ({stage}): skipped {total} samples from {len(bad)} unreadable "
-                f"videos: {shown}",
-                BadVideoWarning,
-                stacklevel=2,
-            )
-        pl_module.log(f"data/bad_videos_{stage}", float(total), sync_dist=True)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._report(trainer, pl_module, "train")
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self._report(trainer, pl_module, "validate")
-
-    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._report(trainer, pl_module, "test")
-
-
-class MovingMNISTDataModule(VideoDataModule):
-    """Moving-MNIST sets (`vidssm.data.moving_mnist`), built in `prepare_data` when missing.
-
-    The temporal set's label is a motion direction, so training flips are off and crops keep the whole frame.
-
-    Args:
-        root: Folder of the built set (created if missing).
-        kind: `"temporal"` or `"prediction"`.
-        seed: Build seed (and DataLoader seed).
-        num_train: Train clips.
-        num_val: Validation clips.
-        num_test: Test clips.
-        image_size: Frame side of the built videos.
-        num_frames: Frames per clip (built and read).
-        batch_size: Batch size.
-        num_workers: DataLoader workers.
-        pin_memory: Pin host memory (None: when CUDA is available).
-        persistent_workers: Keep workers between epochs.
-        backend: Video reader backend.
-    """
-
-    def __init__(
-        self,
-        root: str,
-        kind: str = "temporal",
-        seed: int = 0,
-        num_train: int | None = None,
-        num_val: int | None = None,
-        num_test: int | None = None,
-        image_size: int | None = None,
-        num_frames: int | None = None,
-        batch_size: int = 32,
-        num_workers: int = 2,
-        pin_memory: bool | None = None,
-        persistent_workers: bool = True,
-        backend: str = "decord",
-    ) -> None:
-        overrides = {
-            k: v
-            for k, v in dict(
-                seed=seed,
-                num_train=num_train,
-                num_val=num_val,
-                num_test=num_test,
-                image_size=image_size,
-                num_frames=num_frames,
-            ).items()
-            if v is not None
-        }
-        cfg = MovingMNISTConfig.prediction(**overrides) if kind == "prediction" else MovingMNISTConfig(**overrides)
-        cfg.validate()
-        root_path = Path(root)
-        super().__init__(
-            root=str(root_path),
-            format="csv",
-            train_annotations=str(root_path / "train.csv"),
-            val_annotations=str(root_path / "val.csv"),
-            test_annotations=str(root_path / "test.csv"),
-            num_frames=cfg.num_frames,
-            stride=1,
-            img_size=cfg.image_size,
-            scale=(1.0, 1.0),
-            hflip=False,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-            backend=backend,
-            seed=seed,
-        )
-        self.config = cfg
-        self.save_hyperparameters(
-            {**asdict(cfg), "root": root, "batch_size": batch_size, "num_workers": num_workers, "backend": backend}
-        )
-        self.label_map = LabelMap(DIRECTIONS) if kind == "temporal" else None
-
-    def prepare_data(self) -> None:
-        """Builds the set under `root` unless this exact build is already there."""
-        build_moving_mnist(self.opts.root, self.config)
-
-    @property
-    def num_classes(self) -> int:
-        """4 directions for the temporal set; 0 for the prediction set."""
-        return len(self.label_map) if self.label_map is not None else 0
