@@ -279,9 +279,9 @@ def main() -> None:
                 for f, v in jobs
             ]
             done = [f.result() for f in futures]
-        for (fraction, variant), run in zip(jobs, done, strict=True):
-            res["label_fractions"].setdefault(f"{fraction:g}", {})[variant] = run["top1"]
-            res["steps"][f"{fraction:g}/{variant}"] = run["steps"]
+        for (fraction, variant), result in zip(jobs, done, strict=True):
+            res["label_fractions"].setdefault(f"{fraction:g}", {})[variant] = result["top1"]
+            res["steps"][f"{fraction:g}/{variant}"] = result["steps"]
         results.append(res)
         meta = {
             "minutes": args.minutes,

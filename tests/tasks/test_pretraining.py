@@ -157,6 +157,20 @@ def test_unlabelled_folder_needs_no_annotation_file(tmp_path):
     assert batch["video"].shape == (2, 4, 3, 32, 32) and (batch["label"] == -1).all()
 
 
+def test_unlabelled_mode_drops_the_labels_of_an_annotation_file(tmp_path):
+    for i in range(2):
+        _video(tmp_path / f"v{i}.mp4", i)
+    (tmp_path / "train.csv").write_text("path,label\nv0.mp4,left\nv1.mp4,right\n")
+    dm = VideoDataModule(
+        str(tmp_path), format="csv", train_annotations=str(tmp_path / "train.csv"),
+        val_annotations=str(tmp_path / "train.csv"), labels=False, num_frames=4, img_size=32, num_workers=0,
+    )  # fmt: skip
+    dm.setup("fit")
+    assert dm.num_classes == 0 and [r.label for r in dm.datasets["train"].records] == [-1, -1]
+    labelled = VideoDataModule(str(tmp_path), format="csv", train_annotations=str(tmp_path / "train.csv"))
+    assert labelled.num_classes == 2
+
+
 def test_pretrain_then_finetune_and_probe_through_the_recipes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for i in range(4):
