@@ -104,6 +104,13 @@ def test_masked_pixels_reach_no_prediction_and_visible_ones_do(model, mask_type)
     assert diff[b, t][mask[b, t]].min() > 0  # every masked patch of that frame sees it through attention
 
 
+def test_building_the_task_leaves_batchnorm_statistics_and_mode_alone():
+    task = MaskedVideoPretraining("trecvit_debug_conv", backbone_args=DEBUG)
+    stats = {k: v for k, v in task.backbone.state_dict().items() if "running_" in k}
+    assert stats and task.backbone.training
+    assert all((v == 0).all() if "mean" in k else (v == 1).all() for k, v in stats.items())
+
+
 def test_loss_is_the_mse_of_masked_normalised_patches():
     torch.manual_seed(0)
     task = MaskedVideoPretraining("trecvit_debug", backbone_args=DEBUG, mask_ratio=0.75, image_every_n_steps=0)

@@ -133,8 +133,10 @@ class MaskedVideoPretraining(VideoTask):
         )  # fmt: skip
         self.grid = self.backbone.token_grid()
         side = self.backbone.frame_size
-        with torch.no_grad():  # raises for a backbone without per-patch input tokens
-            probe = self.backbone.tokenize(torch.zeros(1, 1, 3, *side))  # [1, 1, S, D]
+        training = self.backbone.training
+        with torch.no_grad():  # raises for a backbone without per-patch input tokens; eval: no BatchNorm update
+            probe = self.backbone.eval().tokenize(torch.zeros(1, 1, 3, *side))  # [1, 1, S, D]
+        self.backbone.train(training)
         num_patches = self.grid.grid[0] * self.grid.grid[1]
         if probe.shape[2] != self.grid.num_prefix + num_patches:
             raise ValueError(f"tokenize gives {probe.shape[2]} tokens, the token grid {self.grid} needs more")
