@@ -113,7 +113,7 @@ def _write_subset(clips: ClipSet, fraction: float, seed: int) -> Path:
     return path
 
 
-def _data_args(clips: ClipSet, train_csv: Path, batch_size: int) -> list[str]:
+def _data_args(clips: ClipSet, train_csv: Path, batch_size: int, frames: int) -> list[str]:
     return [
         "--data.init_args.format", "csv", "--data.init_args.root", str(clips.root),
         "--data.init_args.train_annotations", str(train_csv),
@@ -121,7 +121,7 @@ def _data_args(clips: ClipSet, train_csv: Path, batch_size: int) -> list[str]:
         "--data.init_args.val_annotations", str(clips.root / clips.test_csv),
         "--data.init_args.img_size", str(clips.img_size), "--data.init_args.scale", "[1.0, 1.0]",
         "--data.init_args.hflip", "false", "--data.init_args.batch_size", str(batch_size),
-        "--data.init_args.num_workers", "1",
+        "--data.init_args.num_workers", "1", "--data.init_args.num_frames", str(frames),
         "--model.init_args.backbone_args", json.dumps(clips.backbone_args),
         "--trainer.max_time", "null", "--trainer.check_val_every_n_epoch", "1000000",  # scored once, by the test
         "--trainer.log_every_n_steps", "5", "--trainer.enable_progress_bar", "false",
@@ -132,13 +132,13 @@ def _seconds(minutes: float) -> str:
     return str(int(minutes * 60))
 
 
-def pretrain(clips: ClipSet, minutes: float, batch_size: int) -> tuple[Path, int]:
+def pretrain(clips: ClipSet, minutes: float, batch_size: int, frames: int) -> tuple[Path, int]:
     """Masked video pretraining on the train clips, labels ignored; returns the run folder and its steps."""
     name = f"pretrain_{clips.name}"
     run = Path("runs") / "vidssm" / name
     shutil.rmtree(run, ignore_errors=True)  # a fresh run, never a resumed one
     args = [
-        "fit", "--config", str(PRETRAIN), *_data_args(clips, clips.root / "train.csv", batch_size),
+        "fit", "--config", str(PRETRAIN), *_data_args(clips, clips.root / "train.csv", batch_size, frames),
         "--data.init_args.labels", "false", "--model.init_args.mask_ratio", str(clips.mask_ratio),
         "--run_name", name, "--cpu_time_budget", _seconds(minutes), "--trainer.max_epochs", "-1",
     ]  # fmt: skip
@@ -155,13 +155,14 @@ def finetune(
     folder: Path,
     minutes: float,
     batch_size: int,
+    frames: int,
     threads: int,
 ) -> dict:
     """One fine-tuning run and its test top-1 (run in a worker process, on `threads` threads)."""
     torch.set_num_threads(threads)
     init = {"scratch": "null", "pretrained_finetune": str(folder), "linear_probe": str(folder)}[variant]
     args = [
-        "--config", str(FINETUNE), *_data_args(clips, train_csv, batch_size),
+        "--config", str(FINETUNE), *_data_args(clips, train_csv, batch_size, frames),
         "--data.init_args.test_annotations", str(clips.root / clips.test_csv),
         "--model.init_args.init_from", init,
         "--model.init_args.freeze_backbone", str(variant == "linear_probe").lower(),
@@ -242,6 +243,7 @@ def main() -> None:
     parser.add_argument("--sets", default="mmnist", help="comma-separated: mmnist, camera, motion")
     parser.add_argument("--fractions", nargs="+", type=float, default=[0.05, 0.2, 1.0])
     parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=16, help="frames per training / test clip")
     parser.add_argument("--jobs", type=int, default=1, help="fine-tuning runs at once (each its own process)")
     parser.add_argument("--data", default=str(ROOT / "data"), help="where Moving-MNIST is built (or found)")
     parser.add_argument(
@@ -253,7 +255,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for clips in _sets(args.sets.split(","), Path(args.data), Path(args.real_data)):
-        run, steps = pretrain(clips, args.pretrain_minutes, args.batch_size)
+        run, steps = pretrain(clips, args.pretrain_minutes, args.batch_size, args.frames)
         gif = reconstruction_gif(run, clips, out / f"pretraining_{clips.name}.gif")
         folder = run / "pretrained"
         res = {
@@ -273,9 +275,9 @@ def main() -> None:
         jobs = [(fraction, variant) for fraction in args.fractions for variant in VARIANTS]
         # separate processes: each run's CPU budget is its own process's time, so runs in parallel stay fair
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            threads = max(1, torch.get_num_threads() // args.jobs)
+            per_run = (args.frames, max(1, torch.get_num_threads() // args.jobs))  # frames, threads
             futures = [
-                pool.submit(finetune, clips, v, f, subsets[f], folder, args.minutes, args.batch_size, threads)
+                pool.submit(finetune, clips, v, f, subsets[f], folder, args.minutes, args.batch_size, *per_run)
                 for f, v in jobs
             ]
             done = [f.result() for f in futures]
@@ -287,7 +289,7 @@ def main() -> None:
             "minutes": args.minutes,
             "pretrain_minutes": args.pretrain_minutes,
             "command": f"--sets {args.sets} --pretrain_minutes {args.pretrain_minutes:g} --minutes {args.minutes:g} "
-            f"--jobs {args.jobs}",
+            f"--jobs {args.jobs} --frames {args.frames}",
             "threads": torch.get_num_threads(),
             "jobs": args.jobs,
             "torch": torch.__version__,
