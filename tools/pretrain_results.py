@@ -228,7 +228,7 @@ def _markdown(results: list[dict], meta: dict) -> str:
             gain = row["pretrained_finetune"] - row["scratch"]
             out.append(
                 f"| {float(frac):.0%} | {res['clips'][frac]} | {row['scratch']:.1%} | "
-                f"{row['pretrained_finetune']:.1%} | {row['linear_probe']:.1%} | {100 * gain:+.1f} pts |"
+                f"{row['pretrained_finetune']:.1%} | {row['linear_probe']:.1%} | {100 * gain + 0.0:+.1f} pts |"
             )
         steps = ", ".join(f"{k}: {v}" for k, v in res["steps"].items())
         out.append(f"\nOptimiser steps per run: {steps}.\n")
@@ -279,7 +279,7 @@ def main() -> None:
         subsets = {fraction: _write_subset(clips, fraction, seed=0) for fraction in args.fractions}
         for fraction, path in subsets.items():
             with open(path) as f:
-                res["clips"][f"{fraction:g}"] = sum(1 for _ in f) - 1
+                res["clips"][str(fraction)] = sum(1 for _ in f) - 1
         jobs = [(fraction, variant) for fraction in args.fractions for variant in VARIANTS]
         # separate processes: each run's CPU budget is its own process's time, so runs in parallel stay fair
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -290,8 +290,8 @@ def main() -> None:
             ]
             done = [f.result() for f in futures]
         for (fraction, variant), result in zip(jobs, done, strict=True):
-            res["label_fractions"].setdefault(f"{fraction:g}", {})[variant] = result["top1"]
-            res["steps"][f"{fraction:g}/{variant}"] = result["steps"]
+            res["label_fractions"].setdefault(str(fraction), {})[variant] = result["top1"]
+            res["steps"][f"{fraction}/{variant}"] = result["steps"]
         results.append(res)
         meta = {
             "minutes": args.minutes,
