@@ -37,6 +37,8 @@ def _annotations(tmp: Path) -> dict[str, list[str]]:
     (ucf / "trainlist01.txt").write_text("Archery/v_Archery_g01_c01.avi 1\nYoYo/v_YoYo_g01_c01.avi 2\n")
     (ucf / "testlist01.txt").write_text("YoYo/v_YoYo_g02_c01.avi\n")
     root = ["--data.init_args.root", str(tmp)]
+    for name in ("left", "right"):  # a folder-per-class video folder (no videos: nothing is read)
+        (tmp / "videos" / name).mkdir(parents=True, exist_ok=True)
 
     def ann(train: Path) -> list[str]:
         return ["--data.init_args.train_annotations", str(train), "--data.init_args.val_annotations", str(train)]
@@ -47,6 +49,7 @@ def _annotations(tmp: Path) -> dict[str, list[str]]:
         "kinetics": root + ann(tmp / "k400.csv"),
         "ucf101": root + ann(ucf),
         "mmnist": root,
+        "folder": ["--data.init_args.root", str(tmp / "videos")],
     }
 
 
@@ -102,6 +105,8 @@ def test_config_instantiates(name, tmp_path, monkeypatch):
     args, config = _args_for(name, data_flags)
     ref = CONFIGS / name if name.startswith("experiments/") else BASE  # relative paths in `config` start here
     args += data_flags[_data_kind(config, ref)]
+    if (_load(ref, config["model"]).get("init_args") or {}).get("init_from"):
+        args += ["--model.init_args.init_from", "null"]  # another run's output: tests/tasks/test_pretraining.py
     trainer = _load(ref, config.get("trainer", {})) or {}
     if trainer.get("accelerator") == "gpu" and not torch.cuda.is_available():
         args += NO_GPU  # the same trainer otherwise (strategy, precision, callbacks)

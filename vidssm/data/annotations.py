@@ -502,3 +502,36 @@ def load_annotations(
     if format == "csv":
         return load_csv(annotation, root, label_map)
     raise ValueError(f"unknown annotation format {format!r}; choose one of {FORMATS}")
+
+
+def load_unlabelled(
+    format: str,
+    root: str | os.PathLike,
+    annotation: str | os.PathLike | None = None,
+    split: str = "train",
+    labels_file: str | os.PathLike | None = None,
+    fold: int = 1,
+) -> list[VideoRecord]:
+    """Loads one split without labels (every record's label is -1), for self-supervised pretraining.
+
+    For `folder`: every video under `root/<split>` if it exists (`val`/`test` as in `load_annotations`), else under
+    `root` when it has no split folders at all, at any depth (class folders optional, no annotation file). Any other
+    format reads its annotation file as `load_annotations` does and drops the labels.
+
+    Raises:
+        FileNotFoundError: `root` does not exist, or has split folders but none for `split`.
+    """
+    if format != "folder":
+        records, _ = load_annotations(format, root, annotation, split, labels_file, fold)
+        return [VideoRecord(r.path, -1, r.start_frame, r.end_frame) for r in records]
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"video folder {root} does not exist")
+    aliases = {"val": ("val", "validation"), "validation": ("validation", "val"), "test": ("test", "val")}
+    folder = next((root / n for n in aliases.get(split, (split,)) if (root / n).is_dir()), None)
+    if folder is None:
+        if any((root / name).is_dir() for name in ("train", "val", "validation", "test")):
+            raise FileNotFoundError(f"{root} has split folders but none for split {split!r}")
+        folder = root
+    files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in VIDEO_EXTENSIONS and f.is_file())
+    return [VideoRecord(f) for f in files]

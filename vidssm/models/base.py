@@ -202,6 +202,25 @@ class StreamingVideoModel(nn.Module):
         """Encodes `video` `[B, T, C, H, W]` into tokens `[B, T, N', D]`, carrying temporal states."""
         raise NotImplementedError
 
+    def tokenize(self, video: torch.Tensor) -> torch.Tensor:
+        """Input tokens `[B, T, S, D]` of `video` `[B, T, 3, H, W]`, before any layer mixes them: the tokens that
+        masked-video pretraining replaces by a mask token (`vidssm.tasks.pretraining`). Models that have them
+        split `encode` into `encode_tokens(tokenize(video), ...)`.
+
+        Raises:
+            ValueError: The model has no per-patch input tokens (e.g. a frame encoder that mixes the whole frame).
+        """
+        raise ValueError(
+            f"{type(self).__name__} has no per-patch input tokens to mask (its frame encoder mixes the whole frame); "
+            "masked-video pretraining needs a model with a patch tokenizer, such as a TRecViT"
+        )
+
+    def encode_tokens(
+        self, tokens: torch.Tensor, reset: torch.Tensor | None, states: tuple | None
+    ) -> tuple[torch.Tensor, tuple]:
+        """`encode` from the input tokens `[B, T, S, D]` of `tokenize` on: final tokens and new temporal states."""
+        raise NotImplementedError(f"{type(self).__name__} has no encode_tokens (see tokenize)")
+
     def readout_token(self, tokens: torch.Tensor) -> torch.Tensor:
         """Per-frame head input `[B, T, D]` from tokens `[B, T, N', D]` (the CLS token)."""
         return tokens[:, :, 0]

@@ -147,7 +147,16 @@ class TRecViT(StreamingVideoModel):
             reset: Bool `[B, T]` or None; true starts a new segment (fresh state) at that frame.
             states: One state per temporal block, or None for fresh states.
         """
-        x = self.tokenizer(self.pixel_norm(video))  # [B, T, 1+N, D]
+        return self.encode_tokens(self.tokenize(video), reset, states)
+
+    def tokenize(self, video: torch.Tensor) -> torch.Tensor:
+        """Input tokens `[B, T, 1+N, D]` (CLS, then the patches) of `video` `[B, T, 3, H, W]` in [0, 1]."""
+        return self.tokenizer(self.pixel_norm(video))
+
+    def encode_tokens(
+        self, x: torch.Tensor, reset: torch.Tensor | None, states: tuple | None
+    ) -> tuple[torch.Tensor, tuple]:
+        """The layers on input tokens `x` `[B, T, 1+N, D]` (see `encode`): final tokens and new temporal states."""
         states = states if states is not None else (None,) * len(self.temporal)
         new_states = []
         for temporal, spatial, state in zip(self.temporal, self.spatial, states, strict=True):

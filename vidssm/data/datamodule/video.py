@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from vidssm.data.annotations import FORMATS, LabelMap, load_annotations
+from vidssm.data.annotations import FORMATS, LabelMap, load_annotations, load_unlabelled
 from vidssm.data.datamodule.epoch_shuffle import EpochShuffle
 from vidssm.data.datamodule.seeding import seed_worker
 from vidssm.data.datasets import VideoClipDataset, collate_clips
@@ -69,6 +69,9 @@ class VideoDataModule(L.LightningDataModule):
         decode_size: `(H, W)` to scale frames to while decoding (None: stored size).
         on_error: `"skip"` bad videos (warn, replace) or `"raise"`.
         seed: Seed of the DataLoader shuffling and worker seeds.
+        labels: False reads the videos without labels (every `label` is -1, `num_classes` is 0; self-supervised
+            pretraining): with `format="folder"` every video under `root` (or `root/<split>`), at any depth, with no
+            annotation file; with the other formats the annotation files' labels are ignored.
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class VideoDataModule(L.LightningDataModule):
         decode_size: tuple[int, int] | None = None,
         on_error: str = "skip",
         seed: int = 0,
+        labels: bool = True,
     ) -> None:
         opts = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
@@ -126,6 +130,8 @@ class VideoDataModule(L.LightningDataModule):
 
     def _records(self, split: str, annotation: str | None):
         hp = self.opts
+        if not hp.labels:
+            return load_unlabelled(hp.format, hp.root, annotation, split, hp.labels_file, hp.fold)
         records, found = load_annotations(
             hp.format, hp.root, annotation, split, hp.labels_file, hp.fold, label_map=self.label_map
         )
@@ -136,7 +142,7 @@ class VideoDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         """Builds the datasets of `stage` (`fit`, `validate`, `test`, `predict` or None for all)."""
         hp = self.opts
-        if hp.label_map_file and Path(hp.label_map_file).exists():
+        if hp.labels and hp.label_map_file and Path(hp.label_map_file).exists():
             self.label_map = LabelMap.load(hp.label_map_file)
         train_records = self._records("train", hp.train_annotations)  # defines the label map
         if hp.label_map_file and self.label_map is not None and not Path(hp.label_map_file).exists():
@@ -187,6 +193,8 @@ class VideoDataModule(L.LightningDataModule):
         """Classes of the label map; read from `label_map_file` or the train annotations when asked before
         `setup` (the training CLI links it into the model when both are built)."""
         hp = self.opts
+        if not hp.labels:
+            return 0
         if self.label_map is None and hp.label_map_file and Path(hp.label_map_file).exists():
             self.label_map = LabelMap.load(hp.label_map_file)
         if self.label_map is None:

@@ -1,0 +1,313 @@
+"""Label efficiency of masked video pretraining: pretrain on unlabelled clips, fine-tune / probe with few labels.
+
+For each set: `vidssm fit` of `configs/experiments/mae_pretrain_tiny.yaml` on the train split's clips with the
+labels ignored (`labels: false`), for `--pretrain_minutes`; then for each label fraction (a stratified, seeded
+subset of the train split) three runs of `configs/experiments/finetune_from_mae_tiny.yaml`, each for `--minutes`:
+
+    scratch              the same model from its random init (`init_from: null`)
+    pretrained_finetune  every weight from the pretrained backbone, a new head
+    linear_probe         the pretrained backbone frozen, only the head trains (`freeze_backbone: true`)
+
+then `vidssm test` on the test split. Budgets are CPU time of the training process (`--cpu_time_budget`), fair
+when other work shares the machine. Writes `docs/results/pretraining.{md,json}` and `pretraining_<set>.gif` (masked
+test clips: clip, masked input, reconstruction). The JSON is a list with one object per set:
+`{"dataset": ..., "label_fractions": {"0.05": {"scratch": top1, "pretrained_finetune": top1, "linear_probe":
+top1}, ...}, ...}`, top-1 in [0, 1].
+
+    python tools/pretrain_results.py --pretrain_minutes 8 --minutes 2
+    python tools/pretrain_results.py --sets mmnist --fractions 0.05 1.0 --minutes 0.5 --pretrain_minutes 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import multiprocessing
+import platform
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from vidssm.data.moving_mnist import MovingMNISTConfig, build_moving_mnist
+from vidssm.data.real_motion import SETS as REAL_SETS
+from vidssm.data.real_motion import RealMotionConfig, build_real_motion
+from vidssm.data.real_motion import is_built as real_is_built
+from vidssm.tasks.callbacks import read_metrics
+from vidssm.tasks.cli import fit_for, train_main
+from vidssm.tasks.pretraining import MaskedVideoPretraining
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "configs" / "experiments"
+PRETRAIN = EXPERIMENTS / "mae_pretrain_tiny.yaml"
+FINETUNE = EXPERIMENTS / "finetune_from_mae_tiny.yaml"
+REAL_ARGS = yaml.safe_load((EXPERIMENTS / "real_clips_tiny.yaml").read_text())["model"]["init_args"]["backbone_args"]
+VARIANTS = ("scratch", "pretrained_finetune", "linear_probe")
+MMNIST_WIDTH = {"width": 96, "num_heads": 3, "mlp_dim": 384, "rep_size": 384, "depth": 3}
+FINDINGS = "<!-- findings: written by hand, kept when the table is regenerated -->\n"
+
+
+@dataclass(frozen=True)
+class ClipSet:
+    """A labelled clip set in the `csv` annotation format, and the model size it is trained with."""
+
+    name: str
+    root: Path
+    test_csv: str
+    label_map: str
+    classes: int
+    img_size: int
+    backbone_args: dict
+    mask_ratio: float
+
+
+def _sets(names: list[str], data: Path, real_data: Path) -> list[ClipSet]:
+    out = []
+    if "mmnist" in names:
+        build_moving_mnist(data / "mmnist_temporal", MovingMNISTConfig(), progress=False)
+        # the recipe's layout (32x32 frames, 8x8 patches) at a narrower width: several runs fit a CPU budget
+        args = {**yaml.safe_load(PRETRAIN.read_text())["model"]["init_args"]["backbone_args"], **MMNIST_WIDTH}
+        # a 4x4 patch grid: 0.9 would leave 2 patches of 16 visible, too few to see a 16-pixel digit move
+        out.append(ClipSet("mmnist_temporal", data / "mmnist_temporal", "test.csv", "labels.json", 4, 32, args, 0.75))
+    real = [n for n in ("camera", "motion") if n in names]
+    if real:
+        cfg = RealMotionConfig()
+        if not real_is_built(real_data, cfg):
+            build_real_motion(real_data, cfg, progress=False)
+        for name in real:
+            classes = len(REAL_SETS[name])
+            root = real_data / name
+            out.append(ClipSet(name, root, "test.csv", "label_map.json", classes, 96, REAL_ARGS, 0.75))
+    return out
+
+
+def label_subset(rows: list[dict], fraction: float, seed: int) -> list[dict]:
+    """A stratified random `fraction` of `rows` (at least one per class), in the original order."""
+    by_class: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_class.setdefault(row["label"], []).append(i)
+    keep = []
+    for k, (_, idx) in enumerate(sorted(by_class.items())):
+        rng = np.random.default_rng([seed, round(fraction * 1e6), k])
+        count = max(1, round(fraction * len(idx)))
+        keep += rng.choice(idx, size=count, replace=False).tolist()
+    return [rows[i] for i in sorted(keep)]
+
+
+def _write_subset(clips: ClipSet, fraction: float, seed: int) -> Path:
+    """The subset's annotation file, under `runs/` (its paths stay relative to the set's root)."""
+    with open(clips.root / "train.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames, list(reader)
+    path = Path("runs") / "label_subsets" / clips.name / f"train_labels{fraction:g}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(label_subset(rows, fraction, seed))
+    return path
+
+
+def _data_args(clips: ClipSet, train_csv: Path, batch_size: int, frames: int) -> list[str]:
+    return [
+        "--data.init_args.format", "csv", "--data.init_args.root", str(clips.root),
+        "--data.init_args.train_annotations", str(train_csv),
+        "--data.init_args.label_map_file", str(clips.root / clips.label_map),
+        "--data.init_args.val_annotations", str(clips.root / clips.test_csv),
+        "--data.init_args.img_size", str(clips.img_size), "--data.init_args.scale", "[1.0, 1.0]",
+        "--data.init_args.hflip", "false", "--data.init_args.batch_size", str(batch_size),
+        "--data.init_args.num_workers", "1", "--data.init_args.num_frames", str(frames),
+        "--model.init_args.backbone_args", json.dumps(clips.backbone_args),
+        "--trainer.max_time", "null", "--trainer.check_val_every_n_epoch", "1000000",  # scored once, by the test
+        "--trainer.log_every_n_steps", "5", "--trainer.enable_progress_bar", "false",
+    ]  # fmt: skip
+
+
+def _seconds(minutes: float) -> str:
+    return str(int(minutes * 60))
+
+
+def pretrain(clips: ClipSet, minutes: float, batch_size: int, frames: int) -> tuple[Path, int]:
+    """Masked video pretraining on the train clips, labels ignored; returns the run folder and its steps."""
+    name = f"pretrain_{clips.name}"
+    run = Path("runs") / "vidssm" / name
+    shutil.rmtree(run, ignore_errors=True)  # a fresh run, never a resumed one
+    args = [
+        "fit", "--config", str(PRETRAIN), *_data_args(clips, clips.root / "train.csv", batch_size, frames),
+        "--data.init_args.labels", "false", "--model.init_args.mask_ratio", str(clips.mask_ratio),
+        "--run_name", name, "--cpu_time_budget", _seconds(minutes), "--trainer.max_epochs", "-1",
+    ]  # fmt: skip
+    train_main(args)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    return run, int(ckpt["global_step"])
+
+
+def finetune(
+    clips: ClipSet,
+    variant: str,
+    fraction: float,
+    train_csv: Path,
+    folder: Path,
+    minutes: float,
+    batch_size: int,
+    frames: int,
+    threads: int,
+) -> dict:
+    """One fine-tuning run and its test top-1 (run in a worker process, on `threads` threads)."""
+    torch.set_num_threads(threads)
+    init = {"scratch": "null", "pretrained_finetune": str(folder), "linear_probe": str(folder)}[variant]
+    args = [
+        "--config", str(FINETUNE), *_data_args(clips, train_csv, batch_size, frames),
+        "--data.init_args.test_annotations", str(clips.root / clips.test_csv),
+        "--model.init_args.init_from", init,
+        "--model.init_args.freeze_backbone", str(variant == "linear_probe").lower(),
+    ]  # fmt: skip
+    if variant == "linear_probe":  # only the head trains: a probe's usual larger step
+        args += ["--model.init_args.lr", "1e-2"]
+    name = f"labels_{clips.name}_{fraction:g}_{variant}"
+    shutil.rmtree(Path("runs") / "vidssm" / name, ignore_errors=True)
+    run, train_s = fit_for(args, name, minutes, progress_bar=False, clock="cpu")
+    series = read_metrics(run / "metrics.csv")
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    top1 = series["test/top1"][-1][1] if "test/top1" in series else float("nan")
+    done = {"top1": top1, "steps": int(ckpt["global_step"]), "wall_s": round(train_s)}
+    print({"set": clips.name, "fraction": fraction, "variant": variant, **done}, flush=True)
+    return done
+
+
+def reconstruction_gif(run: Path, clips: ClipSet, out: Path, num: int = 4, scale: int = 3) -> Path:
+    """GIF of `num` masked test clips (rows: clip, masked input, reconstruction), from the pretraining checkpoint."""
+    from PIL import Image
+
+    from vidssm.data.datamodule import VideoDataModule
+
+    task = MaskedVideoPretraining.load_from_checkpoint(run / "checkpoints" / "last.ckpt", map_location="cpu").eval()
+    dm = VideoDataModule(
+        str(clips.root), format="csv", val_annotations=str(clips.root / clips.test_csv),
+        train_annotations=str(clips.root / "train.csv"), labels=False, num_frames=16, stride=1,
+        img_size=clips.img_size, batch_size=num, num_workers=0,
+    )  # fmt: skip
+    dm.setup("validate")
+    batch = next(iter(dm.val_dataloader()))
+    with torch.no_grad():
+        mask = task.masks(batch["index"], batch["video"].shape[1], epoch=0)
+        pic = task.reconstruction(batch["video"], mask, task(batch["video"], mask))  # [B, 3, T, 3, H, W]
+    images = []
+    for t in range(pic.shape[2]):
+        frame = pic[:, :, t].permute(2, 1, 3, 0, 4).flatten(3, 4).flatten(1, 2)  # [3, 3 H, B W]
+        img = Image.fromarray((frame.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy())
+        images.append(img.resize((img.width * scale, img.height * scale), Image.NEAREST))
+    images[0].save(out, save_all=True, append_images=images[1:], duration=150, loop=0)
+    return out
+
+
+def _markdown(results: list[dict], meta: dict) -> str:
+    out = [
+        "# Masked video pretraining: label efficiency (CPU, same fine-tuning budget per run)\n",
+        f"`python tools/pretrain_results.py {meta['command']}` — pretraining {meta['pretrain_minutes']:g} min and "
+        f"each fine-tuning {meta['minutes']:g} min of CPU time of the training process; {meta['threads']} thread(s) "
+        f"per run, torch {meta['torch']}, {meta['cpu']}, {meta['jobs']} fine-tuning runs at a time. "
+        "Recipes `configs/experiments/mae_pretrain_tiny.yaml` (pretraining on "
+        "the train clips with the labels ignored) and `configs/experiments/finetune_from_mae_tiny.yaml`; label "
+        "subsets stratified and seeded; test top-1 on the test split.\n",
+    ]
+    for res in results:
+        out.append(
+            f"\n## `{res['dataset']}` ({res['classes']} classes, chance {1 / res['classes']:.0%}; pretraining: "
+            f"{res['pretrain']['steps']} steps, masked {res['pretrain']['mask_ratio']:.0%} of patches per frame, "
+            f"tubes)\n"
+        )
+        out.append("| labels | clips | scratch | pretrained + fine-tune | linear probe | fine-tune − scratch |")
+        out.append("|---:|---:|---:|---:|---:|---:|")
+        for frac, row in res["label_fractions"].items():
+            gain = row["pretrained_finetune"] - row["scratch"]
+            out.append(
+                f"| {float(frac):.0%} | {res['clips'][frac]} | {row['scratch']:.1%} | "
+                f"{row['pretrained_finetune']:.1%} | {row['linear_probe']:.1%} | {100 * gain + 0.0:+.1f} pts |"
+            )
+        steps = ", ".join(f"{k}: {v}" for k, v in res["steps"].items())
+        out.append(f"\nOptimiser steps per run: {steps}.\n")
+        out.append(f"![masked test clips: clip, masked input, reconstruction]({res['gif']})\n")
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=2.0, help="CPU minutes of each fine-tuning run")
+    parser.add_argument("--pretrain_minutes", type=float, default=8.0, help="CPU minutes of pretraining per set")
+    parser.add_argument("--sets", default="mmnist", help="comma-separated: mmnist, camera, motion")
+    parser.add_argument("--fractions", nargs="+", type=float, default=[0.05, 0.2, 1.0])
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=16, help="frames per training / test clip")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads of every run: on a shared machine, idle OpenMP threads spin and their waiting counts as "
+        "CPU time, so budgets are only comparable at one thread",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="fine-tuning runs at once (each its own process)")
+    parser.add_argument("--data", default=str(ROOT / "data"), help="where Moving-MNIST is built (or found)")
+    parser.add_argument(
+        "--real_data", default=str(ROOT / "data" / "real_motion"), help="built by `vidssm data real-motion`"
+    )
+    parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)  # the pretraining runs in this process
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for clips in _sets(args.sets.split(","), Path(args.data), Path(args.real_data)):
+        run, steps = pretrain(clips, args.pretrain_minutes, args.batch_size, args.frames)
+        gif = reconstruction_gif(run, clips, out / f"pretraining_{clips.name}.gif")
+        folder = run / "pretrained"
+        res = {
+            "dataset": clips.name,
+            "classes": clips.classes,
+            "label_fractions": {},
+            "clips": {},
+            "steps": {},
+            "backbone_args": clips.backbone_args,
+            "pretrain": {"steps": steps, "mask_ratio": clips.mask_ratio, "minutes": args.pretrain_minutes},
+            "gif": gif.name,
+        }
+        subsets = {fraction: _write_subset(clips, fraction, seed=0) for fraction in args.fractions}
+        for fraction, path in subsets.items():
+            with open(path) as f:
+                res["clips"][str(fraction)] = sum(1 for _ in f) - 1
+        jobs = [(fraction, variant) for fraction in args.fractions for variant in VARIANTS]
+        # separate processes: each run's CPU budget is its own process's time, so runs in parallel stay fair
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            per_run = (args.frames, args.threads)
+            futures = [
+                pool.submit(finetune, clips, v, f, subsets[f], folder, args.minutes, args.batch_size, *per_run)
+                for f, v in jobs
+            ]
+            done = [f.result() for f in futures]
+        for (fraction, variant), result in zip(jobs, done, strict=True):
+            res["label_fractions"].setdefault(str(fraction), {})[variant] = result["top1"]
+            res["steps"][f"{fraction}/{variant}"] = result["steps"]
+        results.append(res)
+        meta = {
+            "minutes": args.minutes,
+            "pretrain_minutes": args.pretrain_minutes,
+            "command": f"--sets {args.sets} --pretrain_minutes {args.pretrain_minutes:g} --minutes {args.minutes:g} "
+            f"--jobs {args.jobs} --frames {args.frames} --threads {args.threads}",
+            "threads": args.threads,
+            "jobs": args.jobs,
+            "torch": torch.__version__,
+            "cpu": platform.processor() or platform.machine(),
+        }
+        (out / "pretraining.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+        md = out / "pretraining.md"
+        findings = md.read_text().split(FINDINGS, 1)[1] if md.is_file() and FINDINGS in md.read_text() else ""
+        md.write_text(_markdown(results, meta) + "\n" + FINDINGS + findings)
+
+
+if __name__ == "__main__":
+    main()
