@@ -24,8 +24,10 @@ suite; text after the `<!-- findings -->` line is kept) and `<out>/ablations_<su
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -43,7 +45,6 @@ from vidssm.data.long_memory import LongMemoryConfig, build_long_memory
 from vidssm.data.moving_mnist import MovingMNISTConfig, build_moving_mnist
 from vidssm.data.readers import read_frames
 from vidssm.data.sequential_mnist import sequential_mnist
-from vidssm.models.sequence import SequenceClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = ("lru-ladder", "block", "memory")
@@ -82,6 +83,7 @@ VARIANTS: dict[str, dict[str, dict]] = {
         "frame averaging": {"kind": "none"},
     },
 }
+SUITE_DEFAULTS = {"memory": {"batch_size": 16}}  # long clips: a smaller batch, more steps in the budget
 CHANCE = {"lru-ladder": 0.1, "block": 0.25, "memory": 0.1}
 
 
@@ -135,6 +137,21 @@ def temporal_config(variant: dict, width: int) -> dict:
     return {k: (3 * width if v == "3D" else v) for k, v in variant.items()}
 
 
+def _sequence_classifier(temporal: dict, s: Settings) -> torch.nn.Module:
+    from vidssm.models.sequence import SequenceClassifier
+
+    return SequenceClassifier(temporal, s.width, s.depth, s.num_heads, 10)
+
+
+def _model_temporal(temporal: dict) -> dict:
+    """TEMPORARY adapter to the model fields before `TemporalConfig` (removed once it is merged)."""
+    names = {"kind": "temporal", "window": "attention_window", "min_rad": "min_rad"}
+    unknown = set(temporal) - set(names)
+    if unknown:
+        raise ValueError(f"fields {sorted(unknown)} need TemporalConfig")
+    return {names[k]: v for k, v in temporal.items()}
+
+
 def video_model(variant: dict, s: Settings, frames: int, num_classes: int) -> torch.nn.Module:
     """A tiny TRecViT whose temporal blocks follow `variant`; one clip of `frames` (no state resets inside)."""
     return vidssm.create_model(
@@ -148,7 +165,7 @@ def video_model(variant: dict, s: Settings, frames: int, num_classes: int) -> to
         rep_size=s.width,
         num_classes=num_classes,
         frames_per_clip=frames,
-        temporal=temporal_config(variant, s.width),
+        **_model_temporal(temporal_config(variant, s.width)),
     )
 
 
@@ -186,7 +203,7 @@ def seqmnist_task(s: Settings) -> Task:
         y[: s.num_train],
         tx[: s.num_test],
         ty[: s.num_test],
-        lambda v: SequenceClassifier(temporal_config(v, s.width), s.width, s.depth, s.num_heads, 10),
+        lambda v: _sequence_classifier(temporal_config(v, s.width), s),
         lambda model, batch: model(batch),
     )
 
@@ -407,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [v for v in variants if v not in VARIANTS[args.suite]]
     if unknown:
         parser.error(f"--variants: unknown {unknown}; {args.suite} has {list(VARIANTS[args.suite])}")
-    s = Settings.quick() if args.quick else Settings()
+    s = Settings.quick() if args.quick else Settings(**SUITE_DEFAULTS.get(args.suite, {}))
     overrides = {
         "cpu_seconds": None if args.minutes is None else 60 * args.minutes,
         "seq_length": args.seq_length,
@@ -420,19 +437,34 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = run_suite(args.suite, s, args.seeds, frames, Path(args.data), variants)
-    results, all_runs = _load(out / "ablations.json"), _load(out / "ablations_runs.json")
-    for variant, by_setting in runs.items():
-        for setting, rs in by_setting.items():
-            results.setdefault(args.suite, {}).setdefault(variant, {})[setting] = summarise(rs)
-            all_runs.setdefault(args.suite, {}).setdefault(variant, {})[setting] = rs
-    all_runs[args.suite]["_settings"] = {**s.__dict__, "seeds": args.seeds, "threads": args.threads}
-    (out / "ablations.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
-    (out / "ablations_runs.json").write_text(json.dumps(all_runs, indent=1, ensure_ascii=False) + "\n")
-    write_markdown(out, results, all_runs)
-    plot_suite(out, args.suite, results[args.suite])
+    lock = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # suites may run in parallel processes into the same files
+        results = merge_results(out, args.suite, runs, {**s.__dict__, "seeds": args.seeds, "threads": args.threads})
+    finally:
+        os.close(lock)
     for variant, by_setting in results[args.suite].items():
         print(variant, {k: f"{100 * v['mean']:.1f}±{100 * v['std']:.1f}" for k, v in by_setting.items()})
     return 0
+
+
+def merge_results(out: Path, suite: str, runs: dict, settings: dict) -> dict:
+    """Merges `runs` of `suite` into the JSON files (per variant and setting), rewrites the markdown and the plot.
+
+    Returns:
+        The merged `ablations.json` content.
+    """
+    results, all_runs = _load(out / "ablations.json"), _load(out / "ablations_runs.json")
+    for variant, by_setting in runs.items():
+        for setting, rs in by_setting.items():
+            results.setdefault(suite, {}).setdefault(variant, {})[setting] = summarise(rs)
+            all_runs.setdefault(suite, {}).setdefault(variant, {})[setting] = rs
+    all_runs[suite]["_settings"] = settings
+    (out / "ablations.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    (out / "ablations_runs.json").write_text(json.dumps(all_runs, indent=1, ensure_ascii=False) + "\n")
+    write_markdown(out, results, all_runs)
+    plot_suite(out, suite, results[suite])
+    return results
 
 
 if __name__ == "__main__":

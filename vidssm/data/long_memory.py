@@ -114,7 +114,7 @@ def render_long_memory_clip(
 
     Args:
         cfg: Build parameters.
-        images: All digit images `[5000, 28, 28]` uint8.
+        images: All digit images resized to `digit_size`, `[5000, d, d]` float32 (`resize_digit`).
         classes: Their classes `[5000]`.
         pool: Digit image ids this split may use.
         split_id: Index of the split in `SPLITS` (part of the clip's seed).
@@ -130,7 +130,7 @@ def render_long_memory_clip(
     cue = int(rng.choice(pool[classes[pool] == label]))
     distractor_pool = pool[np.isin(classes[pool], chosen)]
     ids = [cue] + [int(j) for j in rng.choice(distractor_pool, cfg.num_distractors)]
-    frames = np.concatenate([_moving(resize_digit(images[j], cfg.digit_size), rng, cfg) for j in ids])
+    frames = np.concatenate([_moving(images[j], rng, cfg) for j in ids])
     return frames[: cfg.num_frames], label, np.array(ids, dtype=np.int64)
 
 
@@ -186,6 +186,7 @@ def build_long_memory(
             raise FileExistsError(f"{out} holds a long-memory build with other parameters; pass force=True")
     images, classes = mnist_digits()
     splits = split_digits(len(images), cfg.seed)
+    images = np.stack([resize_digit(image, cfg.digit_size) for image in images])  # once, not once per appearance
     tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
