@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from vidssm.models.base import StreamingVideoModel
+from vidssm.models.registry import replace_config
 from vidssm.models.trecvit import TRecViT, TRecViTConfig
 
 Array = np.ndarray
@@ -38,7 +39,7 @@ def _trecvit_key_map(config: TRecViTConfig) -> dict[str, tuple[str, Callable[[Ar
     for name in ("pre_logits", "cls_head"):
         for leaf, (param, fn) in _dense(f"head.{name}").items():
             keys[f"decoder/{name}/{leaf}"] = (param, fn)
-    for i, kind in enumerate(config.temporal_kinds()):
+    for i, kind in enumerate(config.temporal.kinds(config.depth)):
         if kind != "rglru":
             raise ValueError(
                 f"layer {i}: released TRecViT checkpoints have RG-LRU temporal blocks, config has {kind!r}"
@@ -101,11 +102,9 @@ def infer_trecvit_config(ckpt: Mapping[str, Array], **overrides) -> TRecViTConfi
         mlp_dim=mlp.shape[1],
         num_classes=TRecViTConfig.num_classes if cls is None else cls.shape[1],
         rep_size=mlp.shape[1] if pre is None else pre.shape[1],
-        state_multiplier=lru.shape[1] // width,
-        conv1d_temporal_width=conv.shape[0],
+        temporal=dict(state_multiplier=lru.shape[1] // width, conv1d_width=conv.shape[0]),
     )
-    inferred.update(overrides)
-    return TRecViTConfig(**inferred)
+    return replace_config(replace_config(TRecViTConfig(), **inferred), **overrides)
 
 
 def load_trecvit_state(model: TRecViT, ckpt: Mapping[str, Array], new_head: bool = False) -> None:

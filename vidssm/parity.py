@@ -29,8 +29,7 @@ def parity(name: str, frames: int, img_size: int, depth: int) -> dict:
     overrides: dict = dict(num_classes=10, frames_per_clip=frames)
     if name.startswith("trecvit"):
         cfg = vidssm.models.get_model_config(name)
-        temporal = cfg.temporal if isinstance(cfg.temporal, str) else cfg.temporal[:depth]
-        overrides.update(img_size=img_size, depth=depth, temporal=temporal)
+        overrides.update(img_size=img_size, depth=depth, temporal=dict(kind=cfg.temporal.kinds(cfg.depth)[:depth]))
     else:
         overrides.update(encoder_kwargs=dict(img_size=img_size, depth=depth), depth=2)
     model = vidssm.create_model(name, **overrides).eval()

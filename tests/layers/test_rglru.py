@@ -7,20 +7,22 @@ import torch
 import torch.nn.functional as F
 
 from tests.helpers import load_fixture, rel_err
+from vidssm.layers import TemporalConfig
 from vidssm.layers.blocks import TemporalBlock
+from vidssm.layers.recurrent_block import RecurrentBlock
 from vidssm.layers.rglru import RGLRU, sqrt_bound_derivative
+from vidssm.layers.rglru_gates import rglru_gates
 
 
 def fixture_block() -> tuple[TemporalBlock, dict]:
     arrays, cfg = load_fixture("rglru_block_visible")
-    block = TemporalBlock(
-        "rglru",
-        cfg["width"],
-        cfg["num_heads"],
-        lru_width=cfg["lru_width"],
-        conv1d_temporal_width=cfg["conv1d_temporal_width"],
+    config = TemporalConfig(
+        state_multiplier=cfg["lru_width"] // cfg["width"],
+        conv1d_width=cfg["conv1d_temporal_width"],
         min_rad=cfg["min_rad"],
     )
+    assert config.state_multiplier * cfg["width"] == cfg["lru_width"]
+    block = TemporalBlock(config, cfg["width"], cfg["num_heads"])
     state = {}
     for key, value in arrays.items():
         if key.startswith("param/"):
@@ -50,21 +52,21 @@ def test_block_fixture_streaming_matches_offline():
     assert rel_err(torch.cat(outs, 1), arrays["y"]) <= 1e-5
 
 
-def rglru_reference(m: RGLRU, x: torch.Tensor, reset: torch.Tensor) -> torch.Tensor:
-    """Griffin eq. (4)-(6) in float64, one step at a time, written from the paper."""
+def rglru_reference(m: RGLRU, x: torch.Tensor, reset: torch.Tensor, c: float = 8.0) -> torch.Tensor:
+    """Griffin eq. (4)-(6) in float64, one step at a time, written from the paper (`r = i = 1` without gates)."""
     p = {k: v.detach().double() for k, v in m.named_parameters()}
     x = x.double()
-    nh = p["input_gate.w"].shape[0]
+    gated = "a_gate.w" in p
 
     def blockdiag(v, w, b):
-        return (torch.einsum("...hi,hij->...hj", v.unflatten(-1, (nh, -1)), w) + b).flatten(-2)
+        return (torch.einsum("...hi,hij->...hj", v.unflatten(-1, (w.shape[0], -1)), w) + b).flatten(-2)
 
     h = torch.zeros(x.shape[0], x.shape[2], dtype=torch.float64)
     out = []
     for t in range(x.shape[1]):
-        r = torch.sigmoid(blockdiag(x[:, t], p["a_gate.w"], p["a_gate.b"]))
-        i = torch.sigmoid(blockdiag(x[:, t], p["input_gate.w"], p["input_gate.b"]))
-        a = torch.exp(-8.0 * r * F.softplus(p["a_param"]))
+        r = torch.sigmoid(blockdiag(x[:, t], p["a_gate.w"], p["a_gate.b"])) if gated else 1.0
+        i = torch.sigmoid(blockdiag(x[:, t], p["input_gate.w"], p["input_gate.b"])) if gated else 1.0
+        a = torch.exp(-c * r * F.softplus(p["a_param"])).expand_as(h)
         fresh = reset[:, t, None]
         mult = torch.where(fresh, torch.ones_like(a), torch.sqrt(1 - a**2))
         h = torch.where(fresh, torch.zeros_like(h), a * h) + mult * i * x[:, t]
@@ -104,7 +106,7 @@ def test_sqrt_bound_derivative_clips_gradient_and_keeps_value():
 
 
 def test_block_gradients_finite_and_nonzero():
-    block = TemporalBlock("rglru", 16, 2, lru_width=32, min_rad=0.5)
+    block = TemporalBlock(TemporalConfig(min_rad=0.5), 16, 2)
     x = torch.randn(3, 10, 16, requires_grad=True)
     reset = torch.zeros(3, 10, dtype=torch.bool)
     reset[:, 0] = True
@@ -112,3 +114,50 @@ def test_block_gradients_finite_and_nonzero():
     assert torch.isfinite(x.grad).all()
     for name, p in block.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("gates,c", [(True, 4.0), (False, 8.0), (False, 1.0)])
+def test_rglru_switches_match_float64_reference_and_stream(gates, c):
+    torch.manual_seed(0)
+    m = RGLRU(12, num_heads=3, min_rad=0.5, c=c, gates=gates)
+    x = torch.randn(3, 9, 12)
+    reset = torch.rand(3, 9) < 0.2
+    y, state = m(x, reset)
+    assert rel_err(y, rglru_reference(m, x, reset, c)) <= 1e-5
+    steps, s = [], None
+    for t in range(x.shape[1]):
+        y_t, s = m(x[:, t : t + 1], reset[:, t : t + 1], s)
+        steps.append(y_t)
+    torch.testing.assert_close(torch.cat(steps, 1), y, rtol=1e-5, atol=1e-6)
+
+
+def test_without_gates_the_decay_does_not_depend_on_x():
+    m = RGLRU(12, num_heads=3, gates=False)
+    assert {n for n, _ in m.named_parameters()} == {"a_param"}
+    x1, x2 = torch.randn(2, 5, 12), torch.randn(2, 5, 12)
+    a1 = rglru_gates(x1, None, None, None, None, m.a_param, m.c, None).a
+    a2 = rglru_gates(x2, None, None, None, None, m.a_param, m.c, None).a
+    torch.testing.assert_close(a1, a2, rtol=0, atol=0)
+    torch.testing.assert_close(a1[0, 0].flatten(), torch.exp(-m.c * F.softplus(m.a_param)).detach())
+    gated = RGLRU(12, num_heads=3)
+    g1, g2 = (gated_a(gated, x) for x in (x1, x2))
+    assert (g1 - g2).abs().max() > 1e-3  # with gates a_t follows the input
+    assert not m.train().trains_lean(x1.requires_grad_())  # nothing to recompute: the autograd path
+
+
+def gated_a(m: RGLRU, x: torch.Tensor) -> torch.Tensor:
+    gates = (m.input_gate.w, m.input_gate.b, m.a_gate.w, m.a_gate.b, m.a_param)
+    return rglru_gates(x, *gates, m.c, None).a.detach()
+
+
+def test_block_without_conv1d_feeds_the_rglru_directly():
+    torch.manual_seed(0)
+    block = RecurrentBlock(8, 2, 16, conv1d_width=0)
+    assert block.conv_1d is None and block.init_state(3).conv == ()
+    x = torch.randn(3, 6, 8)
+    y, state = block(x)
+    h, _ = block.rg_lru(block.linear_x(x))
+    torch.testing.assert_close(y, block.linear_out(h * F.gelu(block.linear_y(x), approximate="tanh")))
+    y1, s1 = block(x[:, :2])
+    y2, _ = block(x[:, 2:], state=s1)
+    torch.testing.assert_close(torch.cat([y1, y2], 1), y, rtol=1e-5, atol=1e-6)

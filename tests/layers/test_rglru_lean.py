@@ -122,10 +122,12 @@ def test_unknown_impl_raises():
         RGLRU(8, 2, impl="fast")
 
 
-def test_lean_recurrent_block_gradients_equal_autograd_float64():
-    """The whole Griffin block (conv, lean RG-LRU, fused gated output) continuing a state, with segment starts."""
+@pytest.mark.parametrize("conv1d_width", [4, 0])
+def test_lean_recurrent_block_gradients_equal_autograd_float64(conv1d_width):
+    """The whole Griffin block (conv, lean RG-LRU, fused gated output) continuing a state, with segment starts;
+    also without its Conv1D (`conv1d_width=0`, the lean path still applies)."""
     torch.manual_seed(0)
-    blocks = [RecurrentBlock(8, 2, 16, rglru_impl=impl).double() for impl in ("lean", "autograd")]
+    blocks = [RecurrentBlock(8, 2, 16, conv1d_width, rglru_impl=impl).double() for impl in ("lean", "autograd")]
     blocks[1].load_state_dict(blocks[0].state_dict())
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(3, 12, 8, generator=gen, dtype=torch.float64)
@@ -136,10 +138,13 @@ def test_lean_recurrent_block_gradients_equal_autograd_float64():
     results = []
     for block in blocks:
         leaves = [t.clone().requires_grad_() for t in (x, conv0, h0)]
-        state = RecurrentBlockState(Conv1DState(leaves[1]), RGLRUState(leaves[2]))
+        conv = Conv1DState(leaves[1]) if conv1d_width else ()
+        state = RecurrentBlockState(conv, RGLRUState(leaves[2]))
+        assert block.rg_lru.trains_lean(leaves[0]) == (block.rg_lru.impl == "lean")
         y, new = block(leaves[0], reset, state)
         ((y * g_y).sum() + new.rglru.h.square().sum()).backward()
-        results.append([y.detach(), *(t.grad for t in leaves), *(p.grad for p in block.parameters())])
+        used = leaves if conv1d_width else leaves[::2]  # no Conv1D: no conv state to differentiate
+        results.append([y.detach(), *(t.grad for t in used), *(p.grad for p in block.parameters())])
     for got, want in zip(*results, strict=True):
         assert want.abs().max() > 0
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)

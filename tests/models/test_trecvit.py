@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import vidssm
-from vidssm.models.trecvit import TRecViTConfig
+from vidssm.models.trecvit import TRecViT, TRecViTConfig
 
 
 def test_base_400_has_the_released_parameter_count():
@@ -66,9 +66,9 @@ def test_bad_inputs_get_clear_errors():
     with pytest.raises(ValueError, match="bool"):
         model.reset_state(state, torch.tensor([1, 0]))
     with pytest.raises(ValueError, match="temporal block kind"):
-        TRecViTConfig(temporal="mamba", depth=1).temporal_kinds()
+        TRecViTConfig(temporal="mamba", depth=1)
     with pytest.raises(ValueError, match="3 kinds for depth 2"):
-        TRecViTConfig(temporal=("lru",) * 3, depth=2).temporal_kinds()
+        TRecViT(TRecViTConfig(temporal=("lru",) * 3, depth=2))
 
 
 @torch.no_grad()
@@ -84,10 +84,10 @@ def test_frames_variant_is_a_frame_average():
 def test_lean_rglru_training_gradients_equal_autograd_float64():
     """`rglru_impl="lean"` (the default) trains the same function as autograd through the gates: same loss and
     gradients of every parameter, in float64, on a clip split into two clips (segment starts inside the batch)."""
-    assert TRecViTConfig().rglru_impl == "lean"
+    assert TRecViTConfig().temporal.impl == "lean"
     torch.manual_seed(0)
     lean = vidssm.create_model("trecvit_debug", frames_per_clip=3).double()
-    ref = vidssm.create_model("trecvit_debug", frames_per_clip=3, rglru_impl="autograd").double()
+    ref = vidssm.create_model("trecvit_debug", frames_per_clip=3, temporal={"impl": "autograd"}).double()
     ref.load_state_dict(lean.state_dict())
     video = torch.rand(2, 6, 3, 32, 32, dtype=torch.float64)
     losses = []

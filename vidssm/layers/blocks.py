@@ -14,36 +14,55 @@ from .lru_block import LRUMixer
 from .mlp import GatedMLP
 from .norm import LayerNorm, RMSNorm
 from .recurrent_block import RecurrentBlock
+from .rnn import RNNMixer
 from .state import TemporalState
+from .temporal_config import TEMPORAL_KINDS, TemporalConfig
 
-TEMPORAL_KINDS = ("rglru", "lru", "attention", "none")
+
+def _norm(norm: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
+    return x if norm is None else norm(x)
 
 
 def create_temporal_mixer(
-    kind: str,
-    width: int,
-    num_heads: int,
-    *,
-    lru_width: int,
-    conv1d_temporal_width: int = 4,
-    min_rad: float = 0.9,
-    attention_window: int = 8,
-    lru_r_min: float = 0.4,
-    lru_r_max: float = 0.99,
-    lru_max_phase: float = 6.28,
-    final_w_init_variance_scale: float = 1.0,
-    rglru_impl: str = "lean",
+    kind: str, config: TemporalConfig, width: int, num_heads: int, final_w_init_variance_scale: float = 1.0
 ) -> nn.Module:
-    """Builds the mixer of a temporal block from its kind: `"rglru"`, `"lru"` or `"attention"`."""
+    """The mixer of a temporal block of `kind` (`"rglru"`, `"lru"`, `"attention"` or `"rnn"`), input/output
+    `[B, T, D]` with `D = width`; the recurrence width is `E = config.state_multiplier * width`.
+
+    Raises:
+        ValueError: Another kind.
+    """
+    state_width = config.state_multiplier * width
     if kind == "rglru":
         return RecurrentBlock(
-            width, num_heads, lru_width, conv1d_temporal_width, min_rad, final_w_init_variance_scale, rglru_impl
+            width,
+            num_heads,
+            state_width,
+            config.conv1d_width,
+            config.min_rad,
+            final_w_init_variance_scale,
+            config.impl,
+            config.max_rad,
+            config.c,
+            config.gates,
         )
     if kind == "lru":
-        return LRUMixer(width, lru_width, lru_r_min, lru_r_max, lru_max_phase)
+        return LRUMixer(
+            width,
+            state_width,
+            config.r_min,
+            config.r_max,
+            config.max_phase,
+            complex=config.complex,
+            exp_param=config.exp_param,
+            ring_init=config.ring_init,
+            gamma_norm=config.gamma_norm,
+        )
     if kind == "attention":
-        return LocalAttention(width, num_heads, attention_window, final_w_init_variance_scale)
-    raise ValueError(f"unknown temporal block kind {kind!r}; expected one of {TEMPORAL_KINDS}")
+        return LocalAttention(width, num_heads, config.window, final_w_init_variance_scale)
+    if kind == "rnn":
+        return RNNMixer(width, state_width)
+    raise ValueError(f"unknown temporal mixer kind {kind!r}; expected one of {TEMPORAL_KINDS[:-1]}")
 
 
 class NoTemporal(nn.Module):
@@ -59,42 +78,57 @@ class NoTemporal(nn.Module):
 
 
 class TemporalBlock(nn.Module):
-    """Griffin residual block over time: `x + mixer(RMSNorm(x))` (then `+ MLP(RMSNorm(.))` if `mlp_width`).
+    """Griffin's residual block over time (De et al. 2024, fig. 2): `x + mixer(RMSNorm(x))`, then
+    `+ MLP(RMSNorm(.))` if `config.mlp_width`. `config.residual=False` drops the `x +`, `config.pre_norm=False`
+    the RMSNorms.
 
-    The mixer's parameters live under `recurrent_block` (RG-LRU), `lru_block` (LRU) or
-    `attention_block` (local attention), matching the reference checkpoints' names.
+    The mixer's parameters live under `recurrent_block` (RG-LRU), `lru_block` (LRU), `attention_block` (local
+    attention) or `rnn_block` (tanh RNN), matching the reference checkpoints' names.
 
     Args:
-        kind: `"rglru"`, `"lru"` or `"attention"`.
+        config: The temporal block's ingredients.
         width: Channels `D`.
         num_heads: Heads of the gates / attention.
-        mlp_width: Hidden width of Griffin's gated MLP, or None for no MLP (TRecViT).
-        **mixer_kwargs: Passed to `create_temporal_mixer`.
+        kind: The mixer (default: `config.kind`, which must then be one string).
+        final_w_init_variance_scale: Init variance scale of the mixer's and MLP's output projections.
     """
 
-    _NAMES = {"rglru": "recurrent_block", "lru": "lru_block", "attention": "attention_block"}
+    _NAMES = {"rglru": "recurrent_block", "lru": "lru_block", "attention": "attention_block", "rnn": "rnn_block"}
 
-    def __init__(self, kind: str, width: int, num_heads: int, mlp_width: int | None = None, **mixer_kwargs) -> None:
+    def __init__(
+        self,
+        config: TemporalConfig,
+        width: int,
+        num_heads: int,
+        kind: str | None = None,
+        final_w_init_variance_scale: float = 1.0,
+    ) -> None:
         super().__init__()
+        kind = kind or config.kinds(1)[0]
         self.kind = kind
-        self.temporal_pre_norm = RMSNorm(width)
+        self.residual = config.residual
+        self.temporal_pre_norm = RMSNorm(width) if config.pre_norm else None
         self.mixer_name = self._NAMES.get(kind, kind)
-        self.add_module(self.mixer_name, create_temporal_mixer(kind, width, num_heads, **mixer_kwargs))
-        if mlp_width:
-            scale = mixer_kwargs.get("final_w_init_variance_scale", 1.0)
-            self.channel_pre_norm = RMSNorm(width)
-            self.mlp_block = GatedMLP(width, mlp_width, scale)
+        self.add_module(
+            self.mixer_name, create_temporal_mixer(kind, config, width, num_heads, final_w_init_variance_scale)
+        )
+        if config.mlp_width:
+            self.channel_pre_norm = RMSNorm(width) if config.pre_norm else None
+            self.mlp_block = GatedMLP(width, config.mlp_width, final_w_init_variance_scale)
         else:
             self.channel_pre_norm = self.mlp_block = None
 
     @property
     def mixer(self) -> nn.Module:
-        """The temporal mixer (recurrent block, LRU block or local attention)."""
+        """The temporal mixer (recurrent block, LRU block, local attention or RNN block)."""
         return getattr(self, self.mixer_name)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> TemporalState:
         """Fresh state for `batch_size` streams."""
         return self.mixer.init_state(batch_size, device)
+
+    def _residual(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + y if self.residual else y
 
     def forward(
         self, x: torch.Tensor, reset: torch.Tensor | None = None, state: TemporalState | None = None
@@ -109,18 +143,31 @@ class TemporalBlock(nn.Module):
         Returns:
             `[B, T, D]` and the new state.
         """
-        y, new_state = self.mixer(self.temporal_pre_norm(x), reset, state)
-        x = x + y
+        y, new_state = self.mixer(_norm(self.temporal_pre_norm, x), reset, state)
+        x = self._residual(x, y)
         if self.mlp_block is not None:
-            x = x + self.mlp_block(self.channel_pre_norm(x))
+            x = self._residual(x, self.mlp_block(_norm(self.channel_pre_norm, x)))
         return x, new_state
 
 
-def create_temporal_block(kind: str, width: int, num_heads: int, mlp_width: int | None = None, **mixer_kwargs):
-    """A `TemporalBlock` of `kind`, or `NoTemporal` for `"none"`."""
+def create_temporal_block(
+    config: TemporalConfig, width: int, num_heads: int, *, layer: int = 0, depth: int = 1
+) -> nn.Module:
+    """Layer `layer`'s temporal block (of `depth`): a `TemporalBlock` of kind `config.kinds(depth)[layer]`, or
+    `NoTemporal` for `"none"`. Output projections start with variance scale `2 / depth` (TRecViT, Griffin).
+
+    The block runs `forward(x [B, T, D], reset [B, T] | None, state) -> (y [B, T, D], state)` with
+    `init_state(batch_size, device)`; `D = width`.
+
+    Raises:
+        ValueError: `layer` outside `[0, depth)`, or a tuple kind whose length is not `depth`.
+    """
+    if not 0 <= layer < depth:
+        raise ValueError(f"layer {layer} outside [0, {depth})")
+    kind = config.kinds(depth)[layer]
     if kind == "none":
         return NoTemporal()
-    return TemporalBlock(kind, width, num_heads, mlp_width, **mixer_kwargs)
+    return TemporalBlock(config, width, num_heads, kind, 2.0 / depth)
 
 
 def SpatialBlock(  # noqa: N802

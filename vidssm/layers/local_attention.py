@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .recurrent_block import fan_in_normal_
+from .init import fan_in_normal_
 from .state import AttentionState
 
 

@@ -8,7 +8,11 @@ Complex diagonal recurrence with exponential parametrisation (eq. 6-7 and append
     y_t = Re(C h_t) + D ⊙ u_t,                          C = C_re + i C_im
 
 with the ring initialisation |λ| ~ area-uniform in [r_min, r_max], arg λ ~ U[0, max_phase] and
-γ-normalisation γ = sqrt(1 - |λ|^2).
+γ-normalisation γ = sqrt(1 - |λ|^2). Each ingredient can be switched off (the paper's sections 3.1-3.4):
+`complex=False` keeps a real diagonal (λ real, real B and C; section 3.2), `exp_param=False` makes λ itself the
+parameter, projected onto the closed unit disk (section 3.3), `ring_init=False` draws λ area-uniform on the disk
+|λ| <= r_max with any phase (the circular law of a Glorot-initialised dense matrix, section 3.2),
+`gamma_norm=False` sets γ = 1 (section 3.4).
 """
 
 from __future__ import annotations
@@ -17,9 +21,21 @@ import math
 
 import torch
 from torch import nn
+
 from vidssm.kernels import complex_linear_scan
 
 from .state import LRUState
+
+
+def init_eigenvalues(
+    d_state: int, r_min: float, r_max: float, max_phase: float, ring: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Initial `(|λ|^2, arg λ)`, each `[E]`: area-uniform on the ring `[r_min, r_max]` with phase in
+    `[0, max_phase]` (`ring`), or area-uniform on the disk `|λ| <= r_max` with phase in `[0, 2π]`."""
+    if not ring:
+        r_min, max_phase = 0.0, 2 * math.pi
+    u1, u2 = torch.rand(d_state), torch.rand(d_state)
+    return u1 * (r_max**2 - r_min**2) + r_min**2, max_phase * u2
 
 
 class LRU(nn.Module):
@@ -31,24 +47,45 @@ class LRU(nn.Module):
         r_min: Smallest initial |λ|.
         r_max: Largest initial |λ|.
         max_phase: Largest initial arg λ.
+        complex: Complex diagonal (False: real λ and real `B`, `C`; the state's imaginary part stays 0).
+        exp_param: `λ = exp(-exp(ν_log) + i exp(θ_log))` (False: parameters `lambda_re`, `lambda_im` are λ,
+            projected onto the closed unit disk in the forward pass).
+        ring_init: Ring initialisation (False: area-uniform on the disk `|λ| <= r_max`, any phase).
+        gamma_norm: γ-normalisation of the input, `γ = exp(γ_log)` initialised to `sqrt(1 - |λ|^2)` (False: 1).
     """
 
     def __init__(
-        self, d_model: int, d_state: int, r_min: float = 0.0, r_max: float = 1.0, max_phase: float = 2 * math.pi
+        self,
+        d_model: int,
+        d_state: int,
+        r_min: float = 0.0,
+        r_max: float = 1.0,
+        max_phase: float = 2 * math.pi,
+        complex: bool = True,
+        exp_param: bool = True,
+        ring_init: bool = True,
+        gamma_norm: bool = True,
     ) -> None:
         super().__init__()
         self.d_model, self.d_state = d_model, d_state
-        u1, u2 = torch.rand(d_state), torch.rand(d_state)
-        nu_log = torch.log(-0.5 * torch.log(u1 * (r_max**2 - r_min**2) + r_min**2))
-        theta_log = torch.log(max_phase * u2)
-        lam_abs = torch.exp(-torch.exp(nu_log))
-        self.nu_log = nn.Parameter(nu_log)
-        self.theta_log = nn.Parameter(theta_log)
-        self.gamma_log = nn.Parameter(torch.log(torch.sqrt(1 - lam_abs**2)))
-        self.B_re = nn.Parameter(torch.randn(d_state, d_model) / math.sqrt(2 * d_model))
-        self.B_im = nn.Parameter(torch.randn(d_state, d_model) / math.sqrt(2 * d_model))
+        self.complex, self.exp_param = complex, exp_param
+        modulus_sq, phase = init_eigenvalues(d_state, r_min, r_max, max_phase, ring_init)
+        if not complex:
+            phase = torch.zeros_like(phase)  # λ = |λ| > 0 at init; direct parameters may turn negative
+        if exp_param:
+            self.nu_log = nn.Parameter(torch.log(-0.5 * torch.log(modulus_sq)))
+            self.theta_log = nn.Parameter(torch.log(phase)) if complex else None
+            modulus = torch.exp(-torch.exp(self.nu_log.detach()))
+        else:
+            modulus = torch.sqrt(modulus_sq)
+            self.lambda_re = nn.Parameter(modulus * torch.cos(phase))
+            self.lambda_im = nn.Parameter(modulus * torch.sin(phase)) if complex else None
+        self.gamma_log = nn.Parameter(torch.log(torch.sqrt(1 - modulus**2))) if gamma_norm else None
+        b_fan = 2 * d_model if complex else d_model  # E|B u|^2 = |u|^2 / D in both cases
+        self.B_re = nn.Parameter(torch.randn(d_state, d_model) / math.sqrt(b_fan))
+        self.B_im = nn.Parameter(torch.randn(d_state, d_model) / math.sqrt(b_fan)) if complex else None
         self.C_re = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
-        self.C_im = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
+        self.C_im = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state)) if complex else None
         self.D = nn.Parameter(torch.randn(d_model))
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> LRUState:
@@ -57,8 +94,19 @@ class LRU(nn.Module):
 
     def eigenvalues(self) -> torch.Tensor:
         """The diagonal `λ` as (real, imaginary) pairs `[E, 2]`."""
-        modulus, phase = torch.exp(-torch.exp(self.nu_log)), torch.exp(self.theta_log)
-        return torch.stack([modulus * torch.cos(phase), modulus * torch.sin(phase)], dim=-1)
+        if self.exp_param:
+            modulus = torch.exp(-torch.exp(self.nu_log))
+            if not self.complex:
+                return torch.stack([modulus, torch.zeros_like(modulus)], dim=-1)
+            phase = torch.exp(self.theta_log)
+            return torch.stack([modulus * torch.cos(phase), modulus * torch.sin(phase)], dim=-1)
+        im = self.lambda_im if self.complex else torch.zeros_like(self.lambda_re)
+        lam = torch.stack([self.lambda_re, im], dim=-1)
+        return lam / torch.linalg.vector_norm(lam, dim=-1, keepdim=True).clamp_min(1.0)  # onto |λ| <= 1
+
+    def gamma(self) -> torch.Tensor:
+        """The input scale `γ` `[E]` (ones without γ-normalisation)."""
+        return torch.exp(self.gamma_log) if self.gamma_log is not None else torch.ones_like(self.B_re[:, 0])
 
     def forward(
         self, u: torch.Tensor, reset: torch.Tensor | None = None, state: LRUState | None = None
@@ -73,9 +121,13 @@ class LRU(nn.Module):
         Returns:
             `y` `[B, T, D]` in `u`'s dtype and the new state.
         """
-        gamma = torch.exp(self.gamma_log)[:, None]
+        gamma = self.gamma()[:, None]
         uf = u.float()
-        bu = torch.stack([uf @ (self.B_re * gamma).T, uf @ (self.B_im * gamma).T], dim=-1)  # [B, T, E, 2]
+        bu_re = uf @ (self.B_re * gamma).T
+        bu_im = uf @ (self.B_im * gamma).T if self.complex else torch.zeros_like(bu_re)
+        bu = torch.stack([bu_re, bu_im], dim=-1)  # [B, T, E, 2]
         h, h_last = complex_linear_scan(self.eigenvalues(), bu, None if state is None else state.h, reset)
-        y = h[..., 0] @ self.C_re.T - h[..., 1] @ self.C_im.T + self.D * uf  # Re(C h) + D u
+        y = h[..., 0] @ self.C_re.T + self.D * uf  # Re(C h) + D u
+        if self.complex:
+            y = y - h[..., 1] @ self.C_im.T
         return y.to(u.dtype), LRUState(h_last)

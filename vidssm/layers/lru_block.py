@@ -12,6 +12,12 @@ from .lru import LRU
 from .state import LRUBlockState
 
 
+def glu_out(out: nn.Linear, y: torch.Tensor) -> torch.Tensor:
+    """The block's output `GLU(gelu(y)) = W1 z * sigmoid(W2 z)`, `z = gelu(y)`, with `out` holding `[W1; W2]`."""
+    value, gate = out(F.gelu(y, approximate="tanh")).chunk(2, dim=-1)
+    return value * torch.sigmoid(gate)
+
+
 class LRUMixer(nn.Module):
     """`GLU(gelu(LRU(x)))` with `GLU(z) = W1 z * sigmoid(W2 z)`, input/output `[B, T, D]`.
 
@@ -21,13 +27,20 @@ class LRUMixer(nn.Module):
         r_min: Smallest initial |λ|.
         r_max: Largest initial |λ|.
         max_phase: Largest initial arg λ.
+        **switches: The LRU's ingredients, `complex`, `exp_param`, `ring_init`, `gamma_norm` (see `LRU`).
     """
 
     def __init__(
-        self, width: int, d_state: int, r_min: float = 0.0, r_max: float = 1.0, max_phase: float = 2 * math.pi
+        self,
+        width: int,
+        d_state: int,
+        r_min: float = 0.0,
+        r_max: float = 1.0,
+        max_phase: float = 2 * math.pi,
+        **switches: bool,
     ) -> None:
         super().__init__()
-        self.lru = LRU(width, d_state, r_min, r_max, max_phase)
+        self.lru = LRU(width, d_state, r_min, r_max, max_phase, **switches)
         self.out = nn.Linear(width, 2 * width)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> LRUBlockState:
@@ -39,5 +52,4 @@ class LRUMixer(nn.Module):
     ) -> tuple[torch.Tensor, LRUBlockState]:
         """Runs the block on `x` `[B, T, D]`; returns `[B, T, D]` and the new state."""
         y, lru_state = self.lru(x, reset, None if state is None else state.lru)
-        value, gate = self.out(F.gelu(y, approximate="tanh")).chunk(2, dim=-1)
-        return value * torch.sigmoid(gate), LRUBlockState(lru_state)
+        return glu_out(self.out, y), LRUBlockState(lru_state)

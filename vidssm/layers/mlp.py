@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .recurrent_block import fan_in_normal_
+from .init import fan_in_normal_
 
 
 class GatedMLP(nn.Module):

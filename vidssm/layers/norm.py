@@ -1,4 +1,4 @@
-"""Normalisation layers: RMSNorm as in Griffin and the Flax LayerNorm epsilon."""
+"""Normalisation layers: RMSNorm as in Griffin, the Flax LayerNorm epsilon and per-channel pixel normalisation."""
 
 from __future__ import annotations
 
@@ -28,3 +28,23 @@ class RMSNorm(nn.Module):
         """Normalises `x` `[..., D]` over its last dim."""
         var = x.pow(2).mean(dim=-1, keepdim=True)
         return x * torch.rsqrt(var + self.eps) * (1 + self.scale)
+
+
+class PixelNorm(nn.Module):
+    """`(x - mean) / std` per channel on `[..., 3, H, W]`, or the identity when no statistics are set.
+
+    Raises:
+        ValueError: Only one of `mean`, `std` is given.
+    """
+
+    def __init__(self, mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> None:
+        super().__init__()
+        if (mean is None) != (std is None):
+            raise ValueError("pixel_mean and pixel_std must be given together")
+        self.enabled = mean is not None
+        self.register_buffer("mean", torch.tensor(mean or (0.0, 0.0, 0.0)).view(3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std or (1.0, 1.0, 1.0)).view(3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalises `x` `[..., 3, H, W]`."""
+        return (x - self.mean) / self.std if self.enabled else x

@@ -7,7 +7,8 @@ Section 2.4 of the paper, with `c = 8`:
     a_t = exp(-c * softplus(Λ) * r_t)
     h_t = a_t * h_{t-1} + sqrt(1 - a_t^2) * (i_t * x_t)
 
-At a segment start (`reset`) the incoming state is dropped and the multiplier is 1.
+At a segment start (`reset`) the incoming state is dropped and the multiplier is 1. Without gates
+(`gates=False`, the "no gates" ablation) `r_t = i_t = 1`: a fixed decay `a = exp(-c softplus(Λ))`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 
 import torch
 from torch import nn
+
 from vidssm.kernels import linear_scan
 
 from .rglru_gates import block_diagonal, rglru_gates, sqrt_bound_derivative
@@ -70,11 +72,13 @@ class RGLRU(nn.Module):
         min_rad: Lower radius of the ring init of `a = exp(-softplus(Λ))` (Griffin 0.9, TRecViT 0.5).
         max_rad: Upper radius of the ring init.
         c: The constant in `a = exp(-c * softplus(Λ) * r)`.
+        gates: Input and recurrence gates (False: `i_t = r_t = 1`; no `input_gate` / `a_gate` parameters).
         impl: How it trains. `"lean"`: the gates and the scan run as one autograd function (`lean_rglru`) that
             saves only `x` and `h` and recomputes the gates in the backward pass; used while autograd records
             a float32/float64 input of more than one step outside autocast, `torch.compile` and export, and
             otherwise the autograd path. `"autograd"`: autograd through every gate op. Same maths, same
-            forward values, gradients equal up to rounding (tested in float64).
+            forward values, gradients equal up to rounding (tested in float64). Without gates the layer always
+            trains through autograd (nothing to recompute).
 
     Raises:
         ValueError: On an unknown `impl`.
@@ -88,6 +92,7 @@ class RGLRU(nn.Module):
         max_rad: float = 0.999,
         c: float = 8.0,
         impl: str = "lean",
+        gates: bool = True,
     ) -> None:
         super().__init__()
         if impl not in RGLRU_IMPLS:
@@ -96,8 +101,8 @@ class RGLRU(nn.Module):
         self.width = width
         self.c = c
         self.a_param = nn.Parameter(rnn_param_init(width, min_rad, max_rad))
-        self.input_gate = BlockDiagonalLinear(width, num_heads)
-        self.a_gate = BlockDiagonalLinear(width, num_heads)
+        self.input_gate = BlockDiagonalLinear(width, num_heads) if gates else None
+        self.a_gate = BlockDiagonalLinear(width, num_heads) if gates else None
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> RGLRUState:
         """Zero state `[B, E]` float32."""
@@ -117,18 +122,21 @@ class RGLRU(nn.Module):
             `h` `[B, T, E]` in `x`'s dtype and the new state.
         """
         h0 = None if state is None else state.h
-        gates = (self.input_gate.w, self.input_gate.b, self.a_gate.w, self.a_gate.b, self.a_param)
+        if self.a_gate is None:
+            gates = (None, None, None, None, self.a_param)
+        else:
+            gates = (self.input_gate.w, self.input_gate.b, self.a_gate.w, self.a_gate.b, self.a_param)
         if self.trains_lean(x):
             h, h_last = lean_rglru(x, *gates, h0, reset, self.c)
             return h, RGLRUState(h_last)
         g = rglru_gates(x, *gates, self.c, reset)  # each [B, T, heads, E/heads]
-        normalized_x = (x.unflatten(-1, self.a_gate.b.shape) * g.gate_x * g.multiplier.to(x.dtype)).flatten(-2)
+        normalized_x = (x.unflatten(-1, g.a.shape[-2:]) * g.gate_x * g.multiplier.to(x.dtype)).flatten(-2)
         h, h_last = linear_scan(g.a.flatten(-2), normalized_x, h0, reset)
         return h, RGLRUState(h_last)
 
     def trains_lean(self, x: torch.Tensor) -> bool:
         """Whether a call on `x` `[B, T, E]` trains through `lean_rglru` (see `impl`)."""
-        if self.impl != "lean" or not torch.is_grad_enabled() or x.shape[1] < 2:
+        if self.impl != "lean" or self.a_gate is None or not torch.is_grad_enabled() or x.shape[1] < 2:
             return False
         if x.dtype not in (torch.float32, torch.float64) or torch.is_autocast_enabled(x.device.type):
             return False

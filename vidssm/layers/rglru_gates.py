@@ -5,7 +5,8 @@ De et al. 2024, "Griffin", https://arxiv.org/abs/2402.19427, section 2.4 (recurr
     r_t = sigmoid(W_a x_t + b_a),   i_t = sigmoid(W_x x_t + b_x),   a_t = exp(-c softplus(Λ) r_t)
     b_t = sqrt(1 - a_t^2) (i_t x_t)                     (multiplier 1 at a segment start)
 
-`W_a`, `W_x` are block-diagonal (one `[E/heads, E/heads]` block per head).
+`W_a`, `W_x` are block-diagonal (one `[E/heads, E/heads]` block per head). Without gates (`TemporalConfig.gates`
+False) `r_t = i_t = 1`: the decay `a = exp(-c softplus(Λ))` is fixed and does not depend on `x`.
 """
 
 from __future__ import annotations
@@ -83,10 +84,10 @@ class RGLRUGates(NamedTuple):
 
 def rglru_gates(
     x: torch.Tensor,
-    w_x: torch.Tensor,
-    b_x: torch.Tensor,
-    w_a: torch.Tensor,
-    b_a: torch.Tensor,
+    w_x: torch.Tensor | None,
+    b_x: torch.Tensor | None,
+    w_a: torch.Tensor | None,
+    b_a: torch.Tensor | None,
     a_param: torch.Tensor,
     c: float,
     reset: torch.Tensor | None,
@@ -95,21 +96,25 @@ def rglru_gates(
 
     Args:
         x: Inputs `[B, T, E]`.
-        w_x: Input gate blocks `[heads, E/heads, E/heads]`.
-        b_x: Input gate bias `[heads, E/heads]`.
-        w_a: Recurrence gate blocks `[heads, E/heads, E/heads]`.
-        b_a: Recurrence gate bias `[heads, E/heads]`.
+        w_x: Input gate blocks `[heads, E/heads, E/heads]`, or None (with all four None: no gates, `i_t = r_t = 1`).
+        b_x: Input gate bias `[heads, E/heads]`, or None.
+        w_a: Recurrence gate blocks `[heads, E/heads, E/heads]`, or None.
+        b_a: Recurrence gate bias `[heads, E/heads]`, or None.
         a_param: `Λ` `[E]`.
         c: The constant in `a = exp(-c softplus(Λ) r)`.
         reset: Bool `[B, T]` or None; true marks a segment start (multiplier 1).
 
     Returns:
-        The gates, `[B, T, heads, E/heads]` each.
+        The gates, `[B, T, heads, E/heads]` each (one head of `E` without gates).
     """
-    heads = b_a.shape
-    # Element-wise maths per gate block: the gates stay in their matmul's layout.
-    gate_x = torch.sigmoid(block_diagonal(x, w_x, b_x))
-    gate_a = torch.sigmoid(block_diagonal(x, w_a, b_a))
+    if b_a is None:  # no gates: r_t = i_t = 1
+        heads = (1, a_param.shape[0])
+        gate_x = gate_a = torch.ones((), dtype=x.dtype, device=x.device).expand(*x.shape[:-1], *heads)
+    else:
+        heads = b_a.shape
+        # Element-wise maths per gate block: the gates stay in their matmul's layout.
+        gate_x = torch.sigmoid(block_diagonal(x, w_x, b_x))
+        gate_a = torch.sigmoid(block_diagonal(x, w_a, b_a))
     log_a = gate_a * (-c * F.softplus(a_param)).view(heads)  # log a_t = -c softplus(Λ) r_t
     a = torch.exp(log_a)
     one_minus_a2 = torch.addcmul(torch.ones((), dtype=a.dtype, device=a.device), a, a, value=-1)

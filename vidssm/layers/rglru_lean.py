@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 from torch.autograd.function import FunctionCtx, once_differentiable
+
 from vidssm.kernels import linear_scan
 from vidssm.kernels.linear_scan import torch_linear_scan_backward
 

@@ -32,10 +32,16 @@ class Conv1DState(NamedTuple):
 
 
 class RecurrentBlockState(NamedTuple):
-    """State of a Griffin `RecurrentBlock`: its conv and RG-LRU states."""
+    """State of a Griffin `RecurrentBlock`: its conv (`()` without a Conv1D) and RG-LRU states."""
 
-    conv: Conv1DState
+    conv: Conv1DState | tuple
     rglru: RGLRUState
+
+
+class RNNState(NamedTuple):
+    """State of an `RNNMixer`: `h` `[B, E]` float32."""
+
+    h: torch.Tensor
 
 
 class LRUBlockState(NamedTuple):
@@ -58,7 +64,7 @@ class AttentionState(NamedTuple):
     pos: torch.Tensor
 
 
-TemporalState = RecurrentBlockState | LRUBlockState | AttentionState
+TemporalState = RecurrentBlockState | LRUBlockState | AttentionState | RNNState
 
 
 def mask_state(state, mask: torch.Tensor, groups: int = 1):

@@ -19,12 +19,12 @@ import timm
 import torch
 from torch import nn
 
-from vidssm.layers.blocks import TEMPORAL_KINDS, create_temporal_block
-from vidssm.layers.norm import LayerNorm
+from vidssm.layers import TemporalConfig, create_temporal_block
+from vidssm.layers.norm import LayerNorm, PixelNorm
+from vidssm.layers.temporal_config import as_temporal_config
 
 from .base import ClipHead, StreamingVideoModel, TokenGrid, run_temporal
 from .registry import register_model
-from .trecvit import PixelNorm
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,11 @@ class LateTemporalConfig:
         embedding: `"pooled"` (one stream per frame: the encoder's pooled pre-logits vector) or `"tokens"`
             (one stream per token position of the ViT grid / per cell of the CNN's last feature map).
         freeze_encoder: Keep the image model's weights fixed.
-        temporal: Kind of each temporal block (one for all, or a tuple with one per block).
+        temporal: The temporal blocks (`TemporalConfig`: kind per block and every ingredient; the RG-LRU ring
+            starts at `min_rad=0.5`, as TRecViT). A dict of its fields (merged over this default) or a kind string
+            is accepted too.
         depth: Temporal blocks.
         num_heads: Heads of the RG-LRU gates / temporal attention.
-        state_multiplier: Recurrence width `E = state_multiplier * D`.
-        conv1d_temporal_width: Taps of the RG-LRU block's conv.
-        min_rad: Lower radius of the RG-LRU ring init.
-        attention_window: Past frames a local temporal attention block sees.
-        temporal_mlp_width: Hidden width of a gated MLP in each temporal block, or None.
         num_classes: Classes of the head.
         rep_size: Width of the readout.
         frames_per_clip: The offline forward splits `T` into `max(T // frames_per_clip, 1)` clips.
@@ -62,6 +59,15 @@ class LateTemporalConfig:
         "freeze_vit": "freeze_encoder",
     }
     WEIGHT_FILES: ClassVar[tuple[str, ...]] = ("encoder_weights",)  # consumed into the model's own weights
+    # Flat fields of configs saved before `temporal` was one `TemporalConfig`: old name -> `temporal.<field>`.
+    LEGACY_FIELDS: ClassVar[dict[str, str]] = {
+        "temporal": "temporal.kind",  # a kind string / tuple
+        "state_multiplier": "temporal.state_multiplier",
+        "conv1d_temporal_width": "temporal.conv1d_width",
+        "min_rad": "temporal.min_rad",
+        "attention_window": "temporal.window",
+        "temporal_mlp_width": "temporal.mlp_width",
+    }
 
     encoder_name: str = "vit_small_patch16_224"
     encoder_weights: str | None = None
@@ -69,17 +75,16 @@ class LateTemporalConfig:
     img_size: int | None = None
     embedding: str = "pooled"
     freeze_encoder: bool = False
-    temporal: str | tuple[str, ...] = "rglru"
+    temporal: TemporalConfig = TemporalConfig(min_rad=0.5)
     depth: int = 4
     num_heads: int = 4
-    state_multiplier: int = 2
-    conv1d_temporal_width: int = 4
-    min_rad: float = 0.5
-    attention_window: int = 8
-    temporal_mlp_width: int | None = None
     num_classes: int = 400
     rep_size: int = 768
     frames_per_clip: int = 16
+
+    def __post_init__(self) -> None:
+        default = type(self).__dataclass_fields__["temporal"].default
+        object.__setattr__(self, "temporal", as_temporal_config(self.temporal, default))
 
     @property
     def frame_side(self) -> int:
@@ -122,11 +127,7 @@ class LateTemporal(StreamingVideoModel):
         super().__init__()
         if config.embedding not in ("pooled", "tokens"):
             raise ValueError(f"embedding must be 'pooled' or 'tokens', got {config.embedding!r}")
-        kinds = (config.temporal,) * config.depth if isinstance(config.temporal, str) else tuple(config.temporal)
-        if len(kinds) != config.depth or any(k not in TEMPORAL_KINDS for k in kinds):
-            raise ValueError(
-                f"temporal must be one of {TEMPORAL_KINDS} or {config.depth} of them, got {config.temporal}"
-            )
+        config.temporal.kinds(config.depth)  # validates the per-block kinds before the encoder is built
         self.config = config
         self.frames_per_clip = config.frames_per_clip
         self.encoder = create_encoder(config)
@@ -148,18 +149,8 @@ class LateTemporal(StreamingVideoModel):
         else:
             self.streams_per_frame, width = tokens.shape[1], tokens.shape[-1]
         self.temporal = nn.ModuleList(
-            create_temporal_block(
-                kind,
-                width,
-                config.num_heads,
-                mlp_width=config.temporal_mlp_width,
-                lru_width=config.state_multiplier * width,
-                conv1d_temporal_width=config.conv1d_temporal_width,
-                min_rad=config.min_rad,
-                attention_window=config.attention_window,
-                final_w_init_variance_scale=2.0 / config.depth,
-            )
-            for kind in kinds
+            create_temporal_block(config.temporal, width, config.num_heads, layer=i, depth=config.depth)
+            for i in range(config.depth)
         )
         self.norm = LayerNorm(width)
         self.head = ClipHead(width, config.rep_size, config.num_classes)

@@ -12,13 +12,16 @@ Every layer factorises time and space: a temporal block runs over time for every
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from vidssm.layers.blocks import TEMPORAL_KINDS, SpatialBlock, create_temporal_block
-from vidssm.layers.norm import LayerNorm
+from vidssm.layers import TemporalConfig, create_temporal_block
+from vidssm.layers.blocks import SpatialBlock
+from vidssm.layers.norm import LayerNorm, PixelNorm
 from vidssm.layers.patch_embed import FrameTokenizer
+from vidssm.layers.temporal_config import as_temporal_config
 
 from .base import ClipHead, StreamingVideoModel, TokenGrid, run_temporal
 from .registry import register_model
@@ -41,23 +44,12 @@ class TRecViTConfig:
         num_classes: Classes of the head.
         rep_size: Width of the `pre_logits` readout.
         frames_per_clip: The offline forward splits `T` into `max(T // frames_per_clip, 1)` clips.
-        temporal: Kind of every temporal block, `"rglru"`, `"lru"`, `"attention"` or `"none"` (no temporal
-            mixing: the frame-averaging baseline): one kind for all layers, or a tuple with one per layer (hybrids).
-        state_multiplier: Recurrence width `E = state_multiplier * D` (RG-LRU width, LRU state size).
-        conv1d_temporal_width: Taps of the RG-LRU block's causal conv.
-        min_rad: Lower radius of the RG-LRU ring init.
-        attention_window: Past frames a local temporal attention block sees.
-        lru_r_min: Smallest initial |λ| of LRU blocks.
-        lru_r_max: Largest initial |λ| of LRU blocks.
-        lru_max_phase: Largest initial arg λ of LRU blocks.
-        temporal_mlp_width: Hidden width of a gated MLP inside each temporal block (None: none, as TRecViT).
+        temporal: The temporal blocks (`TemporalConfig`: kind per layer, `"none"` for the frame-averaging
+            baseline, and every ingredient); TRecViT's RG-LRU ring starts at `min_rad=0.5`. A dict of its fields
+            (merged over this default) or a kind string is accepted too.
         pixel_mean: Per-channel mean subtracted from [0, 1] pixels (None: no normalisation, as TRecViT).
         pixel_std: Per-channel std the pixels are divided by.
         drop_path_rate: Stochastic depth of the spatial blocks (linearly increasing).
-        rglru_impl: How RG-LRU blocks train (same maths, same inference path): `"lean"` (one autograd function
-            for the gates and the scan that saves only the gate input and `h`, and one for the GeLU-gated output,
-            both recomputing the rest in the backward pass: less activation memory) or `"autograd"` (PyTorch
-            autograd through every op).
         mlp_act: GeLU of the spatial MLP: `"gelu_tanh"` (TRecViT / big_vision) or `"gelu"` (exact erf, as
             timm ViTs; use it for models initialised from timm weights).
     """
@@ -72,51 +64,34 @@ class TRecViTConfig:
     num_classes: int = 400
     rep_size: int = 3072
     frames_per_clip: int = 16
-    temporal: str | tuple[str, ...] = "rglru"
-    state_multiplier: int = 2
-    conv1d_temporal_width: int = 4
-    min_rad: float = 0.5
-    attention_window: int = 8
-    lru_r_min: float = 0.4
-    lru_r_max: float = 0.99
-    lru_max_phase: float = 6.28
-    temporal_mlp_width: int | None = None
+    temporal: TemporalConfig = TemporalConfig(min_rad=0.5)
     pixel_mean: tuple[float, float, float] | None = None
     pixel_std: tuple[float, float, float] | None = None
     drop_path_rate: float = 0.0
     mlp_act: str = "gelu_tanh"
-    rglru_impl: str = "lean"
+
+    # Flat fields of configs saved before `temporal` was one `TemporalConfig`: old name -> `temporal.<field>`.
+    LEGACY_FIELDS: ClassVar[dict[str, str]] = {
+        "temporal": "temporal.kind",  # a kind string / tuple
+        "state_multiplier": "temporal.state_multiplier",
+        "conv1d_temporal_width": "temporal.conv1d_width",
+        "min_rad": "temporal.min_rad",
+        "attention_window": "temporal.window",
+        "lru_r_min": "temporal.r_min",
+        "lru_r_max": "temporal.r_max",
+        "lru_max_phase": "temporal.max_phase",
+        "temporal_mlp_width": "temporal.mlp_width",
+        "rglru_impl": "temporal.impl",
+    }
+
+    def __post_init__(self) -> None:
+        default = type(self).__dataclass_fields__["temporal"].default
+        object.__setattr__(self, "temporal", as_temporal_config(self.temporal, default))
 
     @property
     def frame_side(self) -> int:
         """Frame side the model is built for."""
         return self.img_size
-
-    def temporal_kinds(self) -> tuple[str, ...]:
-        """The kind of each layer's temporal block."""
-        kinds = (self.temporal,) * self.depth if isinstance(self.temporal, str) else tuple(self.temporal)
-        if len(kinds) != self.depth:
-            raise ValueError(f"temporal has {len(kinds)} kinds for depth {self.depth}")
-        for kind in kinds:
-            if kind not in TEMPORAL_KINDS:
-                raise ValueError(f"unknown temporal block kind {kind!r}; expected one of {TEMPORAL_KINDS}")
-        return kinds
-
-
-class PixelNorm(nn.Module):
-    """`(x - mean) / std` per channel on `[..., 3, H, W]`, or the identity when no statistics are set."""
-
-    def __init__(self, mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> None:
-        super().__init__()
-        if (mean is None) != (std is None):
-            raise ValueError("pixel_mean and pixel_std must be given together")
-        self.enabled = mean is not None
-        self.register_buffer("mean", torch.tensor(mean or (0.0, 0.0, 0.0)).view(3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std or (1.0, 1.0, 1.0)).view(3, 1, 1), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalises `x` `[..., 3, H, W]`."""
-        return (x - self.mean) / self.std if self.enabled else x
 
 
 class TRecViT(StreamingVideoModel):
@@ -125,28 +100,14 @@ class TRecViT(StreamingVideoModel):
     def __init__(self, config: TRecViTConfig) -> None:
         super().__init__()
         self.config = config
-        kinds = config.temporal_kinds()
+        config.temporal.kinds(config.depth)  # validates the per-layer kinds before anything is built
         self.frames_per_clip = config.frames_per_clip
         self.pixel_norm = PixelNorm(config.pixel_mean, config.pixel_std)
         self.tokenizer = FrameTokenizer(config.img_size, config.patch_size, 3, config.width, config.stem)
         self.streams_per_frame = 1 + self.tokenizer.num_patches
         self.temporal = nn.ModuleList(
-            create_temporal_block(
-                kind,
-                config.width,
-                config.num_heads,
-                mlp_width=config.temporal_mlp_width,
-                lru_width=config.state_multiplier * config.width,
-                conv1d_temporal_width=config.conv1d_temporal_width,
-                min_rad=config.min_rad,
-                attention_window=config.attention_window,
-                lru_r_min=config.lru_r_min,
-                lru_r_max=config.lru_r_max,
-                lru_max_phase=config.lru_max_phase,
-                final_w_init_variance_scale=2.0 / config.depth,
-                rglru_impl=config.rglru_impl,
-            )
-            for kind in kinds
+            create_temporal_block(config.temporal, config.width, config.num_heads, layer=i, depth=config.depth)
+            for i in range(config.depth)
         )
         dpr = [config.drop_path_rate * i / max(config.depth - 1, 1) for i in range(config.depth)]
         self.spatial = nn.ModuleList(
@@ -192,6 +153,8 @@ def _layer(
     x, state = run_temporal(temporal, x, reset, state)
     return spatial(x.flatten(0, 1)).unflatten(0, (bsz, length)), state
 
+
+__all__ = ["PixelNorm", "TRecViT", "TRecViTConfig"]  # `PixelNorm` lives in `vidssm.layers.norm`
 
 # --- variants ---------------------------------------------------------------------------------------
 

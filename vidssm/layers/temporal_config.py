@@ -1,0 +1,115 @@
+"""`TemporalConfig`: the temporal block of every model family, one switch per ingredient.
+
+The defaults are the reference models: Griffin's recurrent block (De et al. 2024, "Griffin", section 2.4,
+https://arxiv.org/abs/2402.19427) and the LRU (Orvieto et al. 2023, "Resurrecting Recurrent Neural Networks for
+Long Sequences", sections 3.1-3.4, https://arxiv.org/abs/2303.06349). Turning a field off removes that
+ingredient, as in the papers' ablations (TRecViT, Pătrăucean et al. 2024, table 6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+TEMPORAL_KINDS = ("rglru", "lru", "attention", "rnn", "none")
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """The temporal blocks of a model; one kind for every layer, or one per layer (hybrids).
+
+    Attributes:
+        kind: `"rglru"` (Griffin's recurrent block), `"lru"` (the LRU block), `"attention"` (local attention),
+            `"rnn"` (a non-linear tanh RNN, `torch.nn.RNN`) or `"none"` (no temporal mixing: frames stay
+            independent); or a tuple with one kind per layer.
+        state_multiplier: Recurrence width `E = state_multiplier * D` (RG-LRU width, LRU / RNN state size).
+        impl: How RG-LRU blocks train, `"lean"` or `"autograd"` (same maths; see `RGLRU`).
+        gates: RG-LRU input and recurrence gates `i_t`, `r_t` (False: both 1, so `a = exp(-c softplus(Λ))` is
+            a fixed decay that does not depend on `x`).
+        c: The RG-LRU constant in `a_t = exp(-c softplus(Λ) r_t)` (Griffin: 8).
+        min_rad: Lower radius of the RG-LRU eigenvalue ring init (the eigenvalue floor).
+        max_rad: Upper radius of the RG-LRU ring init.
+        conv1d_width: Taps `K` of the RG-LRU block's causal Conv1D (0: no Conv1D).
+        complex: LRU with a complex diagonal (False: real diagonal, real `B`, `C`).
+        exp_param: LRU eigenvalues as `λ = exp(-exp(ν) + i exp(θ))` (False: `λ` itself is the parameter,
+            projected onto the closed unit disk in the forward pass).
+        ring_init: LRU eigenvalues drawn on the ring `r_min <= |λ| <= r_max`, `arg λ <= max_phase` (False: area-
+            uniform on the disk `|λ| <= r_max` with any phase, the circular law of a Glorot-initialised matrix).
+        gamma_norm: LRU input normalisation `γ = sqrt(1 - |λ|^2)` (False: the input is scaled by 1).
+        r_min: Smallest initial LRU `|λ|`.
+        r_max: Largest initial LRU `|λ|`.
+        max_phase: Largest initial LRU `arg λ` (radians).
+        window: Past frames a local attention block sees.
+        residual: The block adds its input back, `x + mixer(norm(x))` (False: `mixer(norm(x))`).
+        pre_norm: RMSNorm before the mixer (and the MLP) (False: none).
+        mlp_width: Hidden width of Griffin's gated MLP after the mixer (None: no MLP, as TRecViT).
+
+    Raises:
+        ValueError: An unknown kind or `impl`, or a negative width.
+    """
+
+    kind: str | tuple[str, ...] = "rglru"
+    state_multiplier: int = 2
+    impl: str = "lean"
+    # RG-LRU
+    gates: bool = True
+    c: float = 8.0
+    min_rad: float = 0.9
+    max_rad: float = 0.999
+    conv1d_width: int = 4
+    # LRU
+    complex: bool = True
+    exp_param: bool = True
+    ring_init: bool = True
+    gamma_norm: bool = True
+    r_min: float = 0.4
+    r_max: float = 0.99
+    max_phase: float = 6.28
+    # local attention
+    window: int = 8
+    # block
+    residual: bool = True
+    pre_norm: bool = True
+    mlp_width: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.kind, list):  # from JSON
+            object.__setattr__(self, "kind", tuple(self.kind))
+        kinds = (self.kind,) if isinstance(self.kind, str) else self.kind
+        for kind in kinds:
+            if kind not in TEMPORAL_KINDS:
+                raise ValueError(f"unknown temporal block kind {kind!r}; expected one of {TEMPORAL_KINDS}")
+        if self.impl not in ("lean", "autograd"):
+            raise ValueError(f"TemporalConfig.impl must be 'lean' or 'autograd', got {self.impl!r}")
+        if self.conv1d_width < 0 or self.state_multiplier < 1:
+            raise ValueError("TemporalConfig: conv1d_width must be >= 0 and state_multiplier >= 1")
+
+    def kinds(self, depth: int) -> tuple[str, ...]:
+        """The kind of each of `depth` layers.
+
+        Raises:
+            ValueError: A tuple `kind` whose length is not `depth`.
+        """
+        kinds = (self.kind,) * depth if isinstance(self.kind, str) else tuple(self.kind)
+        if len(kinds) != depth:
+            raise ValueError(f"temporal has {len(kinds)} kinds for depth {depth}")
+        return kinds
+
+
+def as_temporal_config(value: Any, base: TemporalConfig) -> TemporalConfig:
+    """`value` as a `TemporalConfig`: itself, a (partial) dict of fields merged over `base`, or a kind (a string,
+    or a tuple / list of strings) set on `base`.
+
+    Raises:
+        TypeError: Any other value, or a dict with unknown fields.
+    """
+    if isinstance(value, TemporalConfig):
+        return value
+    if isinstance(value, dict):
+        try:
+            return replace(base, **value)
+        except TypeError as err:
+            raise TypeError(f"temporal: {err}; fields are those of TemporalConfig") from None
+    if isinstance(value, str) or (isinstance(value, (tuple, list)) and all(isinstance(k, str) for k in value)):
+        return replace(base, kind=value)
+    raise TypeError(f"temporal must be a TemporalConfig, a dict of its fields or a kind, got {value!r}")
