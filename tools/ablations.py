@@ -45,6 +45,7 @@ from vidssm.data.long_memory import LongMemoryConfig, build_long_memory
 from vidssm.data.moving_mnist import MovingMNISTConfig, build_moving_mnist
 from vidssm.data.readers import read_frames
 from vidssm.data.sequential_mnist import sequential_mnist
+from vidssm.models.sequence import SequenceClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = ("lru-ladder", "block", "memory")
@@ -137,21 +138,6 @@ def temporal_config(variant: dict, width: int) -> dict:
     return {k: (3 * width if v == "3D" else v) for k, v in variant.items()}
 
 
-def _sequence_classifier(temporal: dict, s: Settings) -> torch.nn.Module:
-    from vidssm.models.sequence import SequenceClassifier
-
-    return SequenceClassifier(temporal, s.width, s.depth, s.num_heads, 10)
-
-
-def _model_temporal(temporal: dict) -> dict:
-    """TEMPORARY adapter to the model fields before `TemporalConfig` (removed once it is merged)."""
-    names = {"kind": "temporal", "window": "attention_window", "min_rad": "min_rad"}
-    unknown = set(temporal) - set(names)
-    if unknown:
-        raise ValueError(f"fields {sorted(unknown)} need TemporalConfig")
-    return {names[k]: v for k, v in temporal.items()}
-
-
 def video_model(variant: dict, s: Settings, frames: int, num_classes: int) -> torch.nn.Module:
     """A tiny TRecViT whose temporal blocks follow `variant`; one clip of `frames` (no state resets inside)."""
     return vidssm.create_model(
@@ -165,7 +151,7 @@ def video_model(variant: dict, s: Settings, frames: int, num_classes: int) -> to
         rep_size=s.width,
         num_classes=num_classes,
         frames_per_clip=frames,
-        **_model_temporal(temporal_config(variant, s.width)),
+        temporal=temporal_config(variant, s.width),
     )
 
 
@@ -203,7 +189,7 @@ def seqmnist_task(s: Settings) -> Task:
         y[: s.num_train],
         tx[: s.num_test],
         ty[: s.num_test],
-        lambda v: _sequence_classifier(temporal_config(v, s.width), s),
+        lambda v: SequenceClassifier(temporal_config(v, s.width), s.width, s.depth, s.num_heads, 10),
         lambda model, batch: model(batch),
     )
 

