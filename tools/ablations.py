@@ -282,7 +282,13 @@ def train_and_test(task: Task, variant: dict, s: Settings, seed: int) -> dict:
             pred = task.logits(model, task.test_x[i : i + 64]).argmax(-1)
             correct += int((pred == task.test_y[i : i + 64]).sum())
     top1 = correct / len(task.test_y)
-    return {"top1": top1, "steps": steps, "cpu_s": round(cpu, 2), "wall_s": round(wall, 2), "final_loss": float(loss)}
+    return {
+        "top1": top1,
+        "steps": steps,
+        "cpu_s": round(cpu, 2),
+        "wall_s": round(wall, 2),
+        "final_loss": float(loss.detach()),
+    }
 
 
 # --- results ------------------------------------------------------------------------------------------
