@@ -119,7 +119,10 @@ def test_config_instantiates(name, tmp_path, monkeypatch):
     for key, value in model.get("init_args", {}).items():
         if key == "backbone_args":
             for field, v in value.items():
-                assert getattr(cli.model.backbone.config, field) == (tuple(v) if isinstance(v, list) else v), field
+                got = getattr(cli.model.backbone.config, field)
+                for sub, sv in v.items() if isinstance(v, dict) else [(None, v)]:  # a nested config: its fields
+                    want = tuple(sv) if isinstance(sv, list) else sv
+                    assert (got if sub is None else getattr(got, sub)) == want, (field, sub)
         elif key != "init_from":
             assert cli.model.hparams[key] == value, key
     assert isinstance(cli.datamodule, L.LightningDataModule)

@@ -15,8 +15,8 @@ One training step is a forward and a backward pass on a random clip (batch 2, wi
 
 Models (the names of the JSON rows):
 
-- `trecvit`: TRecViT, RG-LRU trained by autograd through every gate op (`rglru_impl="autograd"`).
-- `trecvit_lean`: TRecViT with the lean recurrent block (`rglru_impl="lean"`, the default): `lean_rglru` and
+- `trecvit`: TRecViT, RG-LRU trained by autograd through every gate op (`temporal={"impl": "autograd"}`).
+- `trecvit_lean`: TRecViT with the lean recurrent block (`temporal={"impl": "lean"}`, the default): `lean_rglru` and
   `gated_output` recompute the gates and products in the backward pass.
 - `trecvit_checkpointed`: `trecvit` with activation checkpointing per layer (`set_grad_checkpointing`).
 - `trecvit_lean_checkpointed`: both.
@@ -80,7 +80,7 @@ def build(name: str, frames: int, img_size: int, width: int, depth: int, heads: 
         cls = JointSpaceTime if name == "joint" else DividedSpaceTime
         return cls(img_size, 16, width, depth, heads, frames)
     model = bench_trecvit(
-        frames, img_size, width, depth, heads, rglru_impl="lean" if "lean" in name.split("_") else "autograd"
+        frames, img_size, width, depth, heads, temporal={"impl": "lean" if "lean" in name.split("_") else "autograd"}
     )
     model.set_grad_checkpointing(name.endswith("_checkpointed"))
     return model

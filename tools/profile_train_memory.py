@@ -10,7 +10,7 @@ Two views of one forward + backward pass (width 192, depth 4, 112², 16×16 patc
    allocate themselves (`self_cpu_memory_usage`, allocations minus frees within the op, summed over calls).
 
 Both are run with and without activation checkpointing and with each RG-LRU implementation
-(`TRecViTConfig.rglru_impl`). Writes `docs/benchmarks/train_memory_profile_cpu.{md,json}`.
+(`TemporalConfig.impl`). Writes `docs/benchmarks/train_memory_profile_cpu.{md,json}`.
 
     python tools/profile_train_memory.py [--frames 64] [--top 12]
 """
@@ -36,7 +36,7 @@ MIB = 2**20
 
 def build(impl: str, frames: int, img_size: int, width: int, depth: int, heads: int) -> nn.Module:
     """The TRecViT of the training benchmarks with the RG-LRU implementation `impl`."""
-    return bench_trecvit(frames, img_size, width, depth, heads, rglru_impl=impl)
+    return bench_trecvit(frames, img_size, width, depth, heads, temporal={"impl": impl})
 
 
 def saved_per_module(model: nn.Module, video: torch.Tensor) -> dict[str, float]:

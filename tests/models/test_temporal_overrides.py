@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+import yaml
 
 import vidssm
 from vidssm.hub import config_from_dict, config_to_dict
@@ -11,6 +12,7 @@ from vidssm.layers import TemporalConfig
 from vidssm.models import get_model_config
 from vidssm.models.late_temporal import LateTemporalConfig
 from vidssm.models.trecvit import TRecViTConfig
+from vidssm.tasks.classification import ClipClassification
 
 
 @pytest.mark.parametrize("name", ["trecvit_debug", "late_rglru_debug"])
@@ -94,3 +96,15 @@ def test_a_folder_saved_with_the_old_flat_config_loads(tmp_path):
     assert loaded.config == model.config
     video = torch.rand(1, 4, 3, 32, 32)
     torch.testing.assert_close(loaded(video), model(video), rtol=0, atol=0)
+
+
+def test_yaml_backbone_args_set_temporal_fields():
+    init_args = yaml.safe_load(
+        """
+        backbone: trecvit_debug
+        backbone_args: {depth: 2, temporal: {kind: [lru, rglru], conv1d_width: 0, complex: false}}
+        """
+    )
+    backbone = ClipClassification(**init_args).backbone
+    assert backbone.config.temporal.kind == ("lru", "rglru") and backbone.config.temporal.min_rad == 0.5
+    assert backbone.temporal[1].mixer.conv_1d is None and backbone.temporal[0].mixer.lru.B_im is None

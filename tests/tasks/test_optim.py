@@ -24,6 +24,14 @@ def test_groups_follow_the_reference_recipes():
     assert counted == len(list(model.parameters()))  # every parameter in exactly one group
 
 
+def test_directly_parametrised_lru_eigenvalues_are_recurrence_parameters():
+    model = vidssm.create_model("trecvit_debug_lru", temporal={"exp_param": False})
+    groups = {g["name"]: g for g in param_groups(model, lr=1e-3, weight_decay=0.1)}
+    names = {id(p): n for n, p in model.named_parameters()}
+    recurrence = {names[id(p)].rsplit(".", 1)[-1] for p in groups["recurrence"]["params"]}
+    assert {"lambda_re", "lambda_im", "gamma_log"} <= recurrence and "nu_log" not in recurrence
+
+
 def test_warmup_then_cosine():
     f = warmup_cosine(total_steps=110, warmup_steps=10)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)

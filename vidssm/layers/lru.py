@@ -35,7 +35,8 @@ def init_eigenvalues(
     if not ring:
         r_min, max_phase = 0.0, 2 * math.pi
     u1, u2 = torch.rand(d_state), torch.rand(d_state)
-    return u1 * (r_max**2 - r_min**2) + r_min**2, max_phase * u2
+    # the floor keeps log|λ| finite for a draw at 0 on the disk (r_min = 0); ring draws are far above it
+    return (u1 * (r_max**2 - r_min**2) + r_min**2).clamp_min(1e-12), max_phase * u2
 
 
 class LRU(nn.Module):
@@ -127,7 +128,8 @@ class LRU(nn.Module):
         bu_im = uf @ (self.B_im * gamma).T if self.complex else torch.zeros_like(bu_re)
         bu = torch.stack([bu_re, bu_im], dim=-1)  # [B, T, E, 2]
         h, h_last = complex_linear_scan(self.eigenvalues(), bu, None if state is None else state.h, reset)
-        y = h[..., 0] @ self.C_re.T + self.D * uf  # Re(C h) + D u
+        y = h[..., 0] @ self.C_re.T  # Re(C h) + D u
         if self.complex:
             y = y - h[..., 1] @ self.C_im.T
+        y = y + self.D * uf
         return y.to(u.dtype), LRUState(h_last)

@@ -27,7 +27,10 @@ class LRUMixer(nn.Module):
         r_min: Smallest initial |λ|.
         r_max: Largest initial |λ|.
         max_phase: Largest initial arg λ.
-        **switches: The LRU's ingredients, `complex`, `exp_param`, `ring_init`, `gamma_norm` (see `LRU`).
+        complex: Complex diagonal (see `LRU`).
+        exp_param: Exponential parametrisation of λ.
+        ring_init: Ring initialisation of λ.
+        gamma_norm: γ-normalisation of the input.
     """
 
     def __init__(
@@ -37,10 +40,13 @@ class LRUMixer(nn.Module):
         r_min: float = 0.0,
         r_max: float = 1.0,
         max_phase: float = 2 * math.pi,
-        **switches: bool,
+        complex: bool = True,
+        exp_param: bool = True,
+        ring_init: bool = True,
+        gamma_norm: bool = True,
     ) -> None:
         super().__init__()
-        self.lru = LRU(width, d_state, r_min, r_max, max_phase, **switches)
+        self.lru = LRU(width, d_state, r_min, r_max, max_phase, complex, exp_param, ring_init, gamma_norm)
         self.out = nn.Linear(width, 2 * width)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> LRUBlockState:

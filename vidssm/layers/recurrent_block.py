@@ -51,7 +51,7 @@ class RecurrentBlock(nn.Module):
         self.linear_x = fan_in_normal_(nn.Linear(width, lru_width))
         self.linear_out = fan_in_normal_(nn.Linear(lru_width, width), final_w_init_variance_scale)
         self.conv_1d = CausalConv1D(lru_width, conv1d_width) if conv1d_width > 0 else None
-        self.rg_lru = RGLRU(lru_width, num_heads, min_rad, max_rad, c, rglru_impl, gates)
+        self.rg_lru = RGLRU(lru_width, num_heads, min_rad=min_rad, max_rad=max_rad, c=c, impl=rglru_impl, gates=gates)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> RecurrentBlockState:
         """Zero conv and RG-LRU states."""

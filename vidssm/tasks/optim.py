@@ -1,7 +1,8 @@
 """Optimiser wiring shared by the tasks: parameter groups as the reference recipes, AdamW, warmup + cosine.
 
 Groups:
-- recurrence parameters (`nu_log`, `theta_log`, `gamma_log`, `a_param`, the temporal conv): no weight
+- recurrence parameters (`nu_log`, `theta_log`, `gamma_log`, `a_param`, the LRU's directly parametrised
+  `lambda_re`/`lambda_im`, the temporal conv): no weight
   decay, their own learning-rate factor (the LRU and Griffin recipes train them slower / undecayed);
 - biases, norms, position embeddings and class tokens: no weight decay;
 - everything else: weight decay.
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-RECURRENCE_PARAMS = ("nu_log", "theta_log", "gamma_log", "a_param", "conv_1d.w", "conv_1d.b")
+RECURRENCE_PARAMS = ("nu_log", "theta_log", "gamma_log", "a_param", "lambda_re", "lambda_im", "conv_1d.w", "conv_1d.b")
 NO_DECAY_PARAMS = ("pos_embed", "cls_token", "scale")
 
 
