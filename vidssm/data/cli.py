@@ -3,6 +3,7 @@
 vidssm data moving-mnist temporal   --out data/mmnist_temporal [--seed 0 --num-train 3000 ...]
 vidssm data moving-mnist prediction --out data/mmnist_prediction
 vidssm data real-motion --out data/real_motion [--seed 0 --train-bases 60 ...]
+vidssm data long-memory --frames 256 --out data/long_memory_256 [--seed 0 --image-size 32 --train 1000 ...]
 vidssm data probe VIDEO [VIDEO ...]
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
+from vidssm.data.long_memory import LongMemoryConfig, build_long_memory
 from vidssm.data.moving_mnist import MovingMNISTConfig, build_moving_mnist
 from vidssm.data.real_motion import RealMotionConfig, build_real_motion
 
@@ -38,6 +40,18 @@ def _parser() -> argparse.ArgumentParser:
             rm.add_argument(f"--{f.name.replace('_', '-')}", nargs="+", default=None, help=f"default: {f.default}")
         else:
             rm.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None, help=f"default: {f.default}")
+    lm = sub.add_parser("long-memory", help="build the long-range memory set: name the cue digit of the first frames")
+    lm.add_argument("--frames", type=int, required=True, help="frames per clip T")
+    lm.add_argument("--out", required=True, help="output folder")
+    lm.add_argument("--seed", type=int, default=0)
+    lm.add_argument("--image-size", type=int, default=32, help="frame side in pixels")
+    lm.add_argument("--digit-size", type=int, default=None, help="digit side in pixels (default: half the frame)")
+    lm.add_argument("--train", type=int, default=1000, help="train clips")
+    lm.add_argument("--val", type=int, default=200, help="validation clips")
+    lm.add_argument("--test", type=int, default=200, help="test clips")
+    lm.add_argument("--videos", action="store_true", help="also write .mp4 clips and {split}.csv (slow at large T)")
+    lm.add_argument("--force", action="store_true", help="rebuild even if the folder holds this build")
+    lm.add_argument("--quiet", action="store_true", help="no progress bar")
     probe = sub.add_parser("probe", help="print frame count, fps, display rotation and size of video files")
     probe.add_argument("videos", nargs="+")
     probe.add_argument("--exact", action="store_true", help="count frames by decoding")
@@ -79,6 +93,20 @@ def main(argv: list[str]) -> int:
         print(
             f"real-footage sets in {out}: motion/ (6 classes) and camera/ (7 classes), test sources {rcfg.test_sources}"
         )
+        return 0
+    if args.command == "long-memory":
+        lcfg = LongMemoryConfig(
+            seed=args.seed,
+            num_frames=args.frames,
+            image_size=args.image_size,
+            digit_size=args.digit_size or args.image_size // 2,
+            num_train=args.train,
+            num_val=args.val,
+            num_test=args.test,
+        )
+        out = build_long_memory(args.out, lcfg, videos=args.videos, force=args.force, progress=not args.quiet)
+        counts = f"{lcfg.num_train}/{lcfg.num_val}/{lcfg.num_test}"
+        print(f"long-memory set, {lcfg.num_frames} frames: {counts} clips in {out}")
         return 0
     from vidssm.data.readers import VideoReadError, frame_index
 

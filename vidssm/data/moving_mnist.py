@@ -84,7 +84,8 @@ def split_digits(num_digits: int, seed: int, fractions: tuple[float, float, floa
     return {s: np.sort(p) for s, p in zip(SPLITS, parts, strict=True)}
 
 
-def _resize_digit(digit: np.ndarray, size: int) -> np.ndarray:
+def resize_digit(digit: np.ndarray, size: int) -> np.ndarray:
+    """A digit image `[d, d]` resized to `[size, size]` float32 (bilinear with antialiasing; copied if equal)."""
     if size == digit.shape[0]:
         return digit.astype(np.float32)
     t = torch.from_numpy(digit.astype(np.float32))[None, None]
@@ -214,11 +215,11 @@ def _render(cfg: MovingMNISTConfig, images: np.ndarray, pool: np.ndarray, split_
     rng = np.random.default_rng([cfg.seed, split_id, i])
     if cfg.kind == "temporal":
         label = int(rng.integers(len(DIRECTIONS)))
-        digit = _resize_digit(images[int(rng.choice(pool))], cfg.digit_size)
+        digit = resize_digit(images[int(rng.choice(pool))], cfg.digit_size)
         speed = int(rng.integers(1, cfg.max_speed + 1))
         start = (int(rng.integers(cfg.image_size)), int(rng.integers(cfg.image_size)))
         return render_temporal_clip(digit, DIRECTIONS[label], speed, start, cfg.image_size, cfg.num_frames), label
-    digits = [_resize_digit(images[int(j)], cfg.digit_size) for j in rng.choice(pool, cfg.num_digits, replace=False)]
+    digits = [resize_digit(images[int(j)], cfg.digit_size) for j in rng.choice(pool, cfg.num_digits, replace=False)]
     return render_prediction_clip(digits, rng, cfg.image_size, cfg.num_frames, float(cfg.max_speed)), None
 
 

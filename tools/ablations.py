@@ -1,0 +1,463 @@
+"""Ablation suites: switch one ingredient of the recurrent core at a time and measure held-out top-1.
+
+Every variant is a dict of `vidssm.layers.TemporalConfig` fields, trained from scratch under the same CPU-time
+budget per run (`time.process_time()`, so runs compare when the machine is shared; steps and wall time are
+recorded too), then scored on the held-out test split:
+
+- `lru-ladder`: sequential MNIST (`vidssm.data.sequential_mnist`, pixel by pixel) through `SequenceClassifier`
+  (temporal blocks only), up the LRU paper's ladder (Orvieto et al. 2023, Table 1 / Figure 2 order): tanh RNN →
+  linear real diagonal → complex diagonal → + exponential parametrisation → + ring init → + γ-normalisation.
+- `block`: temporal Moving-MNIST (direction of motion, `vidssm.data.moving_mnist`) with a tiny TRecViT, switching
+  the block's ingredients (Griffin / TRecViT, Pătrăucean et al. 2024 Section 4.4 and Table 5).
+- `memory`: the long-memory set (`vidssm.data.long_memory`) at T = 64, 256, 1024 frames, read at the last frame:
+  recurrence vs local attention vs a hybrid vs frame averaging.
+
+Results merge into `<out>/ablations.json` (`{suite: {variant: {setting: {mean, std, seeds}}}}`, top-1 in [0, 1]),
+`<out>/ablations_runs.json` (every run: top-1, steps, CPU and wall seconds), `<out>/ablations.md` (tables of every
+suite; text after the `<!-- findings -->` line is kept) and `<out>/ablations_<suite>.png`.
+
+    python tools/ablations.py --suite lru-ladder --seeds 2 --minutes 1
+    python tools/ablations.py --suite memory --frames 64 256 --seeds 2 --minutes 1
+    python tools/ablations.py --suite block --quick --out /tmp/ablations    # smoke run: files and columns only
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+import vidssm
+from vidssm.data.long_memory import LongMemoryConfig, build_long_memory
+from vidssm.data.moving_mnist import MovingMNISTConfig, build_moving_mnist
+from vidssm.data.readers import read_frames
+from vidssm.data.sequential_mnist import sequential_mnist
+from vidssm.models.sequence import SequenceClassifier
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITES = ("lru-ladder", "block", "memory")
+MEMORY_FRAMES = (64, 256, 1024)
+FINDINGS_MARK = "<!-- findings -->"
+
+_LRU = {"kind": "lru", "complex": True, "exp_param": True, "ring_init": True, "gamma_norm": True}
+VARIANTS: dict[str, dict[str, dict]] = {
+    "lru-ladder": {
+        "tanh RNN": {"kind": "rnn"},
+        "linear real diagonal": {**_LRU, "complex": False, "exp_param": False, "ring_init": False, "gamma_norm": False},
+        "complex diagonal": {**_LRU, "exp_param": False, "ring_init": False, "gamma_norm": False},
+        "+ exp param": {**_LRU, "ring_init": False, "gamma_norm": False},
+        "+ ring init": {**_LRU, "gamma_norm": False},
+        "+ γ-norm (LRU)": _LRU,
+    },
+    "block": {
+        "full (RG-LRU, Conv1D 4)": {"kind": "rglru"},
+        "no residual": {"kind": "rglru", "residual": False},
+        "no Conv1D": {"kind": "rglru", "conv1d_width": 0},
+        "no gates": {"kind": "rglru", "gates": False},
+        "no pre-norm": {"kind": "rglru", "pre_norm": False},
+        "+ temporal MLP": {"kind": "rglru", "mlp_width": "3D"},  # "3D": three times the model width
+        "floor 0.6": {"kind": "rglru", "min_rad": 0.6},
+        "floor 0.9": {"kind": "rglru", "min_rad": 0.9},
+        "Conv1D 2": {"kind": "rglru", "conv1d_width": 2},
+        "Conv1D 8": {"kind": "rglru", "conv1d_width": 8},
+        "LRU": {"kind": "lru"},
+    },
+    "memory": {
+        "RG-LRU": {"kind": "rglru"},
+        "LRU": {"kind": "lru"},
+        "attention w8": {"kind": "attention", "window": 8},
+        "attention w32": {"kind": "attention", "window": 32},
+        "hybrid (RG-LRU, attention)": {"kind": ("rglru", "attention")},
+        "frame averaging": {"kind": "none"},
+    },
+}
+SUITE_DEFAULTS = {"memory": {"batch_size": 16}}  # long clips: a smaller batch, more steps in the budget
+CHANCE = {"lru-ladder": 0.1, "block": 0.25, "memory": 0.1}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sizes and budget of a suite run.
+
+    Attributes:
+        cpu_seconds: CPU-time budget of one training run (`time.process_time`).
+        max_steps: Step cap of one training run.
+        batch_size: Training batch.
+        lr: AdamW learning rate (linear warm-up over the first 20 steps, then constant).
+        width: Model width `D`.
+        depth: Temporal blocks (and spatial blocks of the video models).
+        num_heads: Heads.
+        seq_length: Sequential-MNIST steps (784 = 28², or a smaller square).
+        num_train: Training samples (sequences or clips).
+        num_test: Test samples.
+        image_size: Frame side of the video suites.
+        patch_size: Patch side of the video models.
+        block_frames: Frames of the Moving-MNIST clips.
+    """
+
+    cpu_seconds: float = 60.0
+    max_steps: int = 100_000
+    batch_size: int = 32
+    lr: float = 3e-3
+    width: int = 32
+    depth: int = 2
+    num_heads: int = 2
+    seq_length: int = 784
+    num_train: int = 1000
+    num_test: int = 200
+    image_size: int = 16
+    patch_size: int = 8
+    block_frames: int = 8
+
+    @classmethod
+    def quick(cls) -> Settings:
+        """Tiny sizes and a few steps: checks the files and columns, not accuracy."""
+        return cls(
+            cpu_seconds=30.0, max_steps=2, batch_size=4, width=8, depth=2, seq_length=16, num_train=8, num_test=4
+        )
+
+
+# --- models -----------------------------------------------------------------------------------------
+
+
+def temporal_config(variant: dict, width: int) -> dict:
+    """The `TemporalConfig` fields of `variant` (the one place that resolves the width-relative `"3D"`)."""
+    return {k: (3 * width if v == "3D" else v) for k, v in variant.items()}
+
+
+def video_model(variant: dict, s: Settings, frames: int, num_classes: int) -> torch.nn.Module:
+    """A tiny TRecViT whose temporal blocks follow `variant`; one clip of `frames` (no state resets inside)."""
+    return vidssm.create_model(
+        "trecvit_tiny",
+        img_size=s.image_size,
+        patch_size=s.patch_size,
+        width=s.width,
+        depth=s.depth,
+        num_heads=s.num_heads,
+        mlp_dim=2 * s.width,
+        rep_size=s.width,
+        num_classes=num_classes,
+        frames_per_clip=frames,
+        temporal=temporal_config(variant, s.width),
+    )
+
+
+def last_frame_logits(model: torch.nn.Module, video: torch.Tensor) -> torch.Tensor:
+    """Logits `[B, K]` from the readout of the last frame of `video` `[B, T, 3, H, W]` (the question is asked
+    after the clip; the model's usual mean over frames would let the cue frames answer directly)."""
+    return model.head.cls_head(model(video, output="embedding")[:, -1])
+
+
+# --- data ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Task:
+    """Tensors of one setting and how a model reads them."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    build: Callable[[dict], torch.nn.Module]
+    logits: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]
+
+
+def _as_video(x: torch.Tensor) -> torch.Tensor:
+    """uint8 grey clips `[B, T, S, S]` → float `[B, T, 3, S, S]` in [0, 1]."""
+    return x.float().div(255)[:, :, None].expand(-1, -1, 3, -1, -1)
+
+
+def seqmnist_task(s: Settings) -> Task:
+    x, y = sequential_mnist("train", s.seq_length)
+    tx, ty = sequential_mnist("test", s.seq_length)
+    return Task(
+        x[: s.num_train],
+        y[: s.num_train],
+        tx[: s.num_test],
+        ty[: s.num_test],
+        lambda v: SequenceClassifier(temporal_config(v, s.width), s.width, s.depth, s.num_heads, 10),
+        lambda model, batch: model(batch),
+    )
+
+
+def block_task(s: Settings, cache: Path) -> Task:
+    cfg = MovingMNISTConfig(
+        num_train=s.num_train,
+        num_val=0,
+        num_test=s.num_test,
+        image_size=s.image_size,
+        num_frames=s.block_frames,
+        digit_size=s.image_size * 5 // 8,
+    )
+    root = build_moving_mnist(cache / f"mmnist_{s.image_size}px_{s.block_frames}f_{s.num_train}", cfg)
+
+    def load(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        path = root / f"{split}_frames.npy"
+        rows = [line.split(",") for line in (root / f"{split}.csv").read_text().splitlines()[1:]]
+        if not path.is_file():  # decode once: the suite trains many models on the same clips
+            frames = [read_frames(root / r[0], range(s.block_frames), backend="pyav")[..., 0] for r in rows]
+            np.save(path, np.stack(frames))
+        return torch.from_numpy(np.load(path)), torch.tensor([int(r[1]) for r in rows])
+
+    (x, y), (tx, ty) = load("train"), load("test")
+    return Task(
+        x,
+        y,
+        tx,
+        ty,
+        lambda v: video_model(v, s, s.block_frames, 4),
+        lambda model, batch: model(_as_video(batch)),
+    )
+
+
+def memory_task(s: Settings, cache: Path, frames: int) -> Task:
+    cfg = LongMemoryConfig(
+        num_frames=frames,
+        image_size=s.image_size,
+        digit_size=s.image_size * 3 // 4,
+        num_train=s.num_train,
+        num_val=0,
+        num_test=s.num_test,
+    )
+    root = build_long_memory(cache / f"long_memory_{s.image_size}px_{frames}f_{s.num_train}", cfg)
+
+    def load(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(np.load(root / f"{split}.npy")), torch.from_numpy(np.load(root / f"{split}_labels.npy"))
+
+    (x, y), (tx, ty) = load("train"), load("test")
+    return Task(
+        x,
+        y,
+        tx,
+        ty,
+        lambda v: video_model(v, s, frames, 10),
+        lambda model, batch: last_frame_logits(model, _as_video(batch)),
+    )
+
+
+# --- training -----------------------------------------------------------------------------------------
+
+
+def train_and_test(task: Task, variant: dict, s: Settings, seed: int) -> dict:
+    """Trains one model from scratch under the CPU budget, then scores it on the test split.
+
+    Returns:
+        `{"top1", "steps", "cpu_s", "wall_s", "final_loss"}` (times of the training only).
+    """
+    torch.manual_seed(seed)
+    model = task.build(variant)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (i + 1) / 20))
+    cpu0, wall0, steps, loss = time.process_time(), time.perf_counter(), 0, torch.tensor(math.nan)
+    model.train()
+    while steps < s.max_steps and time.process_time() - cpu0 < s.cpu_seconds:
+        idx = torch.randint(len(task.train_y), (s.batch_size,), generator=gen)
+        loss = F.cross_entropy(task.logits(model, task.train_x[idx]), task.train_y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        steps += 1
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(task.test_y), 64):
+            pred = task.logits(model, task.test_x[i : i + 64]).argmax(-1)
+            correct += int((pred == task.test_y[i : i + 64]).sum())
+    top1 = correct / len(task.test_y)
+    return {
+        "top1": top1,
+        "steps": steps,
+        "cpu_s": round(cpu, 2),
+        "wall_s": round(wall, 2),
+        "final_loss": float(loss.detach()),
+    }
+
+
+# --- results ------------------------------------------------------------------------------------------
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def summarise(runs: list[dict]) -> dict:
+    """`{"mean", "std", "seeds"}` of the top-1 of `runs` (sample std; 0 for one seed)."""
+    top1 = [r["top1"] for r in runs]
+    std = statistics.stdev(top1) if len(top1) > 1 else 0.0
+    return {"mean": round(statistics.fmean(top1), 4), "std": round(std, 4), "seeds": len(top1)}
+
+
+def write_markdown(out: Path, results: dict, runs: dict) -> None:
+    """`ablations.md`: one table per suite (all suites in `results`), keeping the findings text."""
+    md = out / "ablations.md"
+    findings = ""
+    if md.is_file() and FINDINGS_MARK in md.read_text():
+        findings = md.read_text().split(FINDINGS_MARK, 1)[1]
+    lines = [
+        "# Ablations: what makes recurrent video models work",
+        "",
+        "Written by `tools/ablations.py` (see its docstring); top-1 on the held-out test split, mean ± std over",
+        "seeds (n), every run trained from scratch under the same CPU-time budget (`time.process_time`, one",
+        "thread). Steps: mean training steps reached in that budget. Numbers: `ablations.json`, every run:",
+        "`ablations_runs.json`.",
+    ]
+    for suite in SUITES:
+        if suite not in results:
+            continue
+        info = runs.get(suite, {}).get("_settings", {})
+        settings = sorted({k for v in results[suite].values() for k in v}, key=lambda k: (not k.isdigit(), len(k), k))
+        lines += ["", f"## {suite}", "", f"Chance {CHANCE[suite]:.0%}. Settings: `{json.dumps(info)}`.", ""]
+        lines.append("| variant | " + " | ".join(settings) + " | steps | CPU s/run |")
+        lines.append("|---" * (len(settings) + 3) + "|")
+        for variant, by_setting in results[suite].items():
+            cells, steps, cpu = [], [], []
+            for setting in settings:
+                r = by_setting.get(setting)
+                cells.append(f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f} ({r['seeds']})" if r else "not run")
+                for run in runs.get(suite, {}).get(variant, {}).get(setting, []):
+                    steps.append(run["steps"])
+                    cpu.append(run["cpu_s"])
+            step_text = f"{statistics.fmean(steps):.0f}" if steps else "-"
+            cpu_text = f"{statistics.fmean(cpu):.0f}" if cpu else "-"
+            lines.append(f"| {variant} | " + " | ".join(cells) + f" | {step_text} | {cpu_text} |")
+        lines += ["", f"![{suite}](ablations_{suite}.png)"]
+    md.write_text("\n".join(lines) + "\n\n" + FINDINGS_MARK + (findings or "\n"))
+
+
+def plot_suite(out: Path, suite: str, results: dict) -> Path:
+    """Bar chart of top-1 (mean ± std) per variant, one bar group per setting: `ablations_<suite>.png`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = list(results)
+    settings = sorted({k for v in results.values() for k in v}, key=lambda k: (not k.isdigit(), len(k), k))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(variants) * len(settings)), 4))
+    width = 0.8 / len(settings)
+    for j, setting in enumerate(settings):
+        mean = [results[v].get(setting, {}).get("mean", math.nan) for v in variants]
+        std = [results[v].get(setting, {}).get("std", 0.0) for v in variants]
+        ax.bar(np.arange(len(variants)) + j * width, mean, width, yerr=std, capsize=3, label=setting)
+    ax.axhline(CHANCE[suite], color="grey", linestyle="--", linewidth=1, label="chance")
+    ax.set_xticks(np.arange(len(variants)) + 0.4 - width / 2, variants, rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel("test top-1")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"ablations: {suite}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / f"ablations_{suite}.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# --- main ---------------------------------------------------------------------------------------------
+
+
+def run_suite(suite: str, s: Settings, seeds: int, frames: list[int], cache: Path, variants: list[str]) -> dict:
+    """Runs every variant × setting × seed of `suite`; returns `{variant: {setting: [run, ...]}}`."""
+    if suite == "lru-ladder":
+        setting = "seqmnist" if s.seq_length == 784 else f"seqmnist{s.seq_length}"
+        tasks = {setting: lambda: seqmnist_task(s)}
+    elif suite == "block":
+        tasks = {"mmnist_temporal": lambda: block_task(s, cache)}
+    else:
+        tasks = {str(t): (lambda t=t: memory_task(s, cache, t)) for t in frames}
+    runs: dict = {v: {} for v in variants}
+    with tqdm(total=len(variants) * len(tasks) * seeds, desc=suite, unit="run") as bar:
+        for setting, make in tasks.items():
+            task = make()
+            for variant in variants:
+                for seed in range(seeds):
+                    run = train_and_test(task, VARIANTS[suite][variant], s, seed)
+                    runs[variant].setdefault(setting, []).append(run)
+                    bar.set_postfix_str(f"{variant} T={setting} top1={run['top1']:.2f} steps={run['steps']}")
+                    bar.update()
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", required=True, choices=SUITES)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per variant (model init and batch order)")
+    parser.add_argument("--minutes", type=float, default=None, help="CPU minutes of training per run")
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run: files and columns, not accuracy")
+    parser.add_argument("--frames", type=int, nargs="+", default=None, help="memory suite: clip lengths")
+    parser.add_argument("--variants", nargs="+", default=None, help="a subset of the suite's variants")
+    parser.add_argument("--seq-length", type=int, default=None, help="lru-ladder: steps (a square, default 784)")
+    parser.add_argument("--train", type=int, default=None, help="training samples")
+    parser.add_argument("--max-steps", type=int, default=None, help="step cap per run")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: CPU time = training time)")
+    parser.add_argument("--data", default=str(ROOT / "data" / "ablations"), help="cache folder of built sets")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    variants = args.variants or list(VARIANTS[args.suite])
+    unknown = [v for v in variants if v not in VARIANTS[args.suite]]
+    if unknown:
+        parser.error(f"--variants: unknown {unknown}; {args.suite} has {list(VARIANTS[args.suite])}")
+    s = Settings.quick() if args.quick else Settings(**SUITE_DEFAULTS.get(args.suite, {}))
+    overrides = {
+        "cpu_seconds": None if args.minutes is None else 60 * args.minutes,
+        "seq_length": args.seq_length,
+        "num_train": args.train,
+        "max_steps": args.max_steps,
+    }
+    s = Settings(**{**s.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
+    frames = args.frames or ([8] if args.quick else list(MEMORY_FRAMES))
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = run_suite(args.suite, s, args.seeds, frames, Path(args.data), variants)
+    lock = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # suites may run in parallel processes into the same files
+        results = merge_results(out, args.suite, runs, {**s.__dict__, "seeds": args.seeds, "threads": args.threads})
+    finally:
+        os.close(lock)
+    for variant, by_setting in results[args.suite].items():
+        print(variant, {k: f"{100 * v['mean']:.1f}±{100 * v['std']:.1f}" for k, v in by_setting.items()})
+    return 0
+
+
+def merge_results(out: Path, suite: str, runs: dict, settings: dict) -> dict:
+    """Merges `runs` of `suite` into the JSON files (per variant and setting), rewrites the markdown and the plot.
+
+    Returns:
+        The merged `ablations.json` content.
+    """
+    results, all_runs = _load(out / "ablations.json"), _load(out / "ablations_runs.json")
+    for variant, by_setting in runs.items():
+        for setting, rs in by_setting.items():
+            results.setdefault(suite, {}).setdefault(variant, {})[setting] = summarise(rs)
+            all_runs.setdefault(suite, {}).setdefault(variant, {})[setting] = rs
+    all_runs[suite]["_settings"] = settings
+    (out / "ablations.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    (out / "ablations_runs.json").write_text(json.dumps(all_runs, indent=1, ensure_ascii=False) + "\n")
+    write_markdown(out, results, all_runs)
+    plot_suite(out, suite, results[suite])
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())
