@@ -209,7 +209,9 @@ def test_folder_saved_by_the_old_code_layout_loads(tmp_path, name):
     from safetensors.torch import save_file
 
     meta, encoder_prefix = OLD_FOLDERS[name]
-    model = _random(name)
+    # the model as the old code built it: its saved fields win over today's defaults (e.g. raw [0, 1] pixels)
+    saved = {k: meta["config"][k] for k in ("pixel_mean", "pixel_std") if k in meta["config"]}
+    model = _random(name, **saved)
     weights = {k.replace("encoder.", encoder_prefix or "encoder.", 1): v for k, v in model.state_dict().items()}
     save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp_path / "model.safetensors"))
     (tmp_path / "config.json").write_text(json.dumps(meta))

@@ -113,3 +113,19 @@ def as_temporal_config(value: Any, base: TemporalConfig) -> TemporalConfig:
     if isinstance(value, str) or (isinstance(value, (tuple, list)) and all(isinstance(k, str) for k in value)):
         return replace(base, kind=value)
     raise TypeError(f"temporal must be a TemporalConfig, a dict of its fields or a kind, got {value!r}")
+
+
+# Flat fields of model configs saved before `temporal` was one `TemporalConfig`: old name -> `temporal.<field>`
+# (a model config lists it as its `LEGACY_FIELDS`; `vidssm.models.registry.upgrade_config_fields` applies it).
+LEGACY_TEMPORAL_FIELDS: dict[str, str] = {
+    "temporal": "temporal.kind",  # a kind string / tuple
+    "state_multiplier": "temporal.state_multiplier",
+    "conv1d_temporal_width": "temporal.conv1d_width",
+    "min_rad": "temporal.min_rad",
+    "attention_window": "temporal.window",
+    "lru_r_min": "temporal.r_min",
+    "lru_r_max": "temporal.r_max",
+    "lru_max_phase": "temporal.max_phase",
+    "temporal_mlp_width": "temporal.mlp_width",
+    "rglru_impl": "temporal.impl",
+}

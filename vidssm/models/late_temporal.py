@@ -21,7 +21,7 @@ from torch import nn
 
 from vidssm.layers import TemporalConfig, create_temporal_block
 from vidssm.layers.norm import LayerNorm, PixelNorm
-from vidssm.layers.temporal_config import as_temporal_config
+from vidssm.layers.temporal_config import LEGACY_TEMPORAL_FIELDS, as_temporal_config
 
 from .base import ClipHead, StreamingVideoModel, TokenGrid, run_temporal
 from .registry import register_model
@@ -59,15 +59,7 @@ class LateTemporalConfig:
         "freeze_vit": "freeze_encoder",
     }
     WEIGHT_FILES: ClassVar[tuple[str, ...]] = ("encoder_weights",)  # consumed into the model's own weights
-    # Flat fields of configs saved before `temporal` was one `TemporalConfig`: old name -> `temporal.<field>`.
-    LEGACY_FIELDS: ClassVar[dict[str, str]] = {
-        "temporal": "temporal.kind",  # a kind string / tuple
-        "state_multiplier": "temporal.state_multiplier",
-        "conv1d_temporal_width": "temporal.conv1d_width",
-        "min_rad": "temporal.min_rad",
-        "attention_window": "temporal.window",
-        "temporal_mlp_width": "temporal.mlp_width",
-    }
+    LEGACY_FIELDS: ClassVar[dict[str, str]] = LEGACY_TEMPORAL_FIELDS  # flat fields of older saved configs
 
     encoder_name: str = "vit_small_patch16_224"
     encoder_weights: str | None = None

@@ -21,7 +21,7 @@ from vidssm.layers import TemporalConfig, create_temporal_block
 from vidssm.layers.blocks import SpatialBlock
 from vidssm.layers.norm import LayerNorm, PixelNorm
 from vidssm.layers.patch_embed import FrameTokenizer
-from vidssm.layers.temporal_config import as_temporal_config
+from vidssm.layers.temporal_config import LEGACY_TEMPORAL_FIELDS, as_temporal_config
 
 from .base import ClipHead, StreamingVideoModel, TokenGrid, run_temporal
 from .registry import register_model
@@ -74,19 +74,7 @@ class TRecViTConfig:
     drop_path_rate: float = 0.0
     mlp_act: str = "gelu_tanh"
 
-    # Flat fields of configs saved before `temporal` was one `TemporalConfig`: old name -> `temporal.<field>`.
-    LEGACY_FIELDS: ClassVar[dict[str, str]] = {
-        "temporal": "temporal.kind",  # a kind string / tuple
-        "state_multiplier": "temporal.state_multiplier",
-        "conv1d_temporal_width": "temporal.conv1d_width",
-        "min_rad": "temporal.min_rad",
-        "attention_window": "temporal.window",
-        "lru_r_min": "temporal.r_min",
-        "lru_r_max": "temporal.r_max",
-        "lru_max_phase": "temporal.max_phase",
-        "temporal_mlp_width": "temporal.mlp_width",
-        "rglru_impl": "temporal.impl",
-    }
+    LEGACY_FIELDS: ClassVar[dict[str, str]] = LEGACY_TEMPORAL_FIELDS  # flat fields of older saved configs
 
     def __post_init__(self) -> None:
         default = type(self).__dataclass_fields__["temporal"].default

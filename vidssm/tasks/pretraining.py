@@ -191,14 +191,7 @@ class MaskedVideoPretraining(VideoTask):
         mask = self.masks(indices, video.shape[1], epoch)
         pred = self(video, mask)
         loss = (pred - self.targets(video)).pow(2).mean(dim=-1)[mask].mean()  # masked patches only
-        self.log(
-            f"{stage}/loss",
-            loss,
-            prog_bar=stage != "test",
-            on_step=stage == "train",
-            on_epoch=True,
-            batch_size=video.shape[0],
-        )
+        self.log_loss(stage, loss, video.shape[0])
         every = self.hparams.image_every_n_steps
         if stage == "train" and every and self.global_step % every == 0 and self._trainer is not None:
             self._write_reconstruction(video[:1], mask[:1], pred[:1].detach())
