@@ -41,7 +41,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from vidssm.data.moving_mnist import DIRECTIONS, SPLITS, mnist_digits, render_temporal_clip, resize_digit, split_digits
-from vidssm.data.writers import write_video
+from vidssm.data.writers import read_build_meta, write_video
 
 NUM_CLASSES = 10
 _FORMAT_VERSION = 1
@@ -136,12 +136,8 @@ def render_long_memory_clip(
 
 def is_built(out: str | os.PathLike, cfg: LongMemoryConfig, videos: bool = False) -> bool:
     """Whether `out` holds a complete build of exactly this configuration (with video files if `videos`)."""
-    meta = Path(out) / "meta.json"
-    if not meta.is_file():
-        return False
-    try:
-        data = json.loads(meta.read_text())
-    except json.JSONDecodeError:
+    data = read_build_meta(out)
+    if data is None:
         return False
     return (
         data.get("format_version") == _FORMAT_VERSION

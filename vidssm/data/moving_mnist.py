@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vidssm.data.writers import write_video
+from vidssm.data.writers import read_build_meta, write_video
 
 SPLITS = ("train", "val", "test")
 DIRECTIONS = ("right", "left", "down", "up")
@@ -234,13 +234,7 @@ def _meta(cfg: MovingMNISTConfig, splits: dict) -> dict:
 
 def is_built(out: str | os.PathLike, cfg: MovingMNISTConfig) -> bool:
     """Whether `out` holds a complete build of exactly this configuration."""
-    meta = Path(out) / "meta.json"
-    if not meta.is_file():
-        return False
-    try:
-        data = json.loads(meta.read_text())
-    except json.JSONDecodeError:
-        return False
+    data = read_build_meta(out) or {}
     return data.get("format_version") == _FORMAT_VERSION and data.get("config") == asdict(cfg)
 
 

@@ -41,7 +41,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vidssm.data.readers import open_video
-from vidssm.data.writers import write_video
+from vidssm.data.writers import read_build_meta, write_video
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 MOTION_CLASSES = tuple(f"{arrow}_x{speed}" for arrow in ("forward", "reversed") for speed in (1, 2, 4))
@@ -223,11 +223,7 @@ def _meta(cfg: RealMotionConfig, sources: dict[str, Path]) -> dict:
 
 def is_built(out: str | os.PathLike, cfg: RealMotionConfig) -> bool:
     """Whether `out` holds a complete build of exactly this configuration."""
-    meta = Path(out) / "meta.json"
-    try:
-        data = json.loads(meta.read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
+    data = read_build_meta(out) or {}
     return data.get("format_version") == _FORMAT_VERSION and data.get("config") == json.loads(json.dumps(asdict(cfg)))
 
 

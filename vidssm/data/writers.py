@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -79,3 +81,11 @@ def write_video(
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path
+
+
+def read_build_meta(out: str | os.PathLike) -> dict | None:
+    """The `meta.json` a dataset builder wrote into `out`, or None when it is missing or unreadable (not built)."""
+    try:
+        return json.loads((Path(out) / "meta.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
