@@ -89,9 +89,13 @@ class ClipHead(nn.Module):
         super().__init__()
         self.pre_logits = nn.Linear(width, rep_size)
         self.cls_head = nn.Linear(rep_size, num_classes)
-        for linear in (self.pre_logits, self.cls_head):  # flax Dense defaults, as trecvit's ClassificationDecoder
-            lecun_normal_(linear.weight)
-            nn.init.zeros_(linear.bias)
+        # pre_logits: flax's Dense default (lecun normal), as trecvit's ClassificationDecoder. cls_head: zeros, as
+        # big_vision's ViT classifier (`head_zeroinit`): training starts from the uniform prediction (loss ln C)
+        # instead of undoing random logits of std ~1, which cost a short CPU budget most of its steps.
+        lecun_normal_(self.pre_logits.weight)
+        nn.init.zeros_(self.pre_logits.bias)
+        nn.init.zeros_(self.cls_head.weight)
+        nn.init.zeros_(self.cls_head.bias)
 
     def readout(self, x: torch.Tensor) -> torch.Tensor:
         """Per-frame readout `tanh(pre_logits(x))`, `[..., D]` → `[..., R]`."""
