@@ -408,8 +408,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=None, help="step cap per run")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: CPU time = training time)")
     parser.add_argument("--data", default=str(ROOT / "data" / "ablations"), help="cache folder of built sets")
-    parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
+    parser.add_argument("--out", default=None, help="results folder (default: docs/results; required with --quick)")
     args = parser.parse_args(argv)
+    if args.out is None:
+        if args.quick:  # a smoke run never merges its numbers into the committed results
+            parser.error("--quick needs --out DIR (a smoke run must not write into docs/results)")
+        args.out = str(ROOT / "docs" / "results")
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     variants = args.variants or list(VARIANTS[args.suite])

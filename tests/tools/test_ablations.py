@@ -73,3 +73,10 @@ def test_bad_arguments_exit(ablations):
         ablations.main(["--suite", "memory", "--variants", "nope"])
     with pytest.raises(SystemExit):
         ablations.main(["--suite", "nope"])
+
+
+def test_quick_run_needs_an_out_folder(ablations, capsys):
+    """A smoke run must never merge its numbers into the committed docs/results."""
+    with pytest.raises(SystemExit):
+        ablations.main(["--suite", "block", "--quick"])
+    assert "--quick needs --out" in capsys.readouterr().err

@@ -9,7 +9,6 @@ from timm.layers import Mlp
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from .init import xavier_uniform_
 from .local_attention import LocalAttention
 from .lru_block import LRUMixer
 from .mlp import GatedMLP
@@ -193,7 +192,4 @@ def SpatialBlock(  # noqa: N802
     )
     if block.mlp.fc1.out_features != mlp_dim:
         raise ValueError(f"mlp_dim {mlp_dim} is not representable as a ratio of width {width}")
-    xavier_uniform_(block.attn.qkv, parts=3)  # big_vision's Encoder1DBlock: xavier_uniform q, k, v, out, MLP
-    for linear in (block.attn.proj, block.mlp.fc1, block.mlp.fc2):
-        xavier_uniform_(linear)
     return block

@@ -9,8 +9,6 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer_hybrid import ConvStem
 from torch import nn
 
-from .init import lecun_normal_
-
 STEMS = ("patch", "conv")
 
 
@@ -80,12 +78,7 @@ class FrameTokenizer(nn.Module):
         embed = PatchEmbed if stem == "patch" else ConvPatchEmbed
         self.patch_embed = embed(img_size, patch_size, in_chans, width)
         self.num_patches = self.patch_embed.num_patches
-        # As trecvit's Tokenizer: flax's default (lecun normal) patch kernel, big_vision's learned position
-        # embedding `normal(1/sqrt(D))`, a zero CLS token.
-        if stem == "patch":
-            lecun_normal_(self.patch_embed.proj.weight)
-            nn.init.zeros_(self.patch_embed.proj.bias)
-        self.pos_embed = nn.Parameter(torch.randn(1, self.num_patches, width) / math.sqrt(width))
+        self.pos_embed = nn.Parameter(torch.randn(1, self.num_patches, width) * 0.02)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:

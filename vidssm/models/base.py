@@ -25,7 +25,6 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from vidssm.layers.init import lecun_normal_
 from vidssm.layers.state import mask_state
 
 from .config import config_from_dict, config_to_dict
@@ -89,13 +88,6 @@ class ClipHead(nn.Module):
         super().__init__()
         self.pre_logits = nn.Linear(width, rep_size)
         self.cls_head = nn.Linear(rep_size, num_classes)
-        # pre_logits: flax's Dense default (lecun normal), as trecvit's ClassificationDecoder. cls_head: zeros, as
-        # big_vision's ViT classifier (`head_zeroinit`): training starts from the uniform prediction (loss ln C)
-        # instead of undoing random logits of std ~1, which cost a short CPU budget most of its steps.
-        lecun_normal_(self.pre_logits.weight)
-        nn.init.zeros_(self.pre_logits.bias)
-        nn.init.zeros_(self.cls_head.weight)
-        nn.init.zeros_(self.cls_head.bias)
 
     def readout(self, x: torch.Tensor) -> torch.Tensor:
         """Per-frame readout `tanh(pre_logits(x))`, `[..., D]` → `[..., R]`."""
