@@ -80,6 +80,9 @@ class TRecViTConfig:
     def __post_init__(self) -> None:
         default = type(self).__dataclass_fields__["temporal"].default
         object.__setattr__(self, "temporal", as_temporal_config(self.temporal, default))
+        for name in ("pixel_mean", "pixel_std"):  # YAML / JSON lists: the tuples the fields are typed as
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @property
     def frame_side(self) -> int:
