@@ -18,6 +18,8 @@ Models (the names of the JSON rows):
 - `trecvit`: TRecViT, RG-LRU trained by autograd through every gate op (`temporal={"impl": "autograd"}`).
 - `trecvit_lean`: TRecViT with the lean recurrent block (`temporal={"impl": "lean"}`, the default): `lean_rglru` and
   `gated_output` recompute the gates and products in the backward pass.
+- `trecvit_lean_recompute`: `trecvit_lean` whose temporal blocks alone are recomputed in the backward pass
+  (`temporal={"recompute": True}`): each keeps only its input; the spatial (ViT) blocks keep their activations.
 - `trecvit_checkpointed`: `trecvit` with activation checkpointing per layer (`set_grad_checkpointing`).
 - `trecvit_lean_checkpointed`: both.
 - `joint`: ViViT-style joint space-time attention over all `T (1+N)` tokens (`bench_memory.JointSpaceTime`).
@@ -52,9 +54,17 @@ OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 # pages stay resident: the peak RSS would count memory the allocator holds, not memory the step uses. A fixed
 # threshold maps every block over 64 KiB and unmaps it when freed, so RSS follows the live tensors.
 POINT_ENV = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
-MODELS = ("trecvit", "trecvit_lean", "trecvit_checkpointed", "trecvit_lean_checkpointed", "joint", "divided")
-QUICK_MODELS = ("trecvit", "trecvit_lean", "trecvit_checkpointed", "joint", "divided")
-GOAL_MODEL = "trecvit_lean"
+MODELS = (
+    "trecvit",
+    "trecvit_lean",
+    "trecvit_lean_recompute",
+    "trecvit_checkpointed",
+    "trecvit_lean_checkpointed",
+    "joint",
+    "divided",
+)
+QUICK_MODELS = ("trecvit", "trecvit_lean", "trecvit_lean_recompute", "trecvit_checkpointed", "joint", "divided")
+GOAL_MODELS = ("trecvit_lean", "trecvit_lean_recompute")
 aten = torch.ops.aten
 
 
@@ -79,9 +89,9 @@ def build(name: str, frames: int, img_size: int, width: int, depth: int, heads: 
     if name in ("joint", "divided"):
         cls = JointSpaceTime if name == "joint" else DividedSpaceTime
         return cls(img_size, 16, width, depth, heads, frames)
-    model = bench_trecvit(
-        frames, img_size, width, depth, heads, temporal={"impl": "lean" if "lean" in name.split("_") else "autograd"}
-    )
+    parts = name.split("_")
+    temporal = {"impl": "lean" if "lean" in parts else "autograd", "recompute": "recompute" in parts}
+    model = bench_trecvit(frames, img_size, width, depth, heads, temporal=temporal)
     model.set_grad_checkpointing(name.endswith("_checkpointed"))
     return model
 
@@ -163,13 +173,13 @@ def slope(rows: list[dict], model: str, key: str) -> float:
     return math.log(v1 / v0) / math.log(t1 / t0)
 
 
-def goals(rows: list[dict], frames: list[int]) -> list[str]:
-    """The issue's goals for the lean TRecViT, each as a line saying met / NOT met with the numbers."""
+def goals(rows: list[dict], frames: list[int], model: str = "trecvit_lean") -> list[str]:
+    """The issue's goals for a lean TRecViT (`model`), each as a line saying met / NOT met with the numbers."""
     by = {(r["model"], r["frames"]): r for r in rows}
     out = []
 
     def ratio(t: int, key: str) -> float | None:
-        a, b = by.get((GOAL_MODEL, t), {}).get(key), by.get(("joint", t), {}).get(key)
+        a, b = by.get((model, t), {}).get(key), by.get(("joint", t), {}).get(key)
         return None if a is None or b is None else a / b
 
     for t, limit in ((64, 1.0), (256, 0.5)):
@@ -185,9 +195,9 @@ def goals(rows: list[dict], frames: list[int]) -> list[str]:
         ok = "met" if all(r < 1 for _, r in late) else "NOT met"
         measured = ", ".join(f"{r:.2f}× at {t}" for t, r in late)
         out.append(f"step time below joint from 64 frames on: {measured} (where timed) — {ok}")
-    timed = sorted(r["frames"] for r in rows if r["model"] == GOAL_MODEL and r.get("step_ms") is not None)
+    timed = sorted(r["frames"] for r in rows if r["model"] == model and r.get("step_ms") is not None)
     if len(timed) >= 2:
-        s = slope([r for r in rows if r.get("step_ms") is not None], GOAL_MODEL, "step_ms")
+        s = slope([r for r in rows if r.get("step_ms") is not None], model, "step_ms")
         ok = "met" if s <= 1.15 else "NOT met"
         out.append(
             f"step time linear in T (log-log slope between {timed[-2]} and {timed[-1]} frames ≤ 1.15): {s:.2f} — {ok}"
@@ -323,7 +333,9 @@ def write(args: argparse.Namespace, rows: list[dict], frames: list[int], models:
                 f"| {name} | {t} | {num('peak_mib', '.0f')} | {rel('peak_mib')} | {num('step_ms', '.0f')} "
                 f"| {rel('step_ms')} | {num('gflops', '.1f')} | {rel('gflops')} |\n"
             )
-    goal_lines = goals(rows, frames) if {GOAL_MODEL, "joint"} <= set(models) else []
+    goal_lines = [
+        f"`{m}`: {line}" for m in GOAL_MODELS if {m, "joint"} <= set(models) for line in goals(rows, frames, m)
+    ]
     print(table + "\n".join(goal_lines), flush=True)
     stem = "train_cpu_quick" if args.quick else "train_cpu"
     OUT.mkdir(parents=True, exist_ok=True)
@@ -346,7 +358,9 @@ def write(args: argparse.Namespace, rows: list[dict], frames: list[int], models:
         "compare ratios within a row of frames, not absolute times across runs. GFLOPs: `FlopCounterMode` "
         "(matmuls, convolutions, attention; element-wise ops and the scan not counted).\n\n"
         'Models: `trecvit` (RG-LRU through autograd, `rglru_impl="autograd"`), `trecvit_lean` (the lean RG-LRU '
-        'backward, `rglru_impl="lean"`, the default), `*_checkpointed` (activation checkpointing per layer), '
+        'backward, `rglru_impl="lean"`, the default), `trecvit_lean_recompute` (and its temporal blocks '
+        "recomputed in the backward pass, `temporal.recompute=True`), `*_checkpointed` (activation checkpointing "
+        "per layer), "
         "`joint` (ViViT-style joint space-time attention), `divided` (TimeSformer-style divided attention); "
         "same width, depth, heads, patches.\n\n"
         + table

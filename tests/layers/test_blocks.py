@@ -92,3 +92,61 @@ def test_mlp_width_adds_griffins_gated_mlp_after_the_mixer():
     h = x + block.mixer(block.temporal_pre_norm(x))[0]
     torch.testing.assert_close(block(x)[0], h + block.mlp_block(block.channel_pre_norm(h)))
     assert _randomised(TemporalConfig()).mlp_block is None
+
+
+@pytest.mark.parametrize("rows", [None, 1, 2])
+@pytest.mark.parametrize("kind", ["rglru", "lru"])
+def test_recompute_keeps_outputs_and_gradients_and_saves_only_the_input(kind, rows, monkeypatch):
+    """`recompute=True` (activation checkpointing of the temporal block alone, a group of streams at a time):
+    outputs, states and gradients equal the plain block's (same ops, recomputed), also when a state is carried
+    in, and autograd keeps only the block's input instead of its activations."""
+    if rows is not None:  # groups of `rows` streams (the default groups all 3 streams of this small input)
+        monkeypatch.setattr(TemporalBlock, "RECOMPUTE_ELEMENTS", rows * 12 * 16)
+    base = TemporalConfig(kind=kind, mlp_width=24)
+    blocks = {}
+    for recompute in (False, True):
+        torch.manual_seed(0)
+        blocks[recompute] = create_temporal_block(TemporalConfig(**{**base.__dict__, "recompute": recompute}), 16, 2)
+    assert blocks[True].recompute and not blocks[False].recompute
+    x = torch.randn(3, 12, 16, generator=torch.Generator().manual_seed(2))
+    reset = torch.zeros(3, 12, dtype=torch.bool)
+    reset[1, 5] = True
+    g = torch.randn(3, 12, 16, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():  # a state carried in from an earlier segment
+        _, state0 = blocks[False](torch.randn(3, 5, 16, generator=torch.Generator().manual_seed(4)))
+    outs, grads, saved = {}, {}, {}
+    for recompute, block in blocks.items():
+        xi = x.clone().requires_grad_(True)
+        stored: dict[int, int] = {}
+
+        def pack(t: torch.Tensor, stored=stored) -> torch.Tensor:
+            if not isinstance(t, torch.nn.Parameter):
+                stored[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            y, state = block(xi, reset, state0)
+        (y * g).sum().backward()
+        outs[recompute], saved[recompute] = (
+            (y.detach(), *[s.detach() for s in torch.utils._pytree.tree_leaves(state)]),
+            sum(stored.values()),
+        )
+        grads[recompute] = {"x": xi.grad, **{n: p.grad for n, p in block.named_parameters()}}
+    torch.testing.assert_close(outs[True], outs[False], rtol=1e-6, atol=1e-7)
+    for name, want in grads[False].items():
+        diff = (grads[True][name] - want).abs().max().item()
+        assert diff <= 1e-5 * want.abs().max().item(), (name, diff)  # summed over groups: float32 rounding
+    unit = x.numel() * x.element_size()
+    assert saved[True] <= 1.05 * unit + 4096, (saved[True], unit)  # the input (the reset mask and state are tiny)
+    assert saved[False] >= 4 * unit, (saved[False], unit)
+
+
+def test_recompute_is_inactive_without_autograd():
+    torch.manual_seed(0)
+    block = create_temporal_block(TemporalConfig(recompute=True), 16, 2)
+    x = torch.randn(2, 6, 16)
+    with torch.no_grad():
+        y, _ = block(x)
+    with torch.inference_mode():
+        y_inf, _ = block(x)
+    torch.testing.assert_close(y_inf, y, rtol=0, atol=0)

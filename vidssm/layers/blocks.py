@@ -8,6 +8,8 @@ import torch
 from timm.layers import Mlp
 from timm.models.vision_transformer import Block
 from torch import nn
+from torch.utils._pytree import tree_map
+from torch.utils.checkpoint import checkpoint
 
 from .local_attention import LocalAttention
 from .lru_block import LRUMixer
@@ -80,7 +82,9 @@ class NoTemporal(nn.Module):
 class TemporalBlock(nn.Module):
     """Griffin's residual block over time (De et al. 2024, fig. 2): `x + mixer(RMSNorm(x))`, then
     `+ MLP(RMSNorm(.))` if `config.mlp_width`. `config.residual=False` drops the `x +`, `config.pre_norm=False`
-    the RMSNorms.
+    the RMSNorms. `config.recompute` keeps only the block's input for the backward pass and recomputes the rest
+    (`torch.utils.checkpoint`, non-reentrant) whenever autograd records, a few streams at a time (streams are
+    independent), so the backward pass holds one group's activations, not the whole block's.
 
     The mixer's parameters live under `recurrent_block` (RG-LRU), `lru_block` (LRU), `attention_block` (local
     attention) or `rnn_block` (tanh RNN), matching the reference checkpoints' names.
@@ -107,6 +111,7 @@ class TemporalBlock(nn.Module):
         kind = kind or config.kinds(1)[0]
         self.kind = kind
         self.residual = config.residual
+        self.recompute = config.recompute
         self.temporal_pre_norm = RMSNorm(width) if config.pre_norm else None
         self.mixer_name = self._NAMES.get(kind, kind)
         self.add_module(
@@ -143,6 +148,37 @@ class TemporalBlock(nn.Module):
         Returns:
             `[B, T, D]` and the new state.
         """
+        if self.recompute and torch.is_grad_enabled():
+            return self._recomputed(x, reset, state)
+        return self._forward(x, reset, state)
+
+    # Streams per recomputed group: about RECOMPUTE_ELEMENTS input elements (1 MiB of float32), so the activations
+    # the backward pass rebuilds at a time stay at a few MiB whatever the clip length and batch.
+    RECOMPUTE_ELEMENTS = 2**18
+
+    def _recomputed(
+        self, x: torch.Tensor, reset: torch.Tensor | None, state: TemporalState | None
+    ) -> tuple[torch.Tensor, TemporalState]:
+        rows = max(1, self.RECOMPUTE_ELEMENTS // (x.shape[1] * x.shape[2]))
+        ys, states = [], []
+        for start in range(0, x.shape[0], rows):
+            part = slice(start, start + rows)
+            y, new_state = checkpoint(
+                self._forward,
+                x[part],
+                None if reset is None else reset[part],
+                None if state is None else tree_map(lambda leaf, part=part: leaf[part], state),
+                use_reentrant=False,
+            )
+            ys.append(y)
+            states.append(new_state)
+        if len(ys) == 1:
+            return ys[0], states[0]
+        return torch.cat(ys), tree_map(lambda *leaves: torch.cat(leaves), states[0], *states[1:])
+
+    def _forward(
+        self, x: torch.Tensor, reset: torch.Tensor | None, state: TemporalState | None
+    ) -> tuple[torch.Tensor, TemporalState]:
         y, new_state = self.mixer(_norm(self.temporal_pre_norm, x), reset, state)
         x = self._residual(x, y)
         if self.mlp_block is not None:

@@ -43,6 +43,10 @@ class TemporalConfig:
         residual: The block adds its input back, `x + mixer(norm(x))` (False: `mixer(norm(x))`).
         pre_norm: RMSNorm before the mixer (and the MLP) (False: none).
         mlp_width: Hidden width of Griffin's gated MLP after the mixer (None: no MLP, as TRecViT).
+        recompute: While training, keep only the block's input and recompute its activations in the backward
+            pass (activation checkpointing of the temporal block alone; the spatial blocks keep theirs). Same
+            outputs and gradients; costs one more forward of the temporal block. Streaming, inference and export
+            are unaffected.
 
     Raises:
         ValueError: An unknown kind or `impl`, or a negative width.
@@ -71,6 +75,8 @@ class TemporalConfig:
     residual: bool = True
     pre_norm: bool = True
     mlp_width: int | None = None
+    # training memory
+    recompute: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.kind, list):  # from JSON
