@@ -64,6 +64,9 @@ class VidssmCLI(LightningCLI):
                 save_last=True,
                 save_top_k=-1,
                 auto_insert_metric_name=False,
+                # A fit rerun into the same --run_name folder replaces its checkpoints: last.ckpt is always the
+                # newest run's (with the version counter it stayed the old run's, the new one going to last-v1.ckpt).
+                enable_version_counter=False,
             ),
             RNGState(),
             TrainingReport(),
