@@ -57,7 +57,7 @@ def build_backbone(
             raise TypeError(f"{backbone}: {err}") from None
         return cls(config)
     if backbone_args or backbone_config:
-        raise ValueError("backbone_args and backbone_config only apply to a backbone given by name")
+        raise ValueError("backbone_args only apply to a backbone given by name (and so does backbone_config)")
     if num_classes and backbone.head.cls_head.out_features != num_classes:
         raise ValueError(
             f"the injected backbone has {backbone.head.cls_head.out_features} classes, data has {num_classes}"
