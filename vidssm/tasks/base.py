@@ -106,7 +106,9 @@ class VideoTask(L.LightningModule):
         backbone: A registered model name (e.g. `"trecvit_tiny"`) or a model instance (`class_path` in YAML; any
             module with a `head.cls_head` classifier for clip classification, a `StreamingVideoModel` for the
             streaming tasks).
-        backbone_args: Config overrides for a named backbone (e.g. `{img_size: 64, frames_per_clip: 16}`).
+        backbone_args: Config overrides for a named backbone (e.g. `{img_size: 64, frames_per_clip: 16}`). On the
+            command line change one field with the dotted form `--model.init_args.backbone_args.depth 2`, which
+            merges into the config file's dict; a whole JSON dict replaces it.
         backbone_config: The named backbone's full resolved config (plain data). Filled in by the task itself and
             saved in its checkpoints' hyper-parameters, so `vidssm test --ckpt_path`, `load_from_checkpoint` and
             exports rebuild exactly the trained model even if the registered defaults change later; leave it unset
