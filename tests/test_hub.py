@@ -233,3 +233,19 @@ def test_unknown_architecture_and_unnamed_models_are_clear_errors(tmp_path):
 
     with pytest.raises(TypeError, match="Custom is not a registered vidssm architecture"):
         Custom(vidssm.models.get_model_config("trecvit_debug")).save_pretrained(tmp_path / "y")
+
+
+@pytest.mark.parametrize("name", ["trecvit_debug", "late_rglru_debug_cnn"])
+def test_model_card_of_a_headless_model_gives_features_with_their_shapes(tmp_path, name):
+    video = torch.rand(1, 4, 3, 32, 32)
+    extractor = vidssm.create_model(name, num_classes=0).eval()
+    card = (vidssm.save_pretrained(extractor, tmp_path / "features") / "README.md").read_text()
+    embedding, tokens = extractor(video, output="embedding"), extractor(video, output="tokens")
+    assert "feature extractor, no classifier" in card and "output: features, no logits" in card
+    assert f"`[B, T, {embedding.shape[-1]}]`" in card and f"`[B, T, S, {tokens.shape[-1]}]`" in card
+    assert "output: logits" not in card
+    backbone = vidssm.create_model(name, num_classes=3)
+    card = (vidssm.save_pretrained(backbone, tmp_path / "backbone", include_head=False) / "README.md").read_text()
+    assert "output: features, no logits" in card and "no classifier" in card
+    card = (vidssm.save_pretrained(backbone, tmp_path / "classifier") / "README.md").read_text()
+    assert "3-class head" in card and "output: logits `[B, 3]`" in card

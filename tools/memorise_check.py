@@ -124,20 +124,36 @@ def _markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", default="camera", choices=list(SETS))
-    parser.add_argument("--clips", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--weight-decay", type=float, default=0.05)
-    parser.add_argument("--every", type=int, default=10)
-    parser.add_argument("--variants", nargs="+", default=["c3d", "trecvit", "trecvit_raw"], choices=list(VARIANTS))
-    parser.add_argument("--data", default=str(ROOT / "data" / "real_motion"))
-    parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--set", default="camera", choices=list(SETS), help="which real-footage set's clips to fit")
+    parser.add_argument("--clips", type=int, default=32, help="number of training clips to memorise (the first N)")
+    parser.add_argument("--steps", type=int, default=60, help="optimiser steps per variant")
+    parser.add_argument("--batch-size", type=int, default=16, help="clips per step, drawn from the fixed clips")
+    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (constant)")
+    parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay")
+    parser.add_argument("--every", type=int, default=10, help="log loss and accuracy every N steps (and at the end)")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["c3d", "trecvit", "trecvit_raw"],
+        choices=list(VARIANTS),
+        help="models to check (the variants of tools/real_footage_results.py)",
+    )
+    parser.add_argument(
+        "--data",
+        default=str(ROOT / "data" / "real_motion"),
+        help="real-footage build folder (built there with `vidssm data real-motion` defaults if missing)",
+    )
+    parser.add_argument("--out", default=str(ROOT / "docs" / "results"), help="folder for the .json and .md results")
     parser.add_argument("--fresh", action="store_true", help="drop earlier results instead of merging")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = _parser().parse_args()
 
     data = Path(args.data)
     if not is_built(data, RealMotionConfig()):

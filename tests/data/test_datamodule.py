@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vidssm.data.datamodule import BadVideoReport, MovingMNISTDataModule, VideoDataModule
-from vidssm.data.datasets import BadVideoWarning
+from vidssm.data.datasets import BadVideoWarning, EmptyDatasetError
 from vidssm.data.writers import write_video
 
 from .conftest import random_frames
@@ -118,6 +118,18 @@ def test_empty_split_is_a_clear_error(tmp_path):
         warnings.simplefilter("ignore", BadVideoWarning)
         with pytest.raises(ValueError, match="none of the 1 rows"):
             dm.setup("fit")
+
+
+@pytest.mark.parametrize("labels", [False, True])
+def test_empty_video_folder_names_the_folder_and_extensions(tmp_path, labels):
+    (tmp_path / "train" / "cat").mkdir(parents=True)
+    (tmp_path / "train" / "cat" / "notes.txt").write_text("not a video")
+    dm = VideoDataModule(str(tmp_path), format="folder", labels=labels, num_workers=0)
+    with pytest.raises(EmptyDatasetError, match="no video files found in") as info:
+        dm.setup("fit")
+    message = str(info.value)
+    assert str(tmp_path / "train") in message and ".mp4" in message and ".mkv" in message
+    assert "annotation rows" not in message
 
 
 def test_unlabelled_val_split_of_a_labelled_train_split_is_an_error(tmp_path):

@@ -156,8 +156,14 @@ def test_cli_builds_and_reuses(tmp_path, capsys):
     stamp = (out / "train.csv").stat().st_mtime_ns
     assert data_main([*args, "--quiet", "--image-size", "32"]) == 0  # same config: nothing rebuilt
     assert (out / "train.csv").stat().st_mtime_ns == stamp
-    with pytest.raises(FileExistsError, match="other parameters"):
+    with pytest.raises(SystemExit) as exit_info:
         data_main([*args, "--quiet", "--seed", "5"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "other parameters" in err and "--force" in err and "force=True" not in err  # the CLI's own switch
+    assert (out / "train.csv").stat().st_mtime_ns == stamp
+    with pytest.raises(FileExistsError, match="other parameters; pass force=True"):  # the API names its argument
+        build_moving_mnist(out, MovingMNISTConfig(seed=5, num_train=8, num_val=2, num_test=2), progress=False)
     (tmp_path / "user").mkdir()
     (tmp_path / "user" / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not a Moving-MNIST build"):

@@ -223,3 +223,27 @@ def test_last_checkpoint_holds_the_final_weights_after_a_budget_stop(tmp_path, f
     saved = torch.load(tmp_path / "last.ckpt", map_location="cpu", weights_only=False)
     assert trainer.global_step == 5
     assert saved["global_step"] == (5 if final else 3)
+
+
+def test_fit_writes_one_last_checkpoint_and_a_rerun_replaces_it(tmp_path, monkeypatch):
+    """A run shorter than `checkpoint_every_n_steps` wrote last.ckpt (FinalCheckpoint) and an identical
+    last-v1.ckpt (Lightning's end-of-training `save_last`); a rerun into the same --run_name must replace last.ckpt."""
+    from vidssm.tasks.cli import train_main
+
+    monkeypatch.chdir(tmp_path)
+    common = [
+        "fit", "--seed_everything", "0", "--run_name", "r",
+        "--model", "vidssm.tasks.classification.ClipClassification", "--model.backbone", "trecvit_debug",
+        "--model.backbone_args", "{img_size: 32, width: 32, depth: 1, temporal: [rglru], frames_per_clip: 6}",
+        "--data", "tests.tasks.synthetic.RampData", "--data.n", "48", "--data.batch_size", "8",
+        "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+        "--trainer.num_sanity_val_steps", "0", "--trainer.limit_val_batches", "0",
+    ]  # fmt: skip
+    folder = tmp_path / "runs" / "vidssm" / "r" / "checkpoints"
+    for steps, every, files in ((3, 100, ["last.ckpt"]), (5, 2, ["last.ckpt", "step000002.ckpt", "step000004.ckpt"])):
+        train_main([*common, "--trainer.max_steps", str(steps), "--checkpoint_every_n_steps", str(every)])
+        assert sorted(p.name for p in folder.iterdir()) == files
+        last = torch.load(folder / "last.ckpt", map_location="cpu", weights_only=False)
+        assert last["global_step"] == steps
+        state = last["callbacks"][next(k for k in last["callbacks"] if k.startswith("ModelCheckpoint"))]
+        assert Path(state["last_model_path"]).resolve() == (folder / "last.ckpt").resolve()

@@ -29,3 +29,13 @@ def test_markdown_lists_every_result():
                                          curve=[dict(step=10, loss=1.0, train_top1=0.5, cpu_seconds=1.0)])}
     md = memorise_check._markdown(results)
     assert "| camera | c3d | 32 | 0.001 | 10 | 1.000 | 50.0% | 10: 50% |" in md
+
+
+def test_every_option_has_help_text():
+    parser = memorise_check._parser()
+    options = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+    assert {a.dest for a in options} >= {"set", "clips", "steps", "batch_size", "lr", "variants", "data", "out"}
+    for action in options:
+        assert action.help and len(action.help) > 10, action.option_strings
+    text = parser.format_help()
+    assert "number of training clips to memorise" in text and "(default: 60)" in text

@@ -34,6 +34,16 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".m
 FORMATS = ("folder", "kinetics", "list", "ssv2", "ucf101", "hmdb51", "csv")
 
 
+class EmptyDatasetError(ValueError):
+    """No usable sample: no annotation rows, no video files in a folder, or none left after filtering."""
+
+
+def _no_videos(folder: Path, layout: str) -> EmptyDatasetError:
+    return EmptyDatasetError(
+        f"no video files found in {folder} ({layout}; looked for {' '.join(VIDEO_EXTENSIONS)}, any case)"
+    )
+
+
 class AnnotationError(ValueError):
     """An annotation file cannot be parsed; the message names the file (and the line, when there is one).
 
@@ -198,6 +208,10 @@ def load_folder(
 
     Returns:
         Records sorted by path, and the label map.
+
+    Raises:
+        FileNotFoundError: `root` does not exist.
+        EmptyDatasetError: No video file in any class folder.
     """
     root = Path(root)
     if not root.is_dir():
@@ -208,6 +222,8 @@ def load_folder(
         for f in sorted(class_dir.rglob("*")):
             if f.suffix.lower() in extensions and f.is_file():
                 rows.append((f, class_dir.name, None, None))
+    if not rows:
+        raise _no_videos(root, "labelled folder format: one sub-folder per class")
     # Every class folder is a class, even an empty one, so ids do not shift when a folder is emptied.
     return _labels_to_records(rows, label_map or LabelMap(d.name for d in class_dirs), str(root))
 
@@ -520,6 +536,7 @@ def load_unlabelled(
 
     Raises:
         FileNotFoundError: `root` does not exist, or has split folders but none for `split`.
+        EmptyDatasetError: `format="folder"` and the folder holds no video file.
     """
     if format != "folder":
         records, _ = load_annotations(format, root, annotation, split, labels_file, fold)
@@ -534,4 +551,6 @@ def load_unlabelled(
             raise FileNotFoundError(f"{root} has split folders but none for split {split!r}")
         folder = root
     files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in VIDEO_EXTENSIONS and f.is_file())
+    if not files:
+        raise _no_videos(folder, "unlabelled folder format: searched at any depth")
     return [VideoRecord(f) for f in files]

@@ -66,8 +66,21 @@ def main(argv: list[str]) -> int:
 
     Returns:
         Exit status.
+
+    Raises:
+        SystemExit: Bad arguments, or the output folder holds another build (status 2; the message names `--force`).
     """
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except FileExistsError as err:
+        # The builders' messages name the Python API's `force=True`; on the command line the switch is --force.
+        parser.error(str(err).replace("pass force=True", "pass --force to replace it"))
+    return 2  # not reached: parser.error exits
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "moving-mnist":
         overrides = {
             f.name: getattr(args, f.name)

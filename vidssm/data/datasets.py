@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidssm.data.annotations import VideoRecord
+from vidssm.data.annotations import EmptyDatasetError, VideoRecord
 from vidssm.data.readers import VideoReadError, frame_index, open_video
 from vidssm.data.samplers import ClipSampler
 from vidssm.data.transforms import to_video
@@ -24,10 +24,6 @@ from vidssm.data.transforms import to_video
 
 class BadVideoWarning(UserWarning):
     """A video was skipped because it cannot be read; the message names the file."""
-
-
-class EmptyDatasetError(ValueError):
-    """No usable sample is left after filtering the annotation rows."""
 
 
 def check_records(records: Sequence[VideoRecord], source: str = "annotations") -> list[VideoRecord]:

@@ -8,10 +8,39 @@ ingredient, as in the papers' ablations (TRecViT, Pătrăucean et al. 2024, tabl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import warnings
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 TEMPORAL_KINDS = ("rglru", "lru", "attention", "rnn", "none")
+
+_BLOCK_FIELDS = ("residual", "pre_norm", "mlp_width")  # every `TemporalBlock` (all kinds but "none")
+FIELDS_OF_KIND: dict[str, frozenset[str]] = {
+    "rglru": frozenset(
+        {"state_multiplier", "impl", "gates", "c", "min_rad", "max_rad", "conv1d_width", *_BLOCK_FIELDS}
+    ),
+    "lru": frozenset(
+        {
+            "state_multiplier",
+            "complex",
+            "exp_param",
+            "ring_init",
+            "gamma_norm",
+            "r_min",
+            "r_max",
+            "max_phase",
+            *_BLOCK_FIELDS,
+        }
+    ),
+    "attention": frozenset({"window", *_BLOCK_FIELDS}),
+    "rnn": frozenset({"state_multiplier", *_BLOCK_FIELDS}),
+    "none": frozenset(),
+}
+"""The `TemporalConfig` fields each kind of temporal block reads (`vidssm.layers.blocks.create_temporal_block`)."""
+
+
+class IgnoredTemporalFieldWarning(UserWarning):
+    """A `TemporalConfig` field was set but no temporal block of the kinds in use reads it."""
 
 
 @dataclass(frozen=True)
@@ -102,23 +131,68 @@ class TemporalConfig:
         return kinds
 
 
+def ignored_fields(config: TemporalConfig, *references: TemporalConfig) -> list[str]:
+    """Fields of `config` that no temporal block of its kinds reads and that differ from `TemporalConfig()`'s and
+    from every `references` config's value (e.g. a model's default), i.e. settings that silently do nothing.
+
+    With per-layer kinds (hybrids) a field counts as read when any layer's kind reads it.
+    """
+    kinds = (config.kind,) if isinstance(config.kind, str) else tuple(config.kind)
+    read = frozenset().union(*(FIELDS_OF_KIND[k] for k in kinds))
+    refs = (TemporalConfig(), *references)
+    return [
+        f.name
+        for f in fields(config)
+        if f.name != "kind"
+        and f.name not in read
+        and all(getattr(config, f.name) != getattr(ref, f.name) for ref in refs)
+    ]
+
+
+def warn_ignored_fields(config: TemporalConfig, *references: TemporalConfig, stacklevel: int = 2) -> None:
+    """Warns (`IgnoredTemporalFieldWarning`) about `ignored_fields(config, *references)`, naming each field, its
+    value, the kinds that would read it and the kinds in use. Not an error: a config shared between models of
+    several kinds may carry settings for the others."""
+    names = ignored_fields(config, *references)
+    if not names:
+        return
+    kinds = (config.kind,) if isinstance(config.kind, str) else tuple(dict.fromkeys(config.kind))
+    parts = []
+    for name in names:
+        readers = [k for k in TEMPORAL_KINDS if name in FIELDS_OF_KIND[k]]
+        parts.append(f"{name}={getattr(config, name)!r} (read only by kind {' / '.join(map(repr, readers))})")
+    in_use = " / ".join(map(repr, kinds))
+    warnings.warn(
+        f"TemporalConfig: ignored by the temporal block kind(s) in use ({in_use}), so it has no effect: "
+        + "; ".join(parts),
+        IgnoredTemporalFieldWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
 def as_temporal_config(value: Any, base: TemporalConfig) -> TemporalConfig:
     """`value` as a `TemporalConfig`: itself, a (partial) dict of fields merged over `base`, or a kind (a string,
     or a tuple / list of strings) set on `base`.
+
+    Warns (`IgnoredTemporalFieldWarning`) when the result sets a field, away from both `TemporalConfig`'s default
+    and `base`'s, that none of its kinds reads (e.g. `conv1d_width` with `kind="lru"`).
 
     Raises:
         TypeError: Any other value, or a dict with unknown fields.
     """
     if isinstance(value, TemporalConfig):
-        return value
-    if isinstance(value, dict):
+        config = value
+    elif isinstance(value, dict):
         try:
-            return replace(base, **value)
+            config = replace(base, **value)
         except TypeError as err:
             raise TypeError(f"temporal: {err}; fields are those of TemporalConfig") from None
-    if isinstance(value, str) or (isinstance(value, (tuple, list)) and all(isinstance(k, str) for k in value)):
-        return replace(base, kind=value)
-    raise TypeError(f"temporal must be a TemporalConfig, a dict of its fields or a kind, got {value!r}")
+    elif isinstance(value, str) or (isinstance(value, (tuple, list)) and all(isinstance(k, str) for k in value)):
+        config = replace(base, kind=value)
+    else:
+        raise TypeError(f"temporal must be a TemporalConfig, a dict of its fields or a kind, got {value!r}")
+    warn_ignored_fields(config, base, stacklevel=2)
+    return config
 
 
 # Flat fields of model configs saved before `temporal` was one `TemporalConfig`: old name -> `temporal.<field>`

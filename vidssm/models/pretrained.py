@@ -47,9 +47,30 @@ def architecture_of(model: nn.Module) -> str:
 
 
 def _model_card(model: nn.Module, arch: str, include_head: bool) -> str:
+    """The folder's `README.md`: what the model takes and gives. A model without a classifier (`num_classes=0`, a
+    feature extractor, or saved with `include_head=False`) gives features, with their shapes, not logits."""
     cfg = model.config
     params = sum(p.numel() for p in model.parameters())
-    head = f"{cfg.num_classes}-class head" if include_head else "backbone and embedding readout, no classifier"
+    rep, width = model.head.pre_logits.out_features, model.head.pre_logits.in_features
+    if include_head and cfg.num_classes:
+        head = f"{cfg.num_classes}-class head"
+        output = (
+            f'logits `[B, {cfg.num_classes}]` (`output="embedding"`: per-frame features `[B, T, {rep}]`, '
+            f'`output="tokens"`: tokens `[B, T, S, {width}]`)'
+        )
+        load = "# or num_classes=N for a new head"
+    else:
+        head = (
+            "feature extractor, no classifier"
+            if not cfg.num_classes
+            else "backbone and embedding readout, no classifier"
+        )
+        output = (
+            f'features, no logits: `model(video, output="embedding")` gives per-frame features `[B, T, {rep}]` '
+            f'(the readout `tanh(pre_logits(token))`), `output="tokens"` the final tokens `[B, T, S, {width}]` '
+            "(S tokens per frame)"
+        )
+        load = "# num_classes=N adds a new head to train"
     return f"""---
 library_name: vidssm
 tags: [video, linear-recurrence, {arch.lower()}]
@@ -57,11 +78,11 @@ tags: [video, linear-recurrence, {arch.lower()}]
 # {arch} ({params:,} parameters, {head})
 
 Input: `video` float `[B, T, 3, H, W]` in [0, 1] (the model applies its own pixel normalisation);
-output: logits `[B, num_classes]`. Streams frame by frame with `model.step(frame, state)`.
+output: {output}. Streams frame by frame with `model.step(frame, state)`.
 
 ```python
 import vidssm
-model = vidssm.from_pretrained("path/to/this/folder")            # or num_classes=N for a new head
+model = vidssm.from_pretrained("path/to/this/folder")            {load}
 ```
 """
 

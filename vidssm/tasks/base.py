@@ -17,6 +17,7 @@ from torchmetrics import Metric
 from vidssm.convert import init_backbone
 from vidssm.models import create_model
 from vidssm.models.base import StreamingVideoModel
+from vidssm.models.registry import model_entry, replace_config
 
 from .optim import build_optimizer
 
@@ -24,21 +25,53 @@ log = logging.getLogger(__name__)
 
 
 def build_backbone(
-    backbone: str | StreamingVideoModel, backbone_args: dict[str, Any] | None, num_classes: int | None
+    backbone: str | StreamingVideoModel,
+    backbone_args: dict[str, Any] | None,
+    num_classes: int | None,
+    backbone_config: dict[str, Any] | None = None,
 ) -> StreamingVideoModel:
-    """A registered model by name (with `backbone_args` overrides), or an injected model as is."""
+    """A registered model by name (with `backbone_args` overrides), or an injected model as is.
+
+    Args:
+        backbone: A registered name or a model instance.
+        backbone_args: Config overrides of a named backbone.
+        num_classes: Head size (0/None: keep the config's).
+        backbone_config: The full config of a named backbone as plain data (`model.config_dict()`, what a
+            checkpoint records): the base the overrides apply to, instead of the name's registered config, so a
+            checkpoint rebuilds its own model even after the registry's defaults change.
+
+    Raises:
+        ValueError: `backbone_args`/`backbone_config` with an injected model, or an injected model whose head does
+            not have `num_classes` classes.
+    """
     if isinstance(backbone, str):
         args = dict(backbone_args or {})
         if num_classes:  # 0/None: keep the registered head (e.g. prediction tasks ignore it)
             args["num_classes"] = num_classes
-        return create_model(backbone, **args)
-    if backbone_args:
-        raise ValueError("backbone_args only apply to a backbone given by name")
+        if backbone_config is None:
+            return create_model(backbone, **args)
+        cls = model_entry(backbone).model_class
+        try:
+            config = replace_config(cls.config_from_dict(backbone_config), **args)
+        except TypeError as err:
+            raise TypeError(f"{backbone}: {err}") from None
+        return cls(config)
+    if backbone_args or backbone_config:
+        raise ValueError("backbone_args only apply to a backbone given by name (and so does backbone_config)")
     if num_classes and backbone.head.cls_head.out_features != num_classes:
         raise ValueError(
             f"the injected backbone has {backbone.head.cls_head.out_features} classes, data has {num_classes}"
         )
     return backbone
+
+
+def resolved_backbone_config(model: StreamingVideoModel) -> dict[str, Any]:
+    """`model`'s full config as plain data for a checkpoint's hyper-parameters; weight-file fields (consumed into
+    the weights, which the checkpoint holds) are cleared as `save_pretrained` does."""
+    config = model.config_dict()
+    for name in getattr(model.config, "WEIGHT_FILES", ()):
+        config[name] = None
+    return config
 
 
 def time_budget_progress(trainer: L.Trainer) -> Callable[[], float]:
@@ -73,7 +106,13 @@ class VideoTask(L.LightningModule):
         backbone: A registered model name (e.g. `"trecvit_tiny"`) or a model instance (`class_path` in YAML; any
             module with a `head.cls_head` classifier for clip classification, a `StreamingVideoModel` for the
             streaming tasks).
-        backbone_args: Config overrides for a named backbone (e.g. `{img_size: 64, frames_per_clip: 16}`).
+        backbone_args: Config overrides for a named backbone (e.g. `{img_size: 64, frames_per_clip: 16}`). On the
+            command line change one field with the dotted form `--model.init_args.backbone_args.depth 2`, which
+            merges into the config file's dict; a whole JSON dict replaces it.
+        backbone_config: The named backbone's full resolved config (plain data). Filled in by the task itself and
+            saved in its checkpoints' hyper-parameters, so `vidssm test --ckpt_path`, `load_from_checkpoint` and
+            exports rebuild exactly the trained model even if the registered defaults change later; leave it unset
+            (checkpoints written before it existed rebuild from the name and `backbone_args`).
         num_classes: Classes (usually linked from the data module).
         lr: Peak learning rate.
         weight_decay: AdamW weight decay (not applied to biases, norms, embeddings, recurrences).
@@ -106,10 +145,13 @@ class VideoTask(L.LightningModule):
         grad_checkpointing: bool = False,
         init_from: str | None = None,
         freeze_backbone: bool = False,
+        backbone_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["backbone"] if isinstance(backbone, nn.Module) else None)
-        self.backbone = build_backbone(backbone, backbone_args, num_classes)
+        self.backbone = build_backbone(backbone, backbone_args, num_classes, backbone_config)
+        if isinstance(backbone, str):
+            self.hparams["backbone_config"] = resolved_backbone_config(self.backbone)
         self.backbone.set_grad_checkpointing(grad_checkpointing)
         if init_from:
             kind = init_backbone(self.backbone, init_from)

@@ -13,6 +13,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
 log = logging.getLogger(__name__)
@@ -53,17 +54,27 @@ class RNGState(L.Callback):
 
 
 class FinalCheckpoint(L.Callback):
-    """Writes `last.ckpt` when training ends, so it holds the final weights.
+    """Writes the `save_last` checkpoint (`last.ckpt`) of every `ModelCheckpoint` when training ends, so it holds
+    the final weights.
 
     A run stopped by a time budget (or any `should_stop`) mid-epoch would otherwise keep the last periodic
     checkpoint, up to `every_n_train_steps - 1` steps behind, and `vidssm test --ckpt_path .../last.ckpt` would
-    score those older weights.
+    score those older weights. The file is written where the callback keeps its last checkpoint and recorded as
+    its `last_model_path`: Lightning's own end-of-training save of `last` (made when no periodic checkpoint was
+    saved, e.g. a run shorter than `every_n_train_steps`) then rewrites that same file instead of adding an
+    identical `last-v1.ckpt`.
     """
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         for callback in trainer.checkpoint_callbacks:
-            if getattr(callback, "save_last", False) and callback.dirpath:
-                trainer.save_checkpoint(str(Path(callback.dirpath) / "last.ckpt"))
+            if not (isinstance(callback, ModelCheckpoint) and callback.save_last and callback.dirpath):
+                continue
+            path = Path(callback.last_model_path or Path(callback.dirpath) / "last.ckpt")
+            if trainer.is_global_zero and path.is_symlink():  # save_last="link": replace the link, not its target
+                path.unlink()
+            trainer.strategy.barrier()
+            callback.last_model_path = str(path)
+            trainer.save_checkpoint(str(path))
 
 
 class CPUTimeBudget(L.Callback):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import lightning as L
@@ -22,9 +23,44 @@ from vidssm.data.datamodule import BadVideoReport
 from .base import VideoTask
 from .callbacks import CPUTimeBudget, FinalCheckpoint, RNGState, TrainingReport, UniformPredictionWarning
 
+BACKBONE_ARGS_HELP = (
+    "To change one backbone field on top of a --config, use the dotted form, which merges into the config's "
+    "backbone_args: --model.init_args.backbone_args.depth 2 (nested: --model.init_args.backbone_args.temporal "
+    '\'{"kind": "lru"}\'). A whole --model.init_args.backbone_args \'{"depth": 2}\' REPLACES the config\'s '
+    "backbone_args dict (losing e.g. a recipe's pixel_mean), as LightningCLI does for any dict argument."
+)
+
+
+class ConstructionError(Exception):
+    """Building the model, data or trainer from the config failed; the message is the root cause's."""
+
+
+def root_cause(err: BaseException) -> BaseException:
+    """The innermost exception of `err`'s chain (`__cause__`, else `__context__`)."""
+    seen = {id(err)}
+    while (inner := err.__cause__ or err.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        err = inner
+    return err
+
+
+def _message(err: BaseException) -> str:
+    text = err.args[0] if isinstance(err, KeyError) and err.args and isinstance(err.args[0], str) else str(err)
+    return f"{type(err).__name__}: {text}"
+
 
 class VidssmCLI(LightningCLI):
-    """LightningCLI with vidssm's links and default callbacks."""
+    """LightningCLI with vidssm's links and default callbacks; an error while building the classes from the config
+    is re-raised as `ConstructionError` naming its root cause (jsonargparse buries it in a union traceback)."""
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except Exception as err:
+            root = root_cause(err)
+            if root is err:
+                raise
+            raise ConstructionError(_message(root)) from err
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -47,6 +83,7 @@ class VidssmCLI(LightningCLI):
             "the warmup + cosine schedule follows it",
         )
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+        parser.epilog = BACKBONE_ARGS_HELP
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
@@ -64,6 +101,9 @@ class VidssmCLI(LightningCLI):
                 save_last=True,
                 save_top_k=-1,
                 auto_insert_metric_name=False,
+                # A fit rerun into the same --run_name folder replaces its checkpoints: last.ckpt is always the
+                # newest run's (with the version counter it stayed the old run's, the new one going to last-v1.ckpt).
+                enable_version_counter=False,
             ),
             RNGState(),
             TrainingReport(),
@@ -82,10 +122,24 @@ class VidssmCLI(LightningCLI):
 
 
 def train_main(argv: list[str]) -> int:
-    """Runs LightningCLI with `argv` (starting with the sub-command)."""
+    """Runs LightningCLI with `argv` (starting with the sub-command).
+
+    Raises:
+        SystemExit: Bad arguments (jsonargparse), or building the model / data / trainer failed: the traceback is
+            printed, then the root cause as the last line, `error: <type>: <message>` (status 1).
+    """
     # From the command line, let LightningCLI read sys.argv itself: DDP launches its workers by re-running
     # sys.argv, which therefore must stay untouched (and passing a copy as `args` only triggers a warning).
     args = None if list(argv) == sys.argv[1:] else list(argv)
+    try:
+        _run_cli(args)
+    except ConstructionError as err:
+        traceback.print_exception(err.__cause__, file=sys.stderr)  # the whole story, then the cause on one line
+        raise SystemExit(f"error: {err}") from None
+    return 0
+
+
+def _run_cli(args: list[str] | None) -> None:
     VidssmCLI(
         VideoTask,
         L.LightningDataModule,
@@ -106,7 +160,6 @@ def train_main(argv: list[str]) -> int:
             ],
         },
     )
-    return 0
 
 
 def fit_for(
