@@ -52,7 +52,7 @@ def test_fields_of_kind_cover_every_field_and_kind():
     # Flipping each field away from its default on a config of every other kind flags exactly that field.
     flipped = dict(gates=False, c=4.0, min_rad=0.3, max_rad=0.9, conv1d_width=2, impl="autograd", complex=False,
                    exp_param=False, ring_init=False, gamma_norm=False, r_min=0.1, r_max=0.9, max_phase=3.0, window=4,
-                   residual=False, pre_norm=False, mlp_width=16, state_multiplier=3)  # fmt: skip
+                   residual=False, pre_norm=False, mlp_width=16, state_multiplier=3, recompute=True)  # fmt: skip
     assert set(flipped) == every
     for kind, read in FIELDS_OF_KIND.items():
         for name, value in flipped.items():
@@ -68,7 +68,7 @@ def test_a_field_flagged_as_ignored_changes_nothing_in_the_block():
 
     flipped = dict(gates=False, c=4.0, min_rad=0.3, max_rad=0.9, conv1d_width=2, impl="autograd", complex=False,
                    exp_param=False, ring_init=False, gamma_norm=False, r_min=0.1, r_max=0.9, max_phase=3.0, window=4,
-                   residual=False, pre_norm=False, mlp_width=16, state_multiplier=3)  # fmt: skip
+                   residual=False, pre_norm=False, mlp_width=16, state_multiplier=3, recompute=True)  # fmt: skip
     x = torch.randn(2, 5, 8, generator=torch.Generator().manual_seed(0))
 
     def run(config):

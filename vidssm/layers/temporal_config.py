@@ -14,7 +14,7 @@ from typing import Any
 
 TEMPORAL_KINDS = ("rglru", "lru", "attention", "rnn", "none")
 
-_BLOCK_FIELDS = ("residual", "pre_norm", "mlp_width")  # every `TemporalBlock` (all kinds but "none")
+_BLOCK_FIELDS = ("residual", "pre_norm", "mlp_width", "recompute")  # every `TemporalBlock` (all kinds but "none")
 FIELDS_OF_KIND: dict[str, frozenset[str]] = {
     "rglru": frozenset(
         {"state_multiplier", "impl", "gates", "c", "min_rad", "max_rad", "conv1d_width", *_BLOCK_FIELDS}
