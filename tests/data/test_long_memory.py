@@ -133,3 +133,13 @@ def test_cli_with_videos_readable_as_csv(tmp_path, capsys):
     assert [r.label for r in records] == np.load(out / "train_labels.npy").tolist()
     decoded = read_frames(records[0].path, range(6), backend="pyav")[..., 0].astype(np.float32)
     assert np.abs(decoded - np.load(out / "train.npy")[0]).mean() < 8  # crf 12 on a grey clip
+
+
+def test_cli_still_cue_flag(tmp_path):
+    out = tmp_path / "s"
+    argv = ["long-memory", "--frames", "6", "--out", str(out), "--image-size", "16", "--digit-size", "8", "--quiet"]
+    assert data_main([*argv, "--train", "2", "--val", "1", "--test", "1", "--still-cue"]) == 0
+    assert json.loads((out / "meta.json").read_text())["config"]["still_cue"] is True
+    frames = np.load(out / "train.npy")
+    assert (frames[:, 0, :4].max() == 0) and (frames[:, 0, :, :4].max() == 0)  # centred: 4-px empty border
+    assert (frames[:, :4] == frames[:, :1]).all()  # still for its 4 frames
