@@ -63,6 +63,21 @@ def test_cue_only_in_first_frames(built):
             assert not any(seen[TINY.cue_frames :]), "the cue image appears after the cue frames"
 
 
+def test_still_cue_centred_then_same_distractors(built, tmp_path):
+    still = build_long_memory(tmp_path / "s", LongMemoryConfig(**{**TINY.__dict__, "still_cue": True}), progress=False)
+    images, _ = mnist_digits()
+    frames, digits = np.load(still / "train.npy"), np.load(still / "train_digits.npy")
+    np.testing.assert_array_equal(digits, np.load(built / "train_digits.npy"))  # same draws as the moving cue
+    np.testing.assert_array_equal(np.load(still / "train_labels.npy"), np.load(built / "train_labels.npy"))
+    for clip, ids in zip(frames, digits, strict=True):
+        want = np.zeros((TINY.image_size,) * 2, np.uint8)
+        top = (TINY.image_size - TINY.digit_size) // 2  # 4: the 8-px digit in the middle of the 16-px frame
+        want[top : top + 8, top : top + 8] = resize_digit(images[ids[0]], 8).round().clip(0, 255).astype(np.uint8)
+        for frame in clip[: TINY.cue_frames]:
+            np.testing.assert_array_equal(frame, want)
+        assert not (clip[TINY.cue_frames :] == want).all(axis=(1, 2)).any()
+
+
 def test_distractors_never_of_the_cue_class(built):
     _, classes = mnist_digits()
     for split in ("train", "val", "test"):
@@ -113,7 +128,18 @@ def test_cli_with_videos_readable_as_csv(tmp_path, capsys):
     argv = ["long-memory", "--frames", "6", "--out", str(out), "--image-size", "16", "--quiet"]
     assert data_main([*argv, "--train", "2", "--val", "1", "--test", "1", "--videos"]) == 0
     assert "6 frames" in capsys.readouterr().out
+    assert json.loads((out / "meta.json").read_text())["config"]["still_cue"] is False
     records, _ = load_csv(out / "train.csv")
     assert [r.label for r in records] == np.load(out / "train_labels.npy").tolist()
     decoded = read_frames(records[0].path, range(6), backend="pyav")[..., 0].astype(np.float32)
     assert np.abs(decoded - np.load(out / "train.npy")[0]).mean() < 8  # crf 12 on a grey clip
+
+
+def test_cli_still_cue_flag(tmp_path):
+    out = tmp_path / "s"
+    argv = ["long-memory", "--frames", "6", "--out", str(out), "--image-size", "16", "--digit-size", "8", "--quiet"]
+    assert data_main([*argv, "--train", "2", "--val", "1", "--test", "1", "--still-cue"]) == 0
+    assert json.loads((out / "meta.json").read_text())["config"]["still_cue"] is True
+    frames = np.load(out / "train.npy")
+    assert (frames[:, 0, :4].max() == 0) and (frames[:, 0, :, :4].max() == 0)  # centred: 4-px empty border
+    assert (frames[:, :4] == frames[:, :1]).all()  # still for its 4 frames

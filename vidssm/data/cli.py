@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     lm.add_argument("--seed", type=int, default=0)
     lm.add_argument("--image-size", type=int, default=32, help="frame side in pixels")
     lm.add_argument("--digit-size", type=int, default=None, help="digit side in pixels (default: half the frame)")
+    lm.add_argument("--still-cue", action="store_true", help="the cue stands still in the centre (distractors move)")
     lm.add_argument("--train", type=int, default=1000, help="train clips")
     lm.add_argument("--val", type=int, default=200, help="validation clips")
     lm.add_argument("--test", type=int, default=200, help="test clips")
@@ -113,6 +114,7 @@ def _run(args: argparse.Namespace) -> int:
             num_frames=args.frames,
             image_size=args.image_size,
             digit_size=args.digit_size or args.image_size // 2,
+            still_cue=args.still_cue,
             num_train=args.train,
             num_val=args.val,
             num_test=args.test,
