@@ -291,19 +291,22 @@ def _markdown(results: list[dict]) -> str:
     ]
     for res in results:
         meta, pre = res["meta"], res["pretrain"]
+        unlabelled = f" on {pre['clips']} unlabelled clips" if "clips" in pre else ""
         out.append(
             f"\n## `{res['dataset']}` ({res['classes']} classes, chance {1 / res['classes']:.1%})\n\n"
             f"`python tools/pretrain_results.py {meta['command']}` — torch {meta['torch']}, {meta['cpu']}. "
-            f"Pretraining: {pre['minutes']:g} CPU-min, {pre['steps']} steps on {pre.get('clips', '?')} unlabelled "
-            f"clips, {pre.get('mask_type', 'tube')} masks of {pre['mask_ratio']:.0%} of the patches per frame. "
+            f"Pretraining: {pre['minutes']:g} CPU-min, {pre['steps']} steps"
+            f"{unlabelled}, {pre.get('mask_type', 'tube')} masks of {pre['mask_ratio']:.0%} of the patches per frame. "
             f"Each fine-tuning / probe: {meta['minutes']:g} CPU-min. Backbone: `{json.dumps(res['backbone_args'])}`."
             "\n"
         )
+        if res.get("note"):
+            out.append(f"**Note:** {res['note']}\n")
         out.append("| labels | clips | scratch | pretrained + fine-tune | linear probe | fine-tune − scratch |")
         out.append("|---:|---:|---:|---:|---:|---:|")
         for frac, row in res["label_fractions"].items():
             a, b = row.get("scratch"), row.get("pretrained_finetune")
-            gain = "—" if a is None or b is None else f"{100 * (b - a) + 0.0:+.1f} pts"
+            gain = "—" if a is None or b is None else f"{round(100 * (b - a), 1) + 0.0:+.1f} pts"
             out.append(
                 f"| {float(frac):.0%} | {res['clips'][frac]} | {_pct(a)} | {_pct(b)} | "
                 f"{_pct(row.get('linear_probe'))} | {gain} |"
