@@ -67,8 +67,10 @@ REAL_NARROW = {"width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512, "t
 REAL_PRETRAIN_ARGS = (
     "--data.init_args.scale", "[0.7, 1.0]", "--data.init_args.hflip", "true",
     "--model.init_args.warmup_steps", "20", "--model.init_args.image_every_n_steps", "50",
+    "--checkpoint_every_n_steps", "25",  # a run killed on a crowded machine (OOM) keeps its last 25-step weights
 )  # fmt: skip
 READOUT = {"readout": "patch_mean"}  # what every fine-tuning / probe reads (see the module docstring)
+WORKERS = 0  # data loader processes per run (0: decoded in the training process; less memory on a shared machine)
 FINDINGS = "<!-- findings: written by hand, kept when the table is regenerated -->\n"
 
 
@@ -170,7 +172,7 @@ def _data_args(
         "--data.init_args.val_annotations", str(clips.root / clips.test_csv),
         "--data.init_args.img_size", str(clips.img_size), "--data.init_args.scale", "[1.0, 1.0]",
         "--data.init_args.hflip", "false", "--data.init_args.batch_size", str(batch_size),
-        "--data.init_args.num_workers", "1", "--data.init_args.num_frames", str(frames),
+        "--data.init_args.num_workers", str(WORKERS), "--data.init_args.num_frames", str(frames),
         "--model.init_args.backbone_args", json.dumps(backbone_args),
         "--trainer.max_time", "null", "--trainer.check_val_every_n_epoch", "1000000",  # scored once, by the test
         "--trainer.log_every_n_steps", "5", "--trainer.enable_progress_bar", "false",
