@@ -90,6 +90,7 @@ class ClipSet:
     pretrain_root: Path | None = None  # the unlabelled clips: `pretrain_csv` relative to it (default: the train split)
     pretrain_csv: Path | None = None
     pretrain_args: tuple[str, ...] = ()  # more CLI arguments of the pretraining run
+    pretrain_batch: int | None = None  # default: the fine-tuning batch
     batch_size: int | None = None  # default: --batch_size
 
 
@@ -130,7 +131,7 @@ def _sets(names: list[str], data: Path, real_data: Path, pretrain_sets: list[str
             # and then, and filling in a masked patch from the frames before needs the motion since then
             out.append(
                 ClipSet(name, root, "test.csv", "label_map.json", classes, 96, args, 0.75, "random", real_data,
-                        unlabelled, REAL_PRETRAIN_ARGS, batch_size=8)
+                        unlabelled, REAL_PRETRAIN_ARGS, pretrain_batch=4, batch_size=8)
             )  # fmt: skip
     return out
 
@@ -389,7 +390,7 @@ def main() -> None:
                 run = Path(args.pretrain_run)
                 steps = export_pretrained(run)
             else:
-                run, steps = pretrain(clips, args.pretrain_minutes, 16 if clips.pretrain_root else batch, args.frames)
+                run, steps = pretrain(clips, args.pretrain_minutes, clips.pretrain_batch or batch, args.frames)
             gif = reconstruction_gif(run, clips, out / f"pretraining_{clips.name}.gif")
             folder = run / "pretrained"
         unlabelled = clips.pretrain_csv or clips.root / "train.csv"
