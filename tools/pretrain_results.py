@@ -360,6 +360,7 @@ def main() -> None:
     parser.add_argument("--pretrain_run", default=None, help="reuse this pretraining run folder (re-exported)")
     parser.add_argument("--reuse", action="store_true", help="reuse the results of runs that finished before")
     parser.add_argument("--no_write", action="store_true", help="only train (e.g. the scratch runs first)")
+    parser.add_argument("--no_gif", action="store_true", help="no reconstruction GIF")
     parser.add_argument("--batch_size", type=int, default=32, help="unless the set fixes it (real sets: 8)")
     parser.add_argument("--frames", type=int, default=16, help="frames per training / test clip")
     parser.add_argument(
@@ -391,7 +392,8 @@ def main() -> None:
                 steps = export_pretrained(run)
             else:
                 run, steps = pretrain(clips, args.pretrain_minutes, clips.pretrain_batch or batch, args.frames)
-            gif = reconstruction_gif(run, clips, out / f"pretraining_{clips.name}.gif")
+            if not args.no_gif:
+                gif = reconstruction_gif(run, clips, out / f"pretraining_{clips.name}.gif")
             folder = run / "pretrained"
         unlabelled = clips.pretrain_csv or clips.root / "train.csv"
         with open(unlabelled) as f:
