@@ -213,6 +213,16 @@ def export_pretrained(run: Path) -> int:
     return int(torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"])
 
 
+def _result_file(clips: ClipSet, fraction: float, variant: str) -> Path:
+    return Path("runs") / "vidssm" / f"labels_{clips.name}_{fraction:g}_{variant}" / "result.json"
+
+
+def collected(clips: ClipSet, fraction: float, variant: str) -> dict:
+    """The result a finished run left (`finetune`), or None values for a run that has none (not run, or killed)."""
+    saved = _result_file(clips, fraction, variant)
+    return json.loads(saved.read_text()) if saved.is_file() else {"top1": None, "steps": None}
+
+
 def finetune(
     clips: ClipSet,
     variant: str,
@@ -227,10 +237,10 @@ def finetune(
 ) -> dict:
     """One fine-tuning run and its test top-1 (run in a worker process, on `threads` threads); with `reuse`, the
     result a previous run with the same name left in `result.json`, if any."""
-    name = f"labels_{clips.name}_{fraction:g}_{variant}"
-    saved = Path("runs") / "vidssm" / name / "result.json"
+    saved = _result_file(clips, fraction, variant)
     if reuse and saved.is_file():
         return json.loads(saved.read_text())
+    name = saved.parent.name
     torch.set_num_threads(threads)
     init = {"scratch": "null", "pretrained_finetune": str(folder), "linear_probe": str(folder)}[variant]
     backbone_args = {**clips.backbone_args, **READOUT}
@@ -314,7 +324,7 @@ def _markdown(results: list[dict]) -> str:
                 f"| {float(frac):.0%} | {res['clips'][frac]} | {_pct(a)} | {_pct(b)} | "
                 f"{_pct(row.get('linear_probe'))} | {gain} |"
             )
-        steps = ", ".join(f"{k}: {v}" for k, v in res["steps"].items())
+        steps = ", ".join(f"{k}: {'not run' if v is None else v}" for k, v in res["steps"].items())
         out.append(f"\nOptimiser steps per run: {steps}.\n")
         if res.get("gif"):
             out.append(f"![masked test clips: clip, masked input, reconstruction]({res['gif']})\n")
@@ -361,6 +371,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse the results of runs that finished before")
     parser.add_argument("--no_write", action="store_true", help="only train (e.g. the scratch runs first)")
     parser.add_argument("--no_gif", action="store_true", help="no reconstruction GIF")
+    parser.add_argument("--collect", action="store_true", help="train nothing: write the results runs left")
     parser.add_argument("--batch_size", type=int, default=32, help="unless the set fixes it (real sets: 8)")
     parser.add_argument("--frames", type=int, default=16, help="frames per training / test clip")
     parser.add_argument(
@@ -439,19 +450,29 @@ def main() -> None:
             with open(path) as f:
                 res["clips"][str(fraction)] = sum(1 for _ in f) - 1
         jobs = [(fraction, variant) for fraction in args.fractions for variant in variants]
-        # separate processes: each run's CPU budget is its own process's time, so runs in parallel stay fair
-        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            per_run = (args.frames, args.threads, args.reuse)
-            futures = [
-                pool.submit(finetune, clips, v, f, subsets[f], folder, args.minutes, batch, *per_run) for f, v in jobs
-            ]
-            done = [f.result() for f in futures]
+        if args.collect:
+            done = [collected(clips, f, v) for f, v in jobs]
+        else:
+            done = _run_all(clips, jobs, subsets, folder, batch, args)
         for (fraction, variant), result in zip(jobs, done, strict=True):
             res["label_fractions"].setdefault(str(fraction), {})[variant] = result["top1"]
             res["steps"][f"{fraction}/{variant}"] = result["steps"]
         if not args.no_write:
             results[clips.name] = res
             write_results(out, results, args.primary)
+
+
+def _run_all(
+    clips: ClipSet, jobs: list, subsets: dict, folder: Path | None, batch: int, args: argparse.Namespace
+) -> list[dict]:
+    """Every (fraction, variant) fine-tuning of `jobs`, `args.jobs` at a time."""
+    # separate processes: each run's CPU budget is its own process's time, so runs in parallel stay fair
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        per_run = (args.frames, args.threads, args.reuse)
+        futures = [
+            pool.submit(finetune, clips, v, f, subsets[f], folder, args.minutes, batch, *per_run) for f, v in jobs
+        ]
+        return [f.result() for f in futures]
 
 
 if __name__ == "__main__":
