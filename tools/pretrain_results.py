@@ -8,13 +8,24 @@ subset of the train split) three runs of `configs/experiments/finetune_from_mae_
     pretrained_finetune  every weight from the pretrained backbone, a new head
     linear_probe         the pretrained backbone frozen, only the head trains (`freeze_backbone: true`)
 
-then `vidssm test` on the test split. Budgets are CPU time of the training process (`--cpu_time_budget`), fair
-when other work shares the machine. Writes `docs/results/pretraining.{md,json}` and `pretraining_<set>.gif` (masked
-test clips: clip, masked input, reconstruction). The JSON is a list with one object per set:
-`{"dataset": ..., "label_fractions": {"0.05": {"scratch": top1, "pretrained_finetune": top1, "linear_probe":
-top1}, ...}, ...}`, top-1 in [0, 1].
+then `vidssm test` on the test split. All three read the same per-frame features, the mean of each frame's patch
+tokens (`readout: patch_mean`): the features the masked-video loss trains (it never reads the CLS token). Budgets
+are CPU time of the training process (`--cpu_time_budget`), fair when other work shares the machine.
 
-    python tools/pretrain_results.py --pretrain_minutes 8 --minutes 2
+Sets: `mmnist` (Moving-MNIST direction, 4 classes, 32x32) and the real-footage sets of `vidssm data real-motion`:
+`camera` (7 camera motions) and `motion` (arrow of time x speed), 96x96, test clips from source videos never seen
+in training. A real-footage set is pretrained on the unlabelled train clips of every real set in `--pretrain_sets`
+(default: camera and motion), with the real-footage recipe's backbone (`configs/experiments/real_clips_tiny.yaml`:
+16x16 patches, zero-centred pixels) at width 128 (`REAL_NARROW`: more steps per CPU-minute).
+
+Writes `docs/results/pretraining.{md,json}` and `pretraining_<set>.gif` (masked test clips: clip, masked input,
+reconstruction). The JSON holds the asked keys of the primary set (`--primary`) at the top level,
+`{"dataset": ..., "label_fractions": {"0.05": {"scratch": top1, "pretrained_finetune": top1, "linear_probe": top1},
+...}, ...}` (top-1 in [0, 1]), and every set in the same layout under `"datasets": {name: {...}}`; sets measured
+earlier and not rerun are kept from the existing file. Each run's result is kept in `runs/vidssm/<run>/result.json`;
+`--reuse` reads it instead of training again (e.g. after an interrupted session).
+
+    python tools/pretrain_results.py --sets camera --pretrain_minutes 12 --minutes 2.5 --jobs 3
     python tools/pretrain_results.py --sets mmnist --fractions 0.05 1.0 --minutes 0.5 --pretrain_minutes 1
 """
 
@@ -49,6 +60,17 @@ FINETUNE = EXPERIMENTS / "finetune_from_mae_tiny.yaml"
 REAL_ARGS = yaml.safe_load((EXPERIMENTS / "real_clips_tiny.yaml").read_text())["model"]["init_args"]["backbone_args"]
 VARIANTS = ("scratch", "pretrained_finetune", "linear_probe")
 MMNIST_WIDTH = {"width": 96, "num_heads": 3, "mlp_dim": 384, "rep_size": 384, "depth": 3}
+# the real-footage recipe at width 128, one recurrence channel per token channel (tools/real_footage_results.py's
+# `trecvit_narrow`): about 3x cheaper per step than TRecViT-Ti width
+REAL_NARROW = {"width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512, "temporal": {"state_multiplier": 1}}
+# pretraining on real clips: light augmentation (flips are harmless without labels), a sample picture every 50 steps
+REAL_PRETRAIN_ARGS = (
+    "--data.init_args.scale", "[0.7, 1.0]", "--data.init_args.hflip", "true",
+    "--model.init_args.warmup_steps", "20", "--model.init_args.image_every_n_steps", "50",
+    "--checkpoint_every_n_steps", "25",  # a run killed on a crowded machine (OOM) keeps its last 25-step weights
+)  # fmt: skip
+READOUT = {"readout": "patch_mean"}  # what every fine-tuning / probe reads (see the module docstring)
+WORKERS = 0  # data loader processes per run (0: decoded in the training process; less memory on a shared machine)
 FINDINGS = "<!-- findings: written by hand, kept when the table is regenerated -->\n"
 
 
@@ -64,9 +86,30 @@ class ClipSet:
     img_size: int
     backbone_args: dict
     mask_ratio: float
+    mask_type: str = "tube"
+    pretrain_root: Path | None = None  # the unlabelled clips: `pretrain_csv` relative to it (default: the train split)
+    pretrain_csv: Path | None = None
+    pretrain_args: tuple[str, ...] = ()  # more CLI arguments of the pretraining run
+    pretrain_batch: int | None = None  # default: the fine-tuning batch
+    batch_size: int | None = None  # default: --batch_size
 
 
-def _sets(names: list[str], data: Path, real_data: Path) -> list[ClipSet]:
+def _pretrain_csv(real_data: Path, sets: list[str]) -> Path:
+    """One unlabelled annotation file over the train clips of `sets`, paths relative to `real_data` (under runs/)."""
+    rows = []
+    for name in sets:
+        with open(real_data / name / "train.csv", newline="") as f:
+            rows += [{"path": f"{name}/{r['path']}", "label": f"{name}_{r['label']}"} for r in csv.DictReader(f)]
+    path = Path("runs") / "label_subsets" / f"pretrain_{'_'.join(sets)}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["path", "label"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _sets(names: list[str], data: Path, real_data: Path, pretrain_sets: list[str]) -> list[ClipSet]:
     out = []
     if "mmnist" in names:
         build_moving_mnist(data / "mmnist_temporal", MovingMNISTConfig(), progress=False)
@@ -79,10 +122,17 @@ def _sets(names: list[str], data: Path, real_data: Path) -> list[ClipSet]:
         cfg = RealMotionConfig()
         if not real_is_built(real_data, cfg):
             build_real_motion(real_data, cfg, progress=False)
+        unlabelled = _pretrain_csv(real_data, pretrain_sets)
         for name in real:
             classes = len(REAL_SETS[name])
             root = real_data / name
-            out.append(ClipSet(name, root, "test.csv", "label_map.json", classes, 96, REAL_ARGS, 0.75))
+            args = {**REAL_ARGS, **REAL_NARROW}
+            # 36 patches per frame; a new mask per frame (`random`): the recurrence sees every patch position now
+            # and then, and filling in a masked patch from the frames before needs the motion since then
+            out.append(
+                ClipSet(name, root, "test.csv", "label_map.json", classes, 96, args, 0.75, "random", real_data,
+                        unlabelled, REAL_PRETRAIN_ARGS, pretrain_batch=4, batch_size=8)
+            )  # fmt: skip
     return out
 
 
@@ -113,16 +163,18 @@ def _write_subset(clips: ClipSet, fraction: float, seed: int) -> Path:
     return path
 
 
-def _data_args(clips: ClipSet, train_csv: Path, batch_size: int, frames: int) -> list[str]:
+def _data_args(
+    clips: ClipSet, train_csv: Path, batch_size: int, frames: int, backbone_args: dict, root: Path | None = None
+) -> list[str]:
     return [
-        "--data.init_args.format", "csv", "--data.init_args.root", str(clips.root),
+        "--data.init_args.format", "csv", "--data.init_args.root", str(root or clips.root),
         "--data.init_args.train_annotations", str(train_csv),
         "--data.init_args.label_map_file", str(clips.root / clips.label_map),
         "--data.init_args.val_annotations", str(clips.root / clips.test_csv),
         "--data.init_args.img_size", str(clips.img_size), "--data.init_args.scale", "[1.0, 1.0]",
         "--data.init_args.hflip", "false", "--data.init_args.batch_size", str(batch_size),
-        "--data.init_args.num_workers", "1", "--data.init_args.num_frames", str(frames),
-        "--model.init_args.backbone_args", json.dumps(clips.backbone_args),
+        "--data.init_args.num_workers", str(WORKERS), "--data.init_args.num_frames", str(frames),
+        "--model.init_args.backbone_args", json.dumps(backbone_args),
         "--trainer.max_time", "null", "--trainer.check_val_every_n_epoch", "1000000",  # scored once, by the test
         "--trainer.log_every_n_steps", "5", "--trainer.enable_progress_bar", "false",
     ]  # fmt: skip
@@ -137,14 +189,38 @@ def pretrain(clips: ClipSet, minutes: float, batch_size: int, frames: int) -> tu
     name = f"pretrain_{clips.name}"
     run = Path("runs") / "vidssm" / name
     shutil.rmtree(run, ignore_errors=True)  # a fresh run, never a resumed one
+    unlabelled = clips.pretrain_csv or clips.root / "train.csv"
+    data = _data_args(clips, unlabelled, batch_size, frames, clips.backbone_args, clips.pretrain_root)
+    if clips.pretrain_root is not None:  # the validation clips, relative to the same root
+        data += ["--data.init_args.val_annotations", str(unlabelled)]
     args = [
-        "fit", "--config", str(PRETRAIN), *_data_args(clips, clips.root / "train.csv", batch_size, frames),
-        "--data.init_args.labels", "false", "--model.init_args.mask_ratio", str(clips.mask_ratio),
+        "fit", "--config", str(PRETRAIN), *data, "--data.init_args.labels", "false",
+        "--model.init_args.mask_ratio", str(clips.mask_ratio), "--model.init_args.mask_type", clips.mask_type,
         "--run_name", name, "--cpu_time_budget", _seconds(minutes), "--trainer.max_epochs", "-1",
+        *clips.pretrain_args,
     ]  # fmt: skip
     train_main(args)
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    return run, int(ckpt["global_step"])
+    return run, export_pretrained(run)
+
+
+def export_pretrained(run: Path) -> int:
+    """(Re-)exports the backbone of a pretraining run's `last.ckpt` to `<run>/pretrained` with this code (so the
+    folder records the readout the current `MaskedVideoPretraining` sets); returns the run's optimiser steps."""
+    ckpt = run / "checkpoints" / "last.ckpt"
+    task = MaskedVideoPretraining.load_from_checkpoint(ckpt, map_location="cpu")
+    shutil.rmtree(run / "pretrained", ignore_errors=True)
+    task.backbone.save_pretrained(run / "pretrained")
+    return int(torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"])
+
+
+def _result_file(clips: ClipSet, fraction: float, variant: str) -> Path:
+    return Path("runs") / "vidssm" / f"labels_{clips.name}_{fraction:g}_{variant}" / "result.json"
+
+
+def collected(clips: ClipSet, fraction: float, variant: str) -> dict:
+    """The result a finished run left (`finetune`), or None values for a run that has none (not run, or killed)."""
+    saved = _result_file(clips, fraction, variant)
+    return json.loads(saved.read_text()) if saved.is_file() else {"top1": None, "steps": None}
 
 
 def finetune(
@@ -157,19 +233,26 @@ def finetune(
     batch_size: int,
     frames: int,
     threads: int,
+    reuse: bool = False,
 ) -> dict:
-    """One fine-tuning run and its test top-1 (run in a worker process, on `threads` threads)."""
+    """One fine-tuning run and its test top-1 (run in a worker process, on `threads` threads); with `reuse`, the
+    result a previous run with the same name left in `result.json`, if any."""
+    saved = _result_file(clips, fraction, variant)
+    if reuse and saved.is_file():
+        return json.loads(saved.read_text())
+    name = saved.parent.name
     torch.set_num_threads(threads)
     init = {"scratch": "null", "pretrained_finetune": str(folder), "linear_probe": str(folder)}[variant]
+    backbone_args = {**clips.backbone_args, **READOUT}
     args = [
-        "--config", str(FINETUNE), *_data_args(clips, train_csv, batch_size, frames),
+        "--config", str(FINETUNE), *_data_args(clips, train_csv, batch_size, frames, backbone_args),
         "--data.init_args.test_annotations", str(clips.root / clips.test_csv),
         "--model.init_args.init_from", init,
         "--model.init_args.freeze_backbone", str(variant == "linear_probe").lower(),
     ]  # fmt: skip
+    args += ["--model.init_args.warmup_steps", "10"]  # of about 200 steps
     if variant == "linear_probe":  # only the head trains: a probe's usual larger step
         args += ["--model.init_args.lr", "1e-2"]
-    name = f"labels_{clips.name}_{fraction:g}_{variant}"
     shutil.rmtree(Path("runs") / "vidssm" / name, ignore_errors=True)
     run, train_s = fit_for(args, name, minutes, progress_bar=False, clock="cpu")
     series = read_metrics(run / "metrics.csv")
@@ -177,10 +260,11 @@ def finetune(
     top1 = series["test/top1"][-1][1] if "test/top1" in series else float("nan")
     done = {"top1": top1, "steps": int(ckpt["global_step"]), "wall_s": round(train_s)}
     print({"set": clips.name, "fraction": fraction, "variant": variant, **done}, flush=True)
+    saved.write_text(json.dumps(done) + "\n")
     return done
 
 
-def reconstruction_gif(run: Path, clips: ClipSet, out: Path, num: int = 4, scale: int = 3) -> Path:
+def reconstruction_gif(run: Path, clips: ClipSet, out: Path, num: int = 4) -> Path:
     """GIF of `num` masked test clips (rows: clip, masked input, reconstruction), from the pretraining checkpoint."""
     from PIL import Image
 
@@ -197,7 +281,7 @@ def reconstruction_gif(run: Path, clips: ClipSet, out: Path, num: int = 4, scale
     with torch.no_grad():
         mask = task.masks(batch["index"], batch["video"].shape[1], epoch=0)
         pic = task.reconstruction(batch["video"], mask, task(batch["video"], mask))  # [B, 3, T, 3, H, W]
-    images = []
+    images, scale = [], max(1, 96 // clips.img_size)
     for t in range(pic.shape[2]):
         frame = pic[:, :, t].permute(2, 1, 3, 0, 4).flatten(3, 4).flatten(1, 2)  # [3, 3 H, B W]
         img = Image.fromarray((frame.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy())
@@ -206,34 +290,72 @@ def reconstruction_gif(run: Path, clips: ClipSet, out: Path, num: int = 4, scale
     return out
 
 
-def _markdown(results: list[dict], meta: dict) -> str:
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def _markdown(results: list[dict]) -> str:
     out = [
         "# Masked video pretraining: label efficiency (CPU, same fine-tuning budget per run)\n",
-        f"`python tools/pretrain_results.py {meta['command']}` — pretraining {meta['pretrain_minutes']:g} min and "
-        f"each fine-tuning {meta['minutes']:g} min of CPU time of the training process; {meta['threads']} thread(s) "
-        f"per run, torch {meta['torch']}, {meta['cpu']}, {meta['jobs']} fine-tuning runs at a time. "
-        "Recipes `configs/experiments/mae_pretrain_tiny.yaml` (pretraining on "
-        "the train clips with the labels ignored) and `configs/experiments/finetune_from_mae_tiny.yaml`; label "
-        "subsets stratified and seeded; test top-1 on the test split.\n",
+        "Recipes `configs/experiments/mae_pretrain_tiny.yaml` (pretraining on unlabelled train clips, labels "
+        "ignored) and `configs/experiments/finetune_from_mae_tiny.yaml` (every variant reads the mean of each "
+        "frame's patch tokens, `readout: patch_mean`); label subsets stratified and seeded; test top-1 on the test "
+        "split; budgets in CPU time of the training process, one torch thread per run.\n",
     ]
     for res in results:
+        meta, pre = res["meta"], res["pretrain"]
+        unlabelled = f" on {pre['clips']} unlabelled clips" if "clips" in pre else ""
         out.append(
-            f"\n## `{res['dataset']}` ({res['classes']} classes, chance {1 / res['classes']:.0%}; pretraining: "
-            f"{res['pretrain']['steps']} steps, masked {res['pretrain']['mask_ratio']:.0%} of patches per frame, "
-            f"tubes)\n"
+            f"\n## `{res['dataset']}` ({res['classes']} classes, chance {1 / res['classes']:.1%})\n\n"
+            f"`python tools/pretrain_results.py {meta['command']}` — torch {meta['torch']}, {meta['cpu']}. "
+            f"Pretraining: {pre['minutes']:g} CPU-min, {pre['steps']} steps"
+            f"{unlabelled}, {pre.get('mask_type', 'tube')} masks of {pre['mask_ratio']:.0%} of the patches per frame. "
+            f"Each fine-tuning / probe: {meta['minutes']:g} CPU-min. Backbone: `{json.dumps(res['backbone_args'])}`."
+            "\n"
         )
+        if res.get("note"):
+            out.append(f"**Note:** {res['note']}\n")
         out.append("| labels | clips | scratch | pretrained + fine-tune | linear probe | fine-tune − scratch |")
         out.append("|---:|---:|---:|---:|---:|---:|")
         for frac, row in res["label_fractions"].items():
-            gain = row["pretrained_finetune"] - row["scratch"]
+            a, b = row.get("scratch"), row.get("pretrained_finetune")
+            gain = "—" if a is None or b is None else f"{round(100 * (b - a), 1) + 0.0:+.1f} pts"
             out.append(
-                f"| {float(frac):.0%} | {res['clips'][frac]} | {row['scratch']:.1%} | "
-                f"{row['pretrained_finetune']:.1%} | {row['linear_probe']:.1%} | {100 * gain + 0.0:+.1f} pts |"
+                f"| {float(frac):.0%} | {res['clips'][frac]} | {_pct(a)} | {_pct(b)} | "
+                f"{_pct(row.get('linear_probe'))} | {gain} |"
             )
-        steps = ", ".join(f"{k}: {v}" for k, v in res["steps"].items())
+        steps = ", ".join(f"{k}: {'not run' if v is None else v}" for k, v in res["steps"].items())
         out.append(f"\nOptimiser steps per run: {steps}.\n")
-        out.append(f"![masked test clips: clip, masked input, reconstruction]({res['gif']})\n")
+        if res.get("gif"):
+            out.append(f"![masked test clips: clip, masked input, reconstruction]({res['gif']})\n")
     return "\n".join(out) + "\n"
+
+
+def write_results(out: Path, results: dict[str, dict], primary: str) -> None:
+    """`pretraining.json` (the primary set's keys at the top level, every set under `datasets`) and
+    `pretraining.md` (tables, then the hand-written findings kept from the existing file)."""
+    first = results.get(primary) or next(iter(results.values()))
+    doc = {
+        "dataset": first["dataset"],
+        "label_fractions": first["label_fractions"],
+        "primary": "the top-level dataset/label_fractions are the primary set's; every set is under datasets",
+        "datasets": results,
+    }
+    (out / "pretraining.json").write_text(json.dumps(doc, indent=2) + "\n")
+    md = out / "pretraining.md"
+    findings = md.read_text().split(FINDINGS, 1)[1] if md.is_file() and FINDINGS in md.read_text() else ""
+    md.write_text(_markdown([results[k] for k in sorted(results, key=lambda k: k != first["dataset"])]) + "\n"
+                  + FINDINGS + findings)  # fmt: skip
+
+
+def _previous(out: Path) -> dict[str, dict]:
+    path = out / "pretraining.json"
+    if not path.is_file():
+        return {}
+    doc = json.loads(path.read_text())
+    if "datasets" in doc:
+        return doc["datasets"]
+    return {r["dataset"]: {**r, "meta": doc.get("meta", {})} for r in doc.get("results", [])}  # the older layout
 
 
 def main() -> None:
@@ -241,8 +363,16 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=2.0, help="CPU minutes of each fine-tuning run")
     parser.add_argument("--pretrain_minutes", type=float, default=8.0, help="CPU minutes of pretraining per set")
     parser.add_argument("--sets", default="mmnist", help="comma-separated: mmnist, camera, motion")
+    parser.add_argument("--pretrain_sets", default="camera,motion", help="real sets whose train clips pretrain")
+    parser.add_argument("--primary", default="camera", help="the set whose results are the JSON's top-level keys")
     parser.add_argument("--fractions", nargs="+", type=float, default=[0.05, 0.2, 1.0])
-    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {VARIANTS}")
+    parser.add_argument("--pretrain_run", default=None, help="reuse this pretraining run folder (re-exported)")
+    parser.add_argument("--reuse", action="store_true", help="reuse the results of runs that finished before")
+    parser.add_argument("--no_write", action="store_true", help="only train (e.g. the scratch runs first)")
+    parser.add_argument("--no_gif", action="store_true", help="no reconstruction GIF")
+    parser.add_argument("--collect", action="store_true", help="train nothing: write the results runs left")
+    parser.add_argument("--batch_size", type=int, default=32, help="unless the set fixes it (real sets: 8)")
     parser.add_argument("--frames", type=int, default=16, help="frames per training / test clip")
     parser.add_argument(
         "--threads",
@@ -261,52 +391,88 @@ def main() -> None:
     torch.set_num_threads(args.threads)  # the pretraining runs in this process
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for clips in _sets(args.sets.split(","), Path(args.data), Path(args.real_data)):
-        run, steps = pretrain(clips, args.pretrain_minutes, args.batch_size, args.frames)
-        gif = reconstruction_gif(run, clips, out / f"pretraining_{clips.name}.gif")
-        folder = run / "pretrained"
+    variants = [v for v in VARIANTS if v in args.variants.split(",")]
+    results = _previous(out)
+    sets = _sets(args.sets.split(","), Path(args.data), Path(args.real_data), args.pretrain_sets.split(","))
+    for clips in sets:
+        batch = clips.batch_size or args.batch_size
+        folder, gif, steps = None, None, 0
+        if any(v != "scratch" for v in variants):
+            if args.pretrain_run:
+                run = Path(args.pretrain_run)
+                steps = export_pretrained(run)
+            else:
+                run, steps = pretrain(clips, args.pretrain_minutes, clips.pretrain_batch or batch, args.frames)
+            if not args.no_gif:
+                gif = reconstruction_gif(run, clips, out / f"pretraining_{clips.name}.gif")
+            folder = run / "pretrained"
+        unlabelled = clips.pretrain_csv or clips.root / "train.csv"
+        with open(unlabelled) as f:
+            num_unlabelled = sum(1 for _ in f) - 1
         res = {
             "dataset": clips.name,
             "classes": clips.classes,
             "label_fractions": {},
             "clips": {},
             "steps": {},
-            "backbone_args": clips.backbone_args,
-            "pretrain": {"steps": steps, "mask_ratio": clips.mask_ratio, "minutes": args.pretrain_minutes},
-            "gif": gif.name,
+            "backbone_args": {**clips.backbone_args, **READOUT},
+            "pretrain": {
+                "steps": steps,
+                "mask_ratio": clips.mask_ratio,
+                "mask_type": clips.mask_type,
+                "minutes": args.pretrain_minutes,
+                "clips": num_unlabelled,
+            },
+            "gif": gif.name if gif else None,
+            "meta": {
+                "minutes": args.minutes,
+                "command": " ".join(
+                    f"--{k} {v}"
+                    for k, v in (
+                        ("sets", clips.name.split("_")[0]),
+                        ("pretrain_minutes", f"{args.pretrain_minutes:g}"),
+                        ("minutes", f"{args.minutes:g}"),
+                        ("jobs", args.jobs),
+                        ("frames", args.frames),
+                        ("threads", args.threads),
+                        ("fractions", " ".join(f"{f:g}" for f in args.fractions)),
+                    )
+                ),
+                "threads": args.threads,
+                "jobs": args.jobs,
+                "batch_size": batch,
+                "torch": torch.__version__,
+                "cpu": platform.processor() or platform.machine(),
+            },
         }
         subsets = {fraction: _write_subset(clips, fraction, seed=0) for fraction in args.fractions}
         for fraction, path in subsets.items():
             with open(path) as f:
                 res["clips"][str(fraction)] = sum(1 for _ in f) - 1
-        jobs = [(fraction, variant) for fraction in args.fractions for variant in VARIANTS]
-        # separate processes: each run's CPU budget is its own process's time, so runs in parallel stay fair
-        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            per_run = (args.frames, args.threads)
-            futures = [
-                pool.submit(finetune, clips, v, f, subsets[f], folder, args.minutes, args.batch_size, *per_run)
-                for f, v in jobs
-            ]
-            done = [f.result() for f in futures]
+        jobs = [(fraction, variant) for fraction in args.fractions for variant in variants]
+        if args.collect:
+            done = [collected(clips, f, v) for f, v in jobs]
+        else:
+            done = _run_all(clips, jobs, subsets, folder, batch, args)
         for (fraction, variant), result in zip(jobs, done, strict=True):
             res["label_fractions"].setdefault(str(fraction), {})[variant] = result["top1"]
             res["steps"][f"{fraction}/{variant}"] = result["steps"]
-        results.append(res)
-        meta = {
-            "minutes": args.minutes,
-            "pretrain_minutes": args.pretrain_minutes,
-            "command": f"--sets {args.sets} --pretrain_minutes {args.pretrain_minutes:g} --minutes {args.minutes:g} "
-            f"--jobs {args.jobs} --frames {args.frames} --threads {args.threads}",
-            "threads": args.threads,
-            "jobs": args.jobs,
-            "torch": torch.__version__,
-            "cpu": platform.processor() or platform.machine(),
-        }
-        (out / "pretraining.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-        md = out / "pretraining.md"
-        findings = md.read_text().split(FINDINGS, 1)[1] if md.is_file() and FINDINGS in md.read_text() else ""
-        md.write_text(_markdown(results, meta) + "\n" + FINDINGS + findings)
+        if not args.no_write:
+            results[clips.name] = res
+            write_results(out, results, args.primary)
+
+
+def _run_all(
+    clips: ClipSet, jobs: list, subsets: dict, folder: Path | None, batch: int, args: argparse.Namespace
+) -> list[dict]:
+    """Every (fraction, variant) fine-tuning of `jobs`, `args.jobs` at a time."""
+    # separate processes: each run's CPU budget is its own process's time, so runs in parallel stay fair
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        per_run = (args.frames, args.threads, args.reuse)
+        futures = [
+            pool.submit(finetune, clips, v, f, subsets[f], folder, args.minutes, batch, *per_run) for f, v in jobs
+        ]
+        return [f.result() for f in futures]
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from safetensors.torch import load_file
 from vidssm.data.datamodule import VideoDataModule
 from vidssm.data.writers import write_video
 from vidssm.hub import from_pretrained
+from vidssm.models import create_model
+from vidssm.tasks.classification import ClipClassification
 from vidssm.tasks.cli import train_main
 from vidssm.tasks.masking import batch_masks, mask_pixels, normalize_patches, patchify, sample_mask, unpatchify
 from vidssm.tasks.pretraining import MaskedVideoPretraining
@@ -194,6 +196,7 @@ def test_pretrain_then_finetune_and_probe_through_the_recipes(tmp_path, monkeypa
     folder = run / "pretrained"
     meta = json.loads((folder / "config.json").read_text())
     assert meta["has_head"] is False
+    assert meta["config"]["readout"] == "patch_mean"  # the features the loss trained
     assert not any(k.startswith("head.cls_head.") for k in load_file(str(folder / "model.safetensors")))
     assert sorted(p.name for p in (run / "reconstructions").glob("*.png")) == ["step000000.png", "step000001.png"]
 
@@ -212,6 +215,7 @@ def test_pretrain_then_finetune_and_probe_through_the_recipes(tmp_path, monkeypa
     finetune = [
         "fit", "--config", str(EXPERIMENTS / "finetune_from_mae_tiny.yaml"), *SHRINK, "--data.init_args.root", "videos",
         "--model.init_args.freeze_backbone", "true", "--model.init_args.lr", "1e-2",
+        "--model.init_args.backbone_args", json.dumps({**TINY, "readout": "patch_mean"}),
     ]  # fmt: skip
     train_main([*finetune, "--trainer.logger", json.dumps({"class_path": "lightning.pytorch.loggers.CSVLogger",
                 "init_args": {"save_dir": "runs", "name": "vidssm", "version": "probe"}})])  # fmt: skip
@@ -221,3 +225,84 @@ def test_pretrain_then_finetune_and_probe_through_the_recipes(tmp_path, monkeypa
     assert backbone_keys and all(torch.equal(probe[k], pretrained[k]) for k in backbone_keys)
     assert not torch.equal(probe["head.pre_logits.weight"], pretrained["head.pre_logits.weight"])
     assert probe["head.cls_head.weight"].shape[0] == 2  # the data's two classes
+
+
+def test_patch_mean_readout_is_the_mean_of_the_final_patch_tokens_and_streams_exactly():
+    torch.manual_seed(0)
+    model = create_model("trecvit_debug", **DEBUG, readout="patch_mean").double().eval()
+    video = torch.rand(2, 4, 3, 32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        tokens = model(video, output="tokens")  # [B, T, 1+N, D] after the final norm
+        head = model.head
+        per_frame = torch.tanh(head.pre_logits(tokens[:, :, 1:].sum(dim=2) / (tokens.shape[2] - 1)))
+        expected = head.cls_head(per_frame.mean(dim=1))
+        torch.testing.assert_close(model(video), expected, rtol=1e-12, atol=1e-12)
+        cls = create_model("trecvit_debug", **DEBUG).double().eval()
+        cls.load_state_dict(model.state_dict())
+        assert not torch.allclose(cls(video), expected)  # the CLS readout is another input
+        model, video = model.float(), video.float()  # streaming keeps float32 readouts
+        state = model.init_state(2)
+        for t in range(4):
+            logits, state = model.step(video[:, t], state)
+        torch.testing.assert_close(logits, model(video), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(logits.double(), expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="readout"):
+        create_model("trecvit_debug", readout="mean")
+
+
+def _masked_video_folder(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    task = MaskedVideoPretraining("trecvit_debug", backbone_args=DEBUG)
+    return task.backbone.save_pretrained(tmp_path / "mae")
+
+
+def test_probe_input_changes_with_the_backbone_weights_and_not_with_the_head(tmp_path):
+    """What a frozen-backbone probe reads (the per-frame `readout_token` of the final tokens) is a function of the
+    backbone's weights: perturbing the head leaves it bit for bit, perturbing any backbone layer changes it."""
+    folder = _masked_video_folder(tmp_path)
+    args = {**DEBUG, "readout": "patch_mean"}
+    task = ClipClassification("trecvit_debug", args, num_classes=3, init_from=str(folder), freeze_backbone=True)
+    model = task.backbone.eval()
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == {
+        n for n, _ in model.named_parameters() if n.startswith("head.")
+    }
+    video = torch.rand(2, 4, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+
+    def probe_input() -> torch.Tensor:
+        with torch.no_grad():
+            return model.readout_token(model.forward_features(video))  # [B, T, D]
+
+    before = probe_input()
+    logits = model(video).detach()
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.add_(torch.randn_like(p))
+    assert not torch.allclose(model(video), logits)  # the head did change
+    assert torch.equal(probe_input(), before)
+    for name in ("spatial.1.mlp.fc2.weight", "temporal.0", "tokenizer"):
+        with torch.no_grad():
+            params = [p for n, p in model.named_parameters() if n.startswith(name)]
+            saved = [p.clone() for p in params]
+            for p in params:
+                p.add_(0.1 * torch.randn_like(p))
+        assert params and (probe_input() - before).abs().max() > 1e-3, name
+        with torch.no_grad():
+            for p, s in zip(params, saved, strict=True):
+                p.copy_(s)
+    assert torch.equal(probe_input(), before)
+
+
+def test_a_probe_of_the_untrained_cls_token_of_a_masked_video_backbone_raises(tmp_path):
+    folder = _masked_video_folder(tmp_path)
+    assert json.loads((folder / "config.json").read_text())["config"]["readout"] == "patch_mean"
+    with pytest.raises(ValueError, match="readout: patch_mean"):
+        ClipClassification("trecvit_debug", DEBUG, num_classes=3, init_from=str(folder), freeze_backbone=True)
+    ClipClassification("trecvit_debug", DEBUG, num_classes=3, init_from=str(folder))  # fine-tuning trains it all
+    # a supervised folder (CLS readout) probed with its own readout is accepted, with another one it is not
+    supervised = create_model("trecvit_debug", **DEBUG).save_pretrained(tmp_path / "supervised")
+    ClipClassification("trecvit_debug", DEBUG, num_classes=3, init_from=str(supervised), freeze_backbone=True)
+    with pytest.raises(ValueError, match="readout: cls"):
+        ClipClassification(
+            "trecvit_debug", {**DEBUG, "readout": "patch_mean"}, num_classes=3, init_from=str(supervised),
+            freeze_backbone=True,
+        )  # fmt: skip

@@ -7,6 +7,10 @@ Every layer factorises time and space: a temporal block runs over time for every
     video [B, T, 3, H, W] ─ tokenizer ─▶ [B, T, 1+N, D]
         ─▶ depth × ( temporal block over T per token ─▶ ViT block over 1+N per frame )
         ─▶ LayerNorm ─▶ CLS per frame ─▶ tanh(pre_logits) ─▶ mean over clip ─▶ cls_head
+
+The head's per-frame input is the CLS token (`readout="cls"`, TRecViT) or the mean of the frame's patch tokens
+(`readout="patch_mean"`, VideoMAE's readout: the features masked-video pretraining trains, see
+`vidssm.tasks.pretraining`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from vidssm.layers.temporal_config import LEGACY_TEMPORAL_FIELDS, as_temporal_co
 
 from .base import ClipHead, StreamingVideoModel, TokenGrid, run_temporal
 from .registry import register_model
+
+READOUTS = ("cls", "patch_mean")  # the head's per-frame input (`TRecViTConfig.readout`)
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,10 @@ class TRecViTConfig:
         drop_path_rate: Stochastic depth of the spatial blocks (linearly increasing).
         mlp_act: GeLU of the spatial MLP: `"gelu_tanh"` (TRecViT / big_vision) or `"gelu"` (exact erf, as
             timm ViTs; use it for models initialised from timm weights).
+        readout: The head's per-frame input, from the final-norm tokens of the frame: `"cls"` (the CLS token, as
+            TRecViT) or `"patch_mean"` (the mean of the patch tokens, as VideoMAE's classifier). A masked-video
+            pretrained backbone trains only the patch tokens (its loss never reads the CLS token), so its linear
+            probe reads `"patch_mean"` (`VideoTask(freeze_backbone=True)` checks it).
     """
 
     img_size: int = 224
@@ -74,12 +84,15 @@ class TRecViTConfig:
     pixel_std: tuple[float, float, float] | None = None
     drop_path_rate: float = 0.0
     mlp_act: str = "gelu_tanh"
+    readout: str = "cls"
 
     LEGACY_FIELDS: ClassVar[dict[str, str]] = LEGACY_TEMPORAL_FIELDS  # flat fields of older saved configs
 
     def __post_init__(self) -> None:
         default = type(self).__dataclass_fields__["temporal"].default
         object.__setattr__(self, "temporal", as_temporal_config(self.temporal, default))
+        if self.readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {self.readout!r}")
         for name in ("pixel_mean", "pixel_std"):  # YAML / JSON lists: the tuples the fields are typed as
             if isinstance(getattr(self, name), list):
                 object.__setattr__(self, name, tuple(getattr(self, name)))
@@ -128,6 +141,13 @@ class TRecViT(StreamingVideoModel):
         """CLS first, then the row-major patch grid."""
         pe = self.tokenizer.patch_embed
         return TokenGrid(1, tuple(pe.grid_size), tuple(pe.patch_size))
+
+    def readout_token(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Per-frame head input `[B, T, D]` from tokens `[B, T, 1+N, D]`: the CLS token, or the mean of the patch
+        tokens (`config.readout`)."""
+        if self.config.readout == "patch_mean":
+            return tokens[:, :, 1:].mean(dim=2)
+        return tokens[:, :, 0]
 
     def encode(
         self, video: torch.Tensor, reset: torch.Tensor | None, states: tuple | None

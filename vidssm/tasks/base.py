@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from torchmetrics import Metric
 from vidssm.convert import init_backbone
 from vidssm.models import create_model
 from vidssm.models.base import StreamingVideoModel
+from vidssm.models.pretrained import CONFIG_NAME
 from vidssm.models.registry import model_entry, replace_config
 
 from .optim import build_optimizer
@@ -99,6 +101,26 @@ def time_budget_progress(trainer: L.Trainer) -> Callable[[], float]:
     return progress
 
 
+def check_probe_readout(backbone: nn.Module, init_from: str | Path) -> None:
+    """Raises unless `backbone` reads the per-frame token that the `save_pretrained` folder `init_from` records
+    (`config.readout`, `"cls"` when absent); other kinds of weights (`.npz`, timm files) are not checked.
+
+    Raises:
+        ValueError: The readouts differ: a frozen probe would read features the pretraining did not train.
+    """
+    meta_path = Path(init_from) / CONFIG_NAME
+    config = getattr(backbone, "config", None)
+    if not meta_path.is_file() or not hasattr(config, "readout"):
+        return
+    trained = json.loads(meta_path.read_text()).get("config", {}).get("readout", "cls")
+    if config.readout != trained:
+        raise ValueError(
+            f"freeze_backbone: the backbone reads readout={config.readout!r}, but {init_from} was trained to give "
+            f"readout={trained!r} features (its config.json); a probe of the other token measures untrained "
+            f"features. Set backbone_args.readout: {trained}"
+        )
+
+
 class VideoTask(L.LightningModule):
     """Base of the vidssm tasks: holds the backbone and wires AdamW + warmup/cosine.
 
@@ -123,8 +145,15 @@ class VideoTask(L.LightningModule):
         init_from: Pretrained backbone weights to start from, under this task's new head: a released TRecViT
             `.npz` (supervised or MAE), a vidssm `save_pretrained` folder, or a timm ViT file (see
             `vidssm.convert.init_backbone`). Loaded once at construction; a resumed run restores its checkpoint.
-        freeze_backbone: Train only the head (`head.*`): a linear probe on the per-frame readout, as the
-            TRecViT paper's frozen evaluations.
+        freeze_backbone: Train only the head (`head.*`): a probe on the per-frame readout, as the TRecViT paper's
+            frozen evaluations. The probe's input is the backbone's `readout_token` (the final-norm features of each
+            frame; a TRecViT's `readout`: CLS token or patch-token mean), a function of the backbone's weights
+            only. With `init_from` a `save_pretrained` folder, the backbone must read the token the folder records
+            (`config.readout`): a masked-video pretrained folder records `"patch_mean"`, since its loss never
+            trains the CLS token, and probing an untrained token measures nothing.
+
+    Raises:
+        ValueError: `freeze_backbone` with a backbone whose readout differs from the `init_from` folder's.
 
     Attributes:
         objective: How the task scores the head, saved with the model: `"clip"` (whole clips) or `"online"`
@@ -157,6 +186,8 @@ class VideoTask(L.LightningModule):
             kind = init_backbone(self.backbone, init_from)
             log.info("backbone initialised from %s (%s)", init_from, kind)
         if freeze_backbone:
+            if init_from:
+                check_probe_readout(self.backbone, init_from)
             for name, p in self.backbone.named_parameters():
                 p.requires_grad_(name.startswith("head."))
 

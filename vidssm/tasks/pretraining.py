@@ -15,6 +15,7 @@ backbone runs unchanged (causal and streamable), and what it learns is exported 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +90,9 @@ class MaskedVideoPretraining(VideoTask):
     learned mask token (a parameter of this task, not of the backbone, so the exported backbone is a plain model).
     Every `image_every_n_steps` training steps a reconstruction picture (rows: clip, masked input, reconstruction;
     one column per frame) is written to `<run>/reconstructions/` and to TensorBoard. At the end of fit the backbone
-    is exported with `save_pretrained` without a classifier (`<run>/pretrained`); start a fine-tuning or a linear
-    probe from it with `init_from`.
+    is exported with `save_pretrained` without a classifier (`<run>/pretrained`), its `readout` set to `"patch_mean"`
+    (the features the loss trains); start a fine-tuning or a linear probe from it with `init_from` (a probe must
+    read the same, `backbone_args.readout: patch_mean`).
 
     Args:
         mask_type: `"tube"` (one spatial mask for all frames) or `"random"` (a new mask per frame).
@@ -153,6 +155,10 @@ class MaskedVideoPretraining(VideoTask):
             if name.startswith("head."):
                 p.requires_grad_(False)
         self.backbone.untrained_head = tuple(k for k in self.backbone.state_dict() if k.startswith("head."))
+        # The loss trains the patch tokens only (the decoder drops the CLS token): the exported backbone's features
+        # are the patch tokens, so its readout is their mean (a probe of the CLS token would read untrained values).
+        if hasattr(self.backbone.config, "readout"):
+            self.backbone.config = replace(self.backbone.config, readout="patch_mean")
 
     @property
     def num_patches(self) -> int:
