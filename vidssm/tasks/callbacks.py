@@ -163,10 +163,21 @@ class UniformPredictionWarning(L.Callback):
 
 
 def read_metrics(csv_path: Path) -> dict[str, list[tuple[int, float]]]:
-    """`{metric: [(step, value), ...]}` from a Lightning CSVLogger `metrics.csv`."""
+    """`{metric: [(step, value), ...]}` from a Lightning CSVLogger `metrics.csv`.
+
+    Raises:
+        ValueError: A row with more fields than the header (e.g. two runs wrote into the same run folder at once),
+            naming the file and the line.
+    """
     series: dict[str, list[tuple[int, float]]] = {}
     with open(csv_path, newline="") as f:
-        for row in csv.DictReader(f):
+        reader = csv.DictReader(f)
+        for row in reader:
+            if None in row:  # DictReader puts the fields beyond the header under the key None
+                raise ValueError(
+                    f"{csv_path}, line {reader.line_num}: {len(reader.fieldnames or ()) + len(row[None])} fields "
+                    f"under a header of {len(reader.fieldnames or ())} (did two runs write into this folder?)"
+                )
             step = int(row.get("step") or 0)
             for key, value in row.items():
                 if key not in ("step", "epoch") and value not in ("", None):
@@ -211,8 +222,11 @@ class TrainingReport(L.Callback):
             return
         folder = Path(log_dir)
         metrics = folder / "metrics.csv"
-        if metrics.is_file():
-            log.info("training curves: %s", plot_curves(metrics, folder / "curves.png"))
+        if metrics.is_file():  # a side product: a plot that fails must not cost the trained model its export
+            try:
+                log.info("training curves: %s", plot_curves(metrics, folder / "curves.png"))
+            except ValueError as err:
+                log.warning("training curves not plotted: %s", err)
         backbone = getattr(pl_module, "backbone", None)
         if backbone is not None and hasattr(backbone, "save_pretrained"):
             label_map = getattr(trainer.datamodule, "label_map", None) if trainer.datamodule else None
