@@ -343,7 +343,7 @@ class JaxSide:
         self.model = trecvit_model.get_model("Ti", num_frames=frames_per_clip, num_classes=num_classes)
         enc = self.model.encoder
         video = jnp.zeros((1, 2, size, size, 3), jnp.float32)
-        self.params = jax.jit(self.model.init)(jax.random.PRNGKey(seed), video)["params"]
+        self.params = self.model.init(jax.random.PRNGKey(seed), video)["params"]  # eager: no slow XLA compile
         np.savez(ckpt, **_flatten(jax.device_get(self.params)))
         kind = common.TemporalBlockType.RECURRENT
         # the arguments their LRUViT passes to recurrentgemma's ResidualBlock, read from their encoder's fields
@@ -756,7 +756,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    start = time.perf_counter()
+    start, load_start = time.perf_counter(), os.getloadavg()[0]
     import onnxruntime
     import torch
 
@@ -766,6 +766,7 @@ def main(argv: list[str] | None = None) -> dict:
         rows = [r for r in rows if not r.startswith("compiled")]
     if args.no_onnx:
         rows = [r for r in rows if not r.startswith("ort")]
+    skipped = [ROWS[r][0] for r in ROWS if r not in rows]
     python = ensure_peer_venv(args.peer_venv, not args.no_install)
     worker = PeerWorker(python, args.threads)
     notes = [
@@ -773,6 +774,8 @@ def main(argv: list[str] | None = None) -> dict:
         f"{args.threads} thread(s); ONNX Runtime sessions use their default (one thread per physical core), as "
         "`OnnxBackend` creates them.",
     ]
+    if skipped:
+        notes.append(f"Not measured in this run (--no-compile / --no-onnx): {'; '.join(skipped)}.")
     try:
         with tempfile.TemporaryDirectory(prefix="peer_stream_") as tmp:
             work = Path(tmp)
@@ -836,6 +839,10 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         worker.close()
     ms = summarise(times)
+    notes.append(
+        f"Load average (1 min) on the {os.cpu_count()} cores: {load_start:.1f} at the start of the run, "
+        f"{os.getloadavg()[0]:.1f} at the end (other helpers' jobs): every row ran under that contention."
+    )
     goals = {str(f): verdicts(ms, flops["ratio"], f) for f in args.checkpoints}
     command = (
         "python tools/bench_peer_stream.py --trecvit-src DIR"
