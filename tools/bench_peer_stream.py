@@ -171,8 +171,9 @@ def render_markdown(result: dict) -> str:
         f"weights: max abs error {checks['vidssm_vs_jax_logits']:.2e} (logits scale "
         f"{checks['logits_scale']:.2e}); ONNX Runtime step vs JAX: "
         f"{checks.get('ort_vs_jax_logits', float('nan')):.2e}.",
-        "- The same long stream on both sides (the same random frames, vidssm advanced with `prefill` chunks, "
-        "JAX one jitted step per frame): max abs error of the logits after frame "
+        "- The same long stream on both sides (the same random frames; JAX one jitted step per "
+        f"frame, vidssm advanced with {meta.get('advance', 'its eager step, one per frame')}): max abs error of "
+        "the logits after frame "
         + ", ".join(f"{f}: {e:.2e}" for f, e in checks.get("vidssm_vs_jax_logits_at", {}).items())
         + ".",
         "",
@@ -600,13 +601,13 @@ class TorchSide:
             out[row] = float(np.abs(np.concatenate(logits) - jax_logits).max())
         return out
 
-    def prepare(self, frames: np.ndarray, checkpoints: list[int], chunk: int = 10) -> dict[str, np.ndarray]:
+    def prepare(self, frames: np.ndarray, checkpoints: list[int]) -> dict[str, np.ndarray]:
         """The frames (`[pool, H, W, 3]`, frame `i` of the stream is `i % pool`, as the JAX worker's); one stream
         advanced to each checkpoint and its state handed to every step backend; returns the logits at each.
 
-        The stream is advanced with `prefill` chunks of `chunk` frames (the same state as that many `step`
-        calls, a tested property of the model; faster on a loaded machine), then every backend takes a few
-        warm-up steps from each checkpoint state. ONNX Runtime gets the state as its flat graph inputs.
+        The stream is advanced with the eager `step` (on the CPU one `step` per frame is cheaper than `prefill`
+        chunks, see `docs/benchmarks/stream_cpu.md`), then every backend takes a few warm-up steps from each
+        checkpoint state. ONNX Runtime gets the state as its flat graph inputs.
         """
         from vidssm.export.state_io import flatten_state
 
@@ -617,10 +618,8 @@ class TorchSide:
         with torch.inference_mode():
             for frame in sorted(checkpoints):
                 while seen < frame:
-                    n = min(chunk, frame - seen)
-                    clip = torch.stack([self.frames[(seen + i) % pool][0] for i in range(n)])[None]
-                    lg, state = self.model.prefill(clip, state)
-                    seen += n
+                    lg, state = self.model.step(self.frames[seen % pool], state)
+                    seen += 1
                 logits[str(frame)] = lg.numpy()
                 for row in self.backends:
                     if row == "ort_step":
@@ -864,6 +863,7 @@ def main(argv: list[str] | None = None) -> dict:
             command=command,
             seconds=time.perf_counter() - start,
             compile_seconds=compile_s,
+            advance="its eager step, one per frame",
             **versions,
         ),
         checks=checks,
