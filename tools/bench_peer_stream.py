@@ -532,7 +532,9 @@ class TorchSide:
         workdir: Where the ONNX files go.
     """
 
-    def __init__(self, ckpt: Path, size: int, frames_per_clip: int, rows: list[str], workdir: Path) -> None:
+    def __init__(
+        self, ckpt: Path, size: int, frames_per_clip: int, rows: list[str], workdir: Path, threads: int
+    ) -> None:
         import timm
         import torch
 
@@ -559,7 +561,9 @@ class TorchSide:
 
             t0 = time.perf_counter()
             path = export_model(self.model, workdir / "step.onnx", "onnx", "step")
-            self.backends["ort_step"] = OnnxBackend(path)
+            backend = OnnxBackend(path)
+            backend.runtime.session = self._ort_session(path, threads)  # the same graph, `threads` intra-op threads
+            self.backends["ort_step"] = backend
             self.compile_s["onnx_step_export"] = time.perf_counter() - t0
         frame = torch.rand(1, 3, size, size)
         if "eager_vit" in rows:
@@ -571,15 +575,22 @@ class TorchSide:
             self.vits["compiled_vit"] = compiled
             self.compile_s["vit"] = time.perf_counter() - t0
         if "ort_vit" in rows:
-            import onnxruntime as ort
-
             path = workdir / "vit.onnx"
             with torch.no_grad():
                 torch.onnx.export(self.vit, (frame,), str(path), dynamo=True, input_names=["frame"])
-            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])  # as OnnxStreamingModel
+            session = self._ort_session(path, threads)
             self.vits["ort_vit"] = lambda x: session.run(None, {"frame": x.numpy()})
         self.states: dict[str, dict[int, object]] = {row: {} for row in self.backends}
         self.frames: list = []
+
+    @staticmethod
+    def _ort_session(path: Path, threads: int):
+        """A CPU ONNX Runtime session on `threads` intra-op threads (inter-op 1), as torch and XLA get."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def _no_grad(self, fn: Callable) -> Callable:
         def run(x):
@@ -770,8 +781,8 @@ def main(argv: list[str] | None = None) -> dict:
     worker = PeerWorker(python, args.threads)
     notes = [
         f"The machine has {os.cpu_count()} cores, shared with other jobs during the run; torch and XLA ran "
-        f"{args.threads} thread(s); ONNX Runtime sessions use their default (one thread per physical core), as "
-        "`OnnxBackend` creates them.",
+        f"{args.threads} thread(s), and so did ONNX Runtime (the `OnnxBackend`'s session rebuilt on the same "
+        "graph with `intra_op_num_threads` set).",
     ]
     if skipped:
         notes.append(f"Not measured in this run (--no-compile / --no-onnx): {'; '.join(skipped)}.")
@@ -797,7 +808,9 @@ def main(argv: list[str] | None = None) -> dict:
             checks = worker.call("check", video_path=str(video_path), out_path=str(jax_logits_path))
             jax_logits = np.load(jax_logits_path)["logits"]
             log("vidssm: loading the same weights, building eager / torch.compile / ONNX Runtime steps and ViT-Ti")
-            side = TorchSide(ckpt, args.size, args.frames_per_clip, [r for r in rows if not r.startswith("jax")], work)
+            side = TorchSide(
+                ckpt, args.size, args.frames_per_clip, [r for r in rows if not r.startswith("jax")], work, args.threads
+            )
             errs = side.check(video, jax_logits)
             checks.update(
                 clip_frames=args.clip_frames,
