@@ -213,7 +213,8 @@ def _try_onnx(
         raise RuntimeError(f"ONNX export failed ({_first_line(err)})") from err
     for attempt in (0, 1):
         try:
-            backend = OnnxBackend(path, labels, threads=threads)
+            backend = OnnxBackend(path, eager.labels, threads=threads)  # the checkpoint's labels, or `labels`
+            backend.calibrated_from, backend.calibration_notice = eager.calibrated_from, eager.calibration_notice
             reason = probe(eager, backend)
         except Exception as err:  # noqa: BLE001 - unreadable file / runtime failure
             backend, reason = None, f"cannot run {path} ({_first_line(err)})"
