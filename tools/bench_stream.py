@@ -20,6 +20,9 @@ Writes `docs/benchmarks/stream_cpu.{json,md,png}` and prints the table.
     python tools/bench_stream.py --full     # also frame 10,000 at 224² (adds about 5 min)
     python tools/bench_stream.py --quick    # smoke test: few repeats, frames 10 and 100, no files unless --out
 
+    python tools/bench_stream.py --backends # only the step backends (eager, torch.compile, ONNX Runtime) at 224²,
+                                            # added to the saved report
+
 Both models are also timed through `torch.compile` (about 1 min of compiling per size; `--no-compile` skips it),
 and the FLOP ratio of step to ViT is counted: the floor the eager ratio can approach.
 """
@@ -354,6 +357,94 @@ def bench_size(size: int, checkpoints: list[int], repeats: int, log, compile_: b
     return res
 
 
+def bench_backends(size: int, repeats: int, rounds: int, log) -> dict:
+    """Step cost of every streaming backend (`vidssm stream --backend ...`) in one run, interleaved rounds.
+
+    Each backend is built as `vidssm.stream.selection.select_backend` builds it (ONNX Runtime: the exported step
+    graph with `fast_session_options`). Two clocks: wall ms per frame with the torch / ONNX Runtime threads set
+    here, and CPU ms of the calling thread with one thread (ONNX Runtime then runs every op on the caller), which
+    other jobs on a shared machine barely disturb.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from vidssm.export.onnx_runtime import fast_session_options
+    from vidssm.stream.backends import OnnxBackend, TorchBackend
+    from vidssm.stream.selection import _try_compiled, _try_onnx, export_step_cached, probe
+
+    torch.manual_seed(0)
+    model = vidssm.create_model(MODEL, img_size=size).eval()
+    eager = TorchBackend(model)
+    cache = Path(tempfile.mkdtemp(prefix="bench_stream_"))
+    t0 = time.perf_counter()
+    onnx = _try_onnx(model, eager, None, None, cache)
+    export_s = time.perf_counter() - t0
+    onnx1 = OnnxBackend(export_step_cached(model, cache)[0], options=fast_session_options(1))  # cache hit
+    t0 = time.perf_counter()
+    compiled = _try_compiled(model, eager, None)
+    compile_s = time.perf_counter() - t0
+    res = {"size": size, "export_s": export_s, "compile_s": compile_s, "threads": torch.get_num_threads()}
+    backends = {"eager": eager, "compiled": compiled, "onnxruntime": onnx}
+    res["probe_ok"] = {k: probe(eager, b) is None for k, b in backends.items()}
+    frame = torch.rand(1, 3, size, size)
+    states = {k: b.init_state() for k, b in backends.items()}
+    warm = [torch.rand(1, 3, size, size) for _ in range(3)]  # the same frames for every backend
+    for k, b in backends.items():
+        for f in warm:
+            _, states[k] = b.step(f, states[k])
+    logits = {k: b.step(frame, states[k])[0] for k, b in backends.items()}
+    res["max_logit_diff_vs_eager"] = {k: float(np.abs(v - logits["eager"]).max()) for k, v in logits.items()}
+    wall = interleaved({k: (lambda b=b, k=k: b.step(frame, states[k])) for k, b in backends.items()}, repeats, rounds)
+    res["wall_ms"] = wall
+    log(f"{size}²: wall ms/frame ({torch.get_num_threads()} threads): {wall}")
+    # CPU time of this thread, one thread everywhere
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    single = {"eager": eager, "compiled": compiled, "onnxruntime": onnx1}
+    st1 = {k: states["onnxruntime" if k == "onnxruntime" else k] for k in single}
+    cpu: dict[str, list[float]] = defaultdict(list)
+    for _ in range(rounds):
+        for k, b in single.items():
+            b.step(frame, st1[k])
+            times = []
+            for _ in range(repeats):
+                c0 = time.thread_time()
+                b.step(frame, st1[k])
+                times.append((time.thread_time() - c0) * 1e3)
+            cpu[k].append(statistics.median(times))
+    torch.set_num_threads(threads)
+    res["cpu_ms_1thread"] = {k: statistics.median(v) for k, v in cpu.items()}
+    log(f"{size}²: thread CPU ms/frame (1 thread): {res['cpu_ms_1thread']}")
+    return res
+
+
+def backends_markdown(b: dict) -> list[str]:
+    """The backend table of `bench_backends`."""
+    w, c = b["wall_ms"], b["cpu_ms_1thread"]
+    lines = [
+        "",
+        f"## Step backends ({b['size']}², `tools/bench_stream.py --backends`)",
+        "",
+        "What `vidssm stream --backend auto|onnx|compiled|eager` runs, measured in one run with interleaved rounds: "
+        f"wall ms per frame with {b['threads']} threads, and CPU ms of the calling thread with 1 thread (robust on "
+        "a shared machine). Ratios are eager / backend (higher is faster). "
+        f"ONNX export took {b['export_s']:.0f} s (once per model and machine, then cached), torch.compile "
+        f"{b['compile_s']:.0f} s.",
+        "",
+        "| backend | wall ms | eager / backend (wall) | CPU ms, 1 thread | eager / backend (CPU) "
+        "| max abs(logit − eager) | probe matches eager |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for k in ("eager", "compiled", "onnxruntime"):
+        lines.append(
+            f"| {k} | {w[k]:.1f} | {w['eager'] / w[k]:.2f} | {c[k]:.1f} | {c['eager'] / c[k]:.2f} | "
+            + (f"{b['max_logit_diff_vs_eager'][k]:.1e} | " if "max_logit_diff_vs_eager" in b else "n/a | ")
+            + f"{'yes' if b['probe_ok'][k] else 'no'} |"
+        )
+    return lines
+
+
 def verdict(value: float, goal: float, higher_is_better: bool) -> str:
     ok = value >= goal if higher_is_better else value <= goal
     return "met" if ok else "**not met**"
@@ -457,6 +548,8 @@ def markdown(report: dict) -> str:
         "(the cost of attending does not depend on their values).",
         "",
     ]
+    if "backends" in report:
+        lines += backends_markdown(report["backends"]) + [""]
     return "\n".join(lines)
 
 
@@ -499,6 +592,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--offline-only", action="store_true", help="measure only the offline throughput row, into the saved report"
     )
+    parser.add_argument(
+        "--backends", action="store_true", help="measure only the step backends at 224², into the saved report"
+    )
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (--backends)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -509,6 +606,16 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - start:6.0f} s] {msg}", flush=True)
 
+    if args.backends:  # add the backend table to an earlier run's report without re-running the rest
+        report = json.loads((ROOT / "docs" / "benchmarks" / "stream_cpu.json").read_text())
+        report["backends"] = bench_backends(args.sizes[0], repeats, args.rounds, log)
+        report["backends"]["seconds"] = time.perf_counter() - start
+        text = markdown(report)
+        print("\n".join(backends_markdown(report["backends"])))
+        if out is not None:
+            (out / "stream_cpu.json").write_text(json.dumps(report, indent=2) + "\n")
+            (out / "stream_cpu.md").write_text(text)
+        return 0
     if args.offline_only:  # add the offline row to an earlier run's report without re-running the rest
         report = json.loads((ROOT / "docs" / "benchmarks" / "stream_cpu.json").read_text())
         for res in report["sizes"]:

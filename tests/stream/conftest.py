@@ -45,6 +45,12 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int = 10) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _stream_cache(tmp_path_factory, monkeypatch):
+    """Exported step graphs go to a per-session folder, never to the user's ~/.cache."""
+    monkeypatch.setenv("VIDSSM_CACHE", str(tmp_path_factory.getbasetemp() / "vidssm_cache"))
+
+
 @pytest.fixture
 def backend() -> TorchBackend:
     return TorchBackend(tiny_model())

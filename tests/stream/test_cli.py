@@ -14,6 +14,8 @@ from vidssm.stream.cli import serve_main, stream_main
 
 from .conftest import random_frames, tiny_model
 
+EAGER = ["--backend", "eager"]  # these tests are about sources and sinks; backend selection: test_selection.py
+
 
 def decoded_frames(path) -> int:
     with av.open(str(path)) as container:
@@ -32,6 +34,7 @@ def test_stream_file_headless_writes_video_and_jsonl(clip_path, checkpoint, tmp_
     out, jsonl = tmp_path / "annotated.mp4", tmp_path / "preds.jsonl"
     rc = stream_main(
         ["--checkpoint", str(ckpt), "--source", str(clip_path), "--out", str(out), "--jsonl", str(jsonl), "--show"]
+        + EAGER
     )
     assert rc == 0
     printed = capsys.readouterr().out
@@ -58,7 +61,7 @@ def test_stream_image_folder_with_max_frames(tmp_path, capsys):
         Image.fromarray(image).save(tmp_path / f"{i:02d}.jpg")
     jsonl = tmp_path / "p.jsonl"
     argv = ["--model", "trecvit_debug", "--source", str(tmp_path), "--jsonl", str(jsonl), "--max-frames", "4"]
-    rc = stream_main(argv)
+    rc = stream_main(argv + EAGER)
     assert rc == 0 and len(jsonl.read_text().splitlines()) == 4
 
 
@@ -71,7 +74,7 @@ def test_stream_finite_http_video_like_the_local_file(tmp_path, http_server, che
     out = {}
     for name, source in (("local", str(path)), ("http", url)):
         jsonl = tmp_path / f"{name}.jsonl"
-        argv = ["--checkpoint", str(checkpoint[1]), "--source", source, "--drop", "no", "--max-frames", "60"]
+        argv = ["--checkpoint", str(checkpoint[1]), "--source", source, "--drop", "no", "--max-frames", "60", *EAGER]
         assert stream_main([*argv, "--jsonl", str(jsonl)]) == 0
         out[name] = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert len(out["http"]) == len(out["local"]) == 20
@@ -85,7 +88,7 @@ def test_stream_says_once_when_early_predictions_are_not_calibrated(clip_path, t
     model = tiny_model(num_classes=3, frames_per_clip=5)
     ckpt = model.save_pretrained(tmp_path / "ckpt", objective=objective)
     jsonl = tmp_path / "p.jsonl"
-    assert stream_main(["--checkpoint", str(ckpt), "--source", str(clip_path), "--jsonl", str(jsonl)]) == 0
+    assert stream_main(["--checkpoint", str(ckpt), "--source", str(clip_path), "--jsonl", str(jsonl), *EAGER]) == 0
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
     said = [r.getMessage() for r in caplog.records if "not calibrated" in r.getMessage()]  # the CLI's stderr log
     notices = [r["notice"] for r in records if "notice" in r]
@@ -103,7 +106,7 @@ def test_stream_onnx_matches_torch(onnx_step, clip_path, tmp_path):
     ckpt = model.save_pretrained(tmp_path / "ckpt")
     a, b = tmp_path / "onnx.jsonl", tmp_path / "torch.jsonl"
     assert stream_main(["--onnx", str(onnx_path), "--source", str(clip_path), "--jsonl", str(a)]) == 0
-    assert stream_main(["--checkpoint", str(ckpt), "--source", str(clip_path), "--jsonl", str(b)]) == 0
+    assert stream_main(["--checkpoint", str(ckpt), "--source", str(clip_path), "--jsonl", str(b), *EAGER]) == 0
     ra = [json.loads(x) for x in a.read_text().splitlines()]
     rb = [json.loads(x) for x in b.read_text().splitlines()]
     assert len(ra) == len(rb) == 12
@@ -115,8 +118,8 @@ def test_stream_onnx_matches_torch(onnx_step, clip_path, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "rc", "message"),
     [
-        (["--model", "trecvit_debug", "--source", "no/such/video.mp4"], 1, "no such file"),
-        (["--model", "trecvit_debug", "--source", "rtsp://127.0.0.1:9/x", "--retries", "0"], 1, "cannot open"),
+        (["--model", "trecvit_debug", "--source", "no/such/video.mp4", *EAGER], 1, "no such file"),
+        (["--model", "trecvit_debug", "--source", "rtsp://127.0.0.1:9/x", "--retries", "0", *EAGER], 1, "cannot open"),
         (["--checkpoint", "no/such/folder", "--source", "0"], 2, "config.json"),
         (["--onnx", "no/such.onnx", "--source", "0"], 2, "does not exist"),
     ],
@@ -134,7 +137,7 @@ def test_serve_binds_loopback_by_default(monkeypatch, capsys):
         calls.update(app=app, host=host, port=port)
 
     monkeypatch.setattr("vidssm.serve.server.serve", fake_serve)
-    assert serve_main(["--model", "trecvit_debug", "--port", "8123", "--max-fps", "5"]) == 0
+    assert serve_main(["--model", "trecvit_debug", "--port", "8123", "--max-fps", "5", *EAGER]) == 0
     assert calls["host"] == "127.0.0.1" and calls["port"] == 8123
     assert calls["app"].state.limits.max_fps == 5
     assert "http://127.0.0.1:8123/" in capsys.readouterr().out
@@ -144,9 +147,9 @@ def test_serve_binds_loopback_by_default(monkeypatch, capsys):
 def test_serve_allow_origin_and_host_flags(monkeypatch, capsys):
     calls = {}
     monkeypatch.setattr("vidssm.serve.server.serve", lambda app, host, port, log_level: calls.update(app=app))
-    argv = ["--model", "trecvit_debug", "--allow-origin", "https://My.App:8443", "--allow-host", "box.lan"]
+    argv = ["--model", "trecvit_debug", "--allow-origin", "https://My.App:8443", "--allow-host", "box.lan", *EAGER]
     assert serve_main(argv) == 0
     policy = calls["app"].state.policy
     assert policy.allow_origins == ("https://my.app:8443",) and policy.allow_hosts == ("box.lan",)
-    assert serve_main(["--model", "trecvit_debug", "--allow-origin", "not an origin"]) == 2
+    assert serve_main(["--model", "trecvit_debug", "--allow-origin", "not an origin", *EAGER]) == 2
     assert "not an origin" in capsys.readouterr().err

@@ -163,7 +163,7 @@ def test_predictor_checkpoint_streams_its_predicted_frames(clip_path, tmp_path):
     predictor = FramePredictor(tiny_model()).eval()
     torch.nn.init.normal_(predictor.decoder.proj.weight, std=0.5)  # predictions that differ frame to frame
     predictor.save_pretrained(tmp_path / "pred", labels=[f"c{i}" for i in range(7)])
-    backend = load_backend(checkpoint=tmp_path / "pred")
+    backend = load_backend(checkpoint=tmp_path / "pred", backend="eager")  # auto: tests/stream/test_selection.py
     assert backend.predicts_frames and backend.labels[0] == "c0"
     with pytest.raises(ValueError, match="loaded as saved"):
         load_backend(checkpoint=tmp_path / "pred", num_classes=3)

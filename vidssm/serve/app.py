@@ -292,6 +292,7 @@ def create_app(
         "limits": asdict(limits),
         "calibrated_from": backend.calibrated_from,
         "notice": backend.calibration_notice,
+        "backend": {"kind": backend.kind, "why": backend.why, "line": backend.describe()},
     }
 
     @app.get("/", response_class=HTMLResponse)

@@ -32,6 +32,8 @@ class StepBackend:
         calibrated_from: First frame count whose predictions the training objective scored (1 for a model trained
             online, `frames_per_clip` for one trained on whole clips), or None when unknown (an ONNX graph).
         calibration_notice: What to tell the user once when early predictions are not calibrated, or None.
+        kind: What runs the step: `"onnxruntime"`, `"compiled"` (torch.compile) or `"eager"`.
+        why: How it was chosen (e.g. `"auto; cached /path/key.onnx"`), for `describe()`.
     """
 
     name: str
@@ -41,6 +43,12 @@ class StepBackend:
     calibrated_from: int | None = None
     calibration_notice: str | None = None
     predicts_frames: bool = False  # a next-frame predictor: `step_frames` also returns the predicted next frame
+    kind: str = "eager"
+    why: str = ""
+
+    def describe(self) -> str:
+        """One line saying which backend runs and why, e.g. `backend: onnxruntime (auto; cached /x/y.onnx)`."""
+        return f"backend: {self.kind}" + (f" ({self.why})" if self.why else "")
 
     def init_state(self) -> Any:
         """A fresh state for one stream."""
@@ -88,20 +96,26 @@ class TorchBackend(StepBackend):
         self._step = self.predictor.step_with_logits if self.predictor is not None else self.model.step
         self.calibrated_from, self.calibration_notice = calibration_of(backbone)
         self.compiled = False
+        self.kind, self.why = "eager", ""
         if compile:
             self._compile()
 
-    def _compile(self) -> None:
+    def _compile(self, warn: bool = True) -> None:
+        """Compiles the step on a blank frame; on failure keeps eager, sets `compile_error` (and warns)."""
         compiled = torch.compile(self._step, dynamic=False)
         blank = torch.zeros(1, 3, *self.frame_size)
         try:
             with torch.inference_mode():
                 compiled(blank, self.model.init_state(1))
         except Exception as err:  # noqa: BLE001 - any backend failure means: run eager
-            reason = f"{type(err).__name__}: {err}"
-            logger.warning("torch.compile of %s.step failed (%s); running eager", self.name, reason)
+            text = str(err).strip().splitlines()
+            self.compile_error = f"{type(err).__name__}: {text[0] if text else ''}"
+            if warn:
+                logger.warning("torch.compile of %s.step failed (%s); running eager", self.name, self.compile_error)
             return
-        self._step, self.compiled = compiled, True
+        self._step, self.compiled, self.kind = compiled, True, "compiled"
+
+    compile_error: str | None = None
 
     def init_state(self) -> Any:
         return self.model.init_state(1)
@@ -156,19 +170,25 @@ class OnnxBackend(StepBackend):
     Args:
         path: The `.onnx` file.
         labels: Class names (the graph carries none).
+        options: `onnxruntime.SessionOptions` (default `fast_session_options(threads)`: all graph optimisations,
+            sequential execution, one thread per physical core).
+        threads: Intra-op threads for the default options.
 
     Raises:
         FileNotFoundError: No such file.
         ValueError: The file is not a vidssm step graph, or has no fixed frame size.
     """
 
-    def __init__(self, path: str | Path, labels: list[str] | None = None) -> None:
-        from vidssm.export.onnx_runtime import OnnxStreamingModel
+    def __init__(
+        self, path: str | Path, labels: list[str] | None = None, options: Any = None, threads: int | None = None
+    ) -> None:
+        from vidssm.export.onnx_runtime import OnnxStreamingModel, fast_session_options
 
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"ONNX file {path} does not exist")
-        self.runtime = OnnxStreamingModel(path)
+        self.runtime = OnnxStreamingModel(path, options=options or fast_session_options(threads))
+        self.kind, self.why = "onnxruntime", str(path)
         if self.runtime.output != "logits":
             raise ValueError(
                 f"{path}: this step graph returns {self.runtime.output!r}, not class logits; export it with "
@@ -206,6 +226,9 @@ def load_backend(
     onnx: str | Path | None = None,
     labels: list[str] | None = None,
     compile: bool = False,
+    backend: str = "auto",
+    threads: int | None = None,
+    cache: str | Path | None = None,
     **overrides: Any,
 ) -> StepBackend:
     """Builds the backend from exactly one of a `save_pretrained` folder, a registered name or an ONNX file.
@@ -213,26 +236,50 @@ def load_backend(
     Args:
         checkpoint: A `save_pretrained` folder (`vidssm.from_pretrained`).
         model: A registered model name (random weights; for demos and tests).
-        onnx: An exported step graph.
+        onnx: An exported step graph (run on ONNX Runtime; `backend` must be `"auto"` or `"onnx"`).
         labels: Class names overriding the checkpoint's.
-        compile: `torch.compile` the PyTorch step (see `TorchBackend`); not for ONNX files.
+        compile: Same as `backend="compiled"` (kept for older callers).
+        backend: `"auto"` (the fastest that builds and matches eager: ONNX Runtime, then torch.compile, then
+            eager; see `vidssm.stream.selection.select_backend`), `"onnx"`, `"compiled"` or `"eager"`.
+        threads: ONNX Runtime intra-op threads (default: one per physical core).
+        cache: Folder of the exported step graphs (default `stream_cache_dir()`).
         **overrides: Config overrides for `model` / `checkpoint` (e.g. `num_classes=10`).
 
     Returns:
-        The backend.
+        The backend; `backend.describe()` says which one runs and why.
+
+    Raises:
+        ValueError: Not exactly one source, an unknown `backend`, or a combination that does not apply
+            (`compile` with another backend, a PyTorch backend for an ONNX file).
+        RuntimeError: `backend="onnx"` could not export or run the model's step, or it does not match eager.
     """
+    from .selection import BACKENDS, select_backend
+
     if sum(x is not None for x in (checkpoint, model, onnx)) != 1:
         raise ValueError("give exactly one of checkpoint, model, onnx")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if compile:
+        if backend not in ("auto", "compiled"):
+            raise ValueError(f"compile=True means backend='compiled'; it conflicts with backend={backend!r}")
+        backend = "compiled"
     if onnx is not None:
-        if compile:
-            raise ValueError("compile applies to PyTorch models, not to an ONNX step graph")
-        return OnnxBackend(onnx, labels)
+        if backend in ("compiled", "eager"):
+            raise ValueError(
+                f"backend {backend!r} runs a PyTorch model (checkpoint / model), not an ONNX step graph"
+                if not compile
+                else "compile applies to PyTorch models, not to an ONNX step graph"
+            )
+        result = OnnxBackend(onnx, labels, threads=threads)
+        result.why = f"{'auto; ' if backend == 'auto' else ''}given file {onnx}"
+        return result
     import vidssm
     from vidssm.hub import is_predictor, load_predictor
 
     if checkpoint is not None and is_predictor(checkpoint):  # a next-frame predictor: frames and class logits
         if overrides:
             raise ValueError(f"a next-frame predictor is loaded as saved; cannot override {sorted(overrides)}")
-        return TorchBackend(load_predictor(checkpoint), labels, compile)
-    net = vidssm.from_pretrained(checkpoint, **overrides) if checkpoint else vidssm.create_model(model, **overrides)
-    return TorchBackend(net, labels, compile)
+        net = load_predictor(checkpoint)
+    else:
+        net = vidssm.from_pretrained(checkpoint, **overrides) if checkpoint else vidssm.create_model(model, **overrides)
+    return select_backend(net, labels, backend, threads=threads, cache=cache)

@@ -1,8 +1,13 @@
 """`vidssm stream` and `vidssm serve`: live classification from a camera/file/URL/folder, or in a browser page.
 
 vidssm stream --checkpoint DIR | --model NAME | --onnx STEP.onnx  --source 0|FILE|URL|DIR
+              [--backend auto|onnx|compiled|eager]
               [--show] [--out annotated.mp4] [--jsonl preds.jsonl] [--max-frames N] [--top-k K] [--smoothing S]
-vidssm serve  --checkpoint DIR | --model NAME | --onnx STEP.onnx  [--host 127.0.0.1] [--port 8000] [limits]
+vidssm serve  --checkpoint DIR | --model NAME | --onnx STEP.onnx  [--backend ...] [--host 127.0.0.1] [--port 8000]
+
+`--backend auto` (the default) runs the fastest step that builds and matches eager PyTorch on probe frames:
+ONNX Runtime (step graph exported on first use, cached per model and machine), then torch.compile, then eager
+(`vidssm.stream.selection`). The first line printed says which backend runs and why.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import sys
 
 from .backends import StepBackend, load_backend, read_labels
+from .selection import BACKENDS
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -27,11 +33,34 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reset-every", type=int, default=None, help="restart the state every N frames (default: never)"
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=None, help="torch and ONNX Runtime CPU threads")
     parser.add_argument(
-        "--compile", action="store_true", help="torch.compile the step (about 2x faster on CPU; ~30 s to build)"
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="what runs the step: auto (default) = ONNX Runtime (exported on first use, cached), else "
+        "torch.compile, else eager, the first that builds and matches eager; or force one",
     )
+    parser.add_argument("--compile", action="store_true", help="same as --backend compiled")
     parser.add_argument("-v", "--verbose", action="store_true")
+
+
+def _choose_backend(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """The `--backend` choice after mapping `--compile` onto it; conflicting flags end with a usage error."""
+    choice = args.backend
+    if args.compile:
+        if args.onnx:
+            parser.error("--compile applies to --checkpoint / --model, not to --onnx")
+        if choice not in (None, "compiled"):
+            parser.error(f"--compile means --backend compiled; it conflicts with --backend {choice}")
+        choice = "compiled"
+    choice = choice or "auto"
+    if args.onnx and choice in ("compiled", "eager"):
+        parser.error(
+            f"--backend {choice} runs a PyTorch model (--checkpoint / --model); --onnx FILE runs on ONNX Runtime "
+            "(--backend onnx or auto)"
+        )
+    return choice
 
 
 def _backend(args: argparse.Namespace) -> StepBackend:
@@ -47,9 +76,9 @@ def _backend(args: argparse.Namespace) -> StepBackend:
     if overrides and not args.model:
         raise SystemExit("--num-classes / --img-size only apply to --model")
     labels = read_labels(args.labels) if args.labels else None
-    if args.compile and args.onnx:
-        raise SystemExit("--compile applies to --checkpoint / --model, not to --onnx")
-    return load_backend(args.checkpoint, args.model, args.onnx, labels, args.compile, **overrides)
+    return load_backend(
+        args.checkpoint, args.model, args.onnx, labels, backend=args.backend, threads=args.threads, **overrides
+    )
 
 
 def _logging(verbose: bool) -> None:
@@ -79,6 +108,7 @@ def stream_main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--retries", type=int, default=3, help="camera / network: tries before giving up")
     args = parser.parse_args(argv)
+    args.backend = _choose_backend(parser, args)
     _logging(args.verbose)
 
     from .loop import run_stream
@@ -88,9 +118,10 @@ def stream_main(argv: list[str] | None = None) -> int:
     try:
         backend = _backend(args)
         runner = StreamingRunner(backend, args.top_k, args.smoothing, args.reset_every)
-    except (FileNotFoundError, ValueError, KeyError, TypeError) as err:
+    except (FileNotFoundError, ValueError, KeyError, TypeError, RuntimeError) as err:
         print(f"vidssm stream: {err}", file=sys.stderr)
         return 2
+    print(backend.describe(), flush=True)
     try:
         source = open_source(args.source, retries=args.retries)
         drop = {"auto": None, "yes": True, "no": False}[args.drop]
@@ -138,6 +169,7 @@ def serve_main(argv: list[str] | None = None) -> int:
         help="a host name this server is reached under (Host header), besides its bound address; repeatable",
     )
     args = parser.parse_args(argv)
+    args.backend = _choose_backend(parser, args)
     _logging(args.verbose)
 
     from vidssm.serve.app import create_app
@@ -147,9 +179,10 @@ def serve_main(argv: list[str] | None = None) -> int:
     try:
         policy = AccessPolicy.create(args.host, args.allow_origin, args.allow_host)
         backend = _backend(args)
-    except (FileNotFoundError, ValueError, KeyError, TypeError) as err:
+    except (FileNotFoundError, ValueError, KeyError, TypeError, RuntimeError) as err:
         print(f"vidssm serve: {err}", file=sys.stderr)
         return 2
+    print(backend.describe(), flush=True)
     limits = ServeLimits(
         max_message_bytes=args.max_message_bytes,
         max_pixels=args.max_pixels,
