@@ -25,6 +25,7 @@ import argparse
 import json
 import platform
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -54,7 +55,7 @@ VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, ba
         {"img_size": 96, "embedding": "tokens", "frames_per_clip": RECIPE_ARGS["frames_per_clip"]},
     ),
 }
-
+EXTRA_ARGS: dict[str, list[str]] = {}  # name -> more `vidssm fit` arguments (optimiser, data) of a variant
 
 FINDINGS = "<!-- findings: written by hand, kept when the table is regenerated -->\n"
 
@@ -76,7 +77,11 @@ def _factor_accuracy(names: list[str], confusion: torch.Tensor) -> dict[str, flo
     }
 
 
-def run(set_name: str, variant: str, data: Path, minutes: float, num_classes: int, clock: str) -> dict:
+def run(
+    set_name: str, variant: str, data: Path, minutes: float, num_classes: int, clock: str, extra: Sequence[str] = ()
+) -> dict:
+    """Trains `variant` on `set_name` for `minutes`, tests it on the held-out clips; `extra`: more `vidssm fit`
+    arguments (e.g. `--model.init_args.lr 3e-3`), after the variant's own."""
     root = data / set_name
     backbone, backbone_args = VARIANTS[variant]
     if isinstance(backbone, dict):
@@ -100,6 +105,8 @@ def run(set_name: str, variant: str, data: Path, minutes: float, num_classes: in
         "1000000",  # held-out clips are scored once, by `vidssm test`, after the budget
         "--trainer.log_every_n_steps",
         "5",
+        *EXTRA_ARGS.get(variant, ()),
+        *extra,
     ]
     name = f"real_{set_name}_{variant}"
     shutil.rmtree(Path("runs") / "vidssm" / name, ignore_errors=True)  # a fresh run, never a resumed one
