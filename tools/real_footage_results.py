@@ -14,6 +14,8 @@ Variants (all fed by the same `VideoDataModule` batches, same optimiser and sche
     trecvit_raw    the same fed raw [0, 1] pixels (no pixel normalisation: what a new user got before)
     trecvit_conv   the recipe with a convolutional stem ("early convolutions", Xiao et al. 2021)
     trecvit_narrow the recipe at width 128 with recurrence width = width (about 3x cheaper per step)
+    trecvit_narrow64  trecvit_narrow at 64x64 frames (16 patches a frame) and lr 3e-3: about as many steps per CPU
+                   second as c3d (the exploration in docs/results/real_footage.md; not yet measured to the end)
     frames         the recipe's frame-averaging twin (`trecvit_tiny_frames`: no temporal mixing)
     c3d            a small 3D CNN (`vidssm.models.baselines.Conv3DClassifier`, four Conv3d stages)
     late_cnn       a late-temporal model: a ResNet-18 encoder per frame (3x3 feature-map tokens), 2 RG-LRU blocks
@@ -25,6 +27,7 @@ import argparse
 import json
 import platform
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -47,6 +50,11 @@ VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, ba
         {**RECIPE_ARGS, "width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512,
          "temporal": {"state_multiplier": 1}},
     ),
+    "trecvit_narrow64": (
+        "trecvit_tiny",
+        {**RECIPE_ARGS, "img_size": 64, "width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512,
+         "temporal": {"state_multiplier": 1}},
+    ),
     "frames": ("trecvit_tiny_frames", RECIPE_ARGS),
     "c3d": ({"class_path": "vidssm.models.baselines.Conv3DClassifier", "init_args": {"num_classes": 0}}, None),
     "late_cnn": (
@@ -54,7 +62,9 @@ VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, ba
         {"img_size": 96, "embedding": "tokens", "frames_per_clip": RECIPE_ARGS["frames_per_clip"]},
     ),
 }
-
+EXTRA_ARGS: dict[str, list[str]] = {  # name -> more `vidssm fit` arguments (optimiser, data) of a variant
+    "trecvit_narrow64": ["--data.init_args.img_size", "64", "--model.init_args.lr", "3e-3"],
+}
 
 FINDINGS = "<!-- findings: written by hand, kept when the table is regenerated -->\n"
 
@@ -76,7 +86,11 @@ def _factor_accuracy(names: list[str], confusion: torch.Tensor) -> dict[str, flo
     }
 
 
-def run(set_name: str, variant: str, data: Path, minutes: float, num_classes: int, clock: str) -> dict:
+def run(
+    set_name: str, variant: str, data: Path, minutes: float, num_classes: int, clock: str, extra: Sequence[str] = ()
+) -> dict:
+    """Trains `variant` on `set_name` for `minutes`, tests it on the held-out clips; `extra`: more `vidssm fit`
+    arguments (e.g. `--model.init_args.lr 3e-3`), after the variant's own."""
     root = data / set_name
     backbone, backbone_args = VARIANTS[variant]
     if isinstance(backbone, dict):
@@ -100,6 +114,8 @@ def run(set_name: str, variant: str, data: Path, minutes: float, num_classes: in
         "1000000",  # held-out clips are scored once, by `vidssm test`, after the budget
         "--trainer.log_every_n_steps",
         "5",
+        *EXTRA_ARGS.get(variant, ()),
+        *extra,
     ]
     name = f"real_{set_name}_{variant}"
     shutil.rmtree(Path("runs") / "vidssm" / name, ignore_errors=True)  # a fresh run, never a resumed one

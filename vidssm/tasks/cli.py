@@ -195,7 +195,8 @@ def fit_for(
     if clock == "wall":
         budget = ["--trainer.max_time", f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"]
     else:
-        budget = ["--cpu_time_budget", str(seconds)]
+        # a config's wall-clock `max_time` would cut a CPU-time budget short on a busy machine
+        budget = ["--cpu_time_budget", str(seconds), "--trainer.max_time", "null"]
     limit = ["--trainer.max_steps", str(steps)] if steps else ["--trainer.max_epochs", "-1"]
     start = time.time()
     train_main(["fit", *common, *budget, *limit])
