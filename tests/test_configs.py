@@ -37,8 +37,9 @@ def _annotations(tmp: Path) -> dict[str, list[str]]:
     (ucf / "trainlist01.txt").write_text("Archery/v_Archery_g01_c01.avi 1\nYoYo/v_YoYo_g01_c01.avi 2\n")
     (ucf / "testlist01.txt").write_text("YoYo/v_YoYo_g02_c01.avi\n")
     root = ["--data.init_args.root", str(tmp)]
-    for name in ("left", "right"):  # a folder-per-class video folder (no videos: nothing is read)
+    for name in ("left", "right"):  # a folder-per-class video folder; the files are listed, never decoded
         (tmp / "videos" / name).mkdir(parents=True, exist_ok=True)
+        (tmp / "videos" / name / f"{name}.mp4").touch()
 
     def ann(train: Path) -> list[str]:
         return ["--data.init_args.train_annotations", str(train), "--data.init_args.val_annotations", str(train)]
