@@ -374,7 +374,11 @@ def write(args: argparse.Namespace, rows: list[dict], frames: list[int], models:
         "the lean block saves its gate input and `h`, and its fused output saves the GeLU input and `h` instead "
         "of the gate and the gated product. What remains is the ViT block of every layer, which alone keeps as much "
         "per token as a layer of the joint model (PyTorch's CPU attention stores no `T²` matrix, so the joint "
-        "model's memory is also linear in `T`), plus the temporal block's norms, input maps, convolution and `h`.\n"
+        "model's memory is also linear in `T`), plus the temporal block's norms, input maps, convolution and `h`. "
+        "With `temporal.recompute=True` each temporal block keeps only its input and rebuilds its activations in "
+        "the backward pass a group of streams at a time (`trecvit_lean_recompute`): what is left above the joint "
+        "model is that input and TRecViT's CLS token per frame, about 6-9% at 32-256 frames (26% at 16), for "
+        "1-30% more step time (+13% FLOPs). Below 1.0× takes recomputing the ViT blocks too (`*_checkpointed`).\n"
     )
 
 
