@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -688,14 +687,6 @@ def git_commit(src: Path) -> str:
     return done.stdout.strip()[:12] if done.returncode == 0 else "unknown (not a git checkout)"
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -772,6 +763,8 @@ def main(argv: list[str] | None = None) -> dict:
     start, load_start = time.perf_counter(), os.getloadavg()[0]
     import onnxruntime
     import torch
+
+    from vidssm.machine import cpu_name
 
     torch.set_num_threads(args.threads)
     rows = list(ROWS)

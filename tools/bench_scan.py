@@ -39,6 +39,8 @@ from vidssm.kernels.linear_scan import (
     torch_linear_scan,
 )
 
+from vidssm.machine import cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES: tuple[tuple[int, int, int], ...] = (  # (B*N, T, D)
     (1024, 16, 192),
@@ -146,15 +148,6 @@ def time_ms(fn: ScanFn, a: torch.Tensor, b: torch.Tensor, backward: bool, min_ru
     return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
 
 
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo, or `platform.processor()` elsewhere."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def to_markdown(meta: dict[str, object], rows: list[dict[str, object]]) -> str:

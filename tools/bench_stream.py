@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -43,6 +42,7 @@ import torch
 from torch import nn
 
 import vidssm
+from vidssm.machine import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "trecvit_tiny"
@@ -66,15 +66,6 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def cpu_name() -> str:
-    """The CPU model from `/proc/cpuinfo` (or what `platform` knows)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def median_ms(fn, repeats: int, warmup: int = 2) -> float:

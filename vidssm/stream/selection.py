@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 import vidssm
+from vidssm.machine import cpu_name
 
 from .backends import OnnxBackend, StepBackend, TorchBackend
 
@@ -54,15 +55,6 @@ def stream_cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "vidssm" / "stream"
 
 
-def cpu_name() -> str:
-    """The CPU model (`/proc/cpuinfo` `model name`, else what `platform` knows)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _versions() -> dict[str, str]:
