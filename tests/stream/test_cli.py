@@ -153,3 +153,17 @@ def test_serve_allow_origin_and_host_flags(monkeypatch, capsys):
     assert policy.allow_origins == ("https://my.app:8443",) and policy.allow_hosts == ("box.lan",)
     assert serve_main(["--model", "trecvit_debug", "--allow-origin", "not an origin", *EAGER]) == 2
     assert "not an origin" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["auto", "eager"])
+def test_stream_of_a_headless_backbone_is_one_clear_error(tmp_path, clip_path, backend, monkeypatch):
+    """A head-less folder (e.g. masked-video pretraining's output) has nothing to classify with: one error naming
+    the folder and the way out, before any backend is built or any frame read."""
+    tiny_model(num_classes=3).save_pretrained(tmp_path / "backbone", include_head=False)
+    monkeypatch.setenv("VIDSSM_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit) as exit_info:
+        stream_main(["--checkpoint", str(tmp_path / "backbone"), "--source", str(clip_path), "--backend", backend])
+    message = str(exit_info.value.code)
+    assert message.startswith(f"error: {tmp_path / 'backbone'} has no trained classifier")
+    assert "init_from" in message and "extract-features" in message
+    assert not list(tmp_path.glob("cache/**/*.onnx"))  # nothing was exported

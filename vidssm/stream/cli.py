@@ -76,9 +76,18 @@ def _backend(args: argparse.Namespace) -> StepBackend:
     if overrides and not args.model:
         raise SystemExit("--num-classes / --img-size only apply to --model")
     labels = read_labels(args.labels) if args.labels else None
-    return load_backend(
-        args.checkpoint, args.model, args.onnx, labels, backend=args.backend, threads=args.threads, **overrides
-    )
+    try:
+        return load_backend(
+            args.checkpoint, args.model, args.onnx, labels, backend=args.backend, threads=args.threads, **overrides
+        )
+    except ValueError as err:
+        if "without trained" not in str(err):
+            raise
+        raise SystemExit(
+            f"error: {args.checkpoint} has no trained classifier, so there is nothing to stream ({err}). Fine-tune "
+            "a head on it first (vidssm fit ... --model.init_args.init_from DIR), or write its per-frame features "
+            "with `vidssm extract-features --checkpoint DIR`"
+        ) from None
 
 
 def _logging(verbose: bool) -> None:

@@ -259,11 +259,15 @@ def select_backend(
         The backend; its `kind` and `why` (and `describe()`) say what runs and why.
 
     Raises:
-        ValueError: Unknown `backend`.
+        ValueError: Unknown `backend`, or a model without a trained classifier (a head-less `save_pretrained`
+            folder, e.g. from masked-video pretraining): there is nothing to classify frames with.
         RuntimeError: `backend="onnx"` failed (the message says why).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    check_output = getattr(model, "check_output", None)
+    if check_output is not None:  # before any backend is built: each would fail on the first frame
+        check_output("logits")
     eager = TorchBackend(model, labels)
     if backend == "eager":
         eager.why = "--backend eager"
