@@ -20,7 +20,7 @@ def _model(name: str) -> torch.nn.Module:
     return model
 
 
-@pytest.mark.parametrize("name", ["trecvit_debug_hybrid", "trecvit_debug_lru"])
+@pytest.mark.parametrize("name", ["trecvit_debug_hybrid", "trecvit_debug_lru", "trecvit_debug_rgbdiff"])
 def test_onnx_step_matches_pytorch_over_100_frames(tmp_path, name):
     model = _model(name)
     path = export_model(model, tmp_path / "step.onnx", "onnx", "step")

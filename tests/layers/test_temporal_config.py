@@ -52,7 +52,8 @@ def test_fields_of_kind_cover_every_field_and_kind():
     # Flipping each field away from its default on a config of every other kind flags exactly that field.
     flipped = dict(gates=False, c=4.0, min_rad=0.3, max_rad=0.9, conv1d_width=2, impl="autograd", complex=False,
                    exp_param=False, ring_init=False, gamma_norm=False, r_min=0.1, r_max=0.9, max_phase=3.0, window=4,
-                   residual=False, pre_norm=False, mlp_width=16, state_multiplier=3, recompute=True)  # fmt: skip
+                   residual=False, pre_norm=False, mlp_width=16, state_multiplier=3, recompute=True,
+                   conv1d_w_init_variance_scale=1.0)  # fmt: skip
     assert set(flipped) == every
     for kind, read in FIELDS_OF_KIND.items():
         for name, value in flipped.items():
@@ -68,7 +69,8 @@ def test_a_field_flagged_as_ignored_changes_nothing_in_the_block():
 
     flipped = dict(gates=False, c=4.0, min_rad=0.3, max_rad=0.9, conv1d_width=2, impl="autograd", complex=False,
                    exp_param=False, ring_init=False, gamma_norm=False, r_min=0.1, r_max=0.9, max_phase=3.0, window=4,
-                   residual=False, pre_norm=False, mlp_width=16, state_multiplier=3, recompute=True)  # fmt: skip
+                   residual=False, pre_norm=False, mlp_width=16, state_multiplier=3, recompute=True,
+                   conv1d_w_init_variance_scale=1.0)  # fmt: skip
     x = torch.randn(2, 5, 8, generator=torch.Generator().manual_seed(0))
 
     def run(config):
@@ -85,3 +87,25 @@ def test_a_field_flagged_as_ignored_changes_nothing_in_the_block():
             for key in state:
                 torch.testing.assert_close(state[key], ref_state[key], rtol=0, atol=0, msg=f"{kind} {name} {key}")
             torch.testing.assert_close(out, ref_out, rtol=0, atol=0, msg=f"{kind} {name}")
+
+
+@pytest.mark.parametrize("scale", [0.01, 1.0])
+def test_conv1d_init_variance_scale_sets_the_conv_init(scale):
+    """`conv1d_w_init_variance_scale` v: Conv1D taps ~ N(0, v / K) (Griffin's 0.01 by default), nothing else moves."""
+    import torch
+
+    from vidssm.layers import create_temporal_block
+
+    config = TemporalConfig(conv1d_w_init_variance_scale=scale)
+    torch.manual_seed(0)
+    block = create_temporal_block(config, 256, 4, layer=0, depth=2)
+    torch.manual_seed(0)
+    default = create_temporal_block(TemporalConfig(), 256, 4, layer=0, depth=2)
+    conv = block.recurrent_block.conv_1d.w
+    assert conv.std().item() == pytest.approx((scale / conv.shape[0]) ** 0.5, rel=0.05)  # 2,048 draws
+    others = {n: p for n, p in block.named_parameters() if "conv_1d.w" not in n}
+    for n, p in default.named_parameters():
+        if "conv_1d.w" not in n:
+            assert torch.equal(others[n], p), n
+    with pytest.raises(ValueError, match="conv1d_w_init_variance_scale must be > 0"):
+        TemporalConfig(conv1d_w_init_variance_scale=0.0)

@@ -83,7 +83,7 @@ def test_mask_pixels_zeroes_exactly_the_masked_patches():
     assert (out[mask] == 0).all() and (out[~mask] == patchify(video, (8, 8))[~mask]).all()
 
 
-@pytest.mark.parametrize("model", ["trecvit_debug", "trecvit_debug_conv"])
+@pytest.mark.parametrize("model", ["trecvit_debug", "trecvit_debug_conv", "trecvit_debug_rgbdiff"])
 @pytest.mark.parametrize("mask_type", ["tube", "random"])
 def test_masked_pixels_reach_no_prediction_and_visible_ones_do(model, mask_type):
     """The prediction of every patch (so the loss of every masked patch) is unchanged when the pixels under the mask

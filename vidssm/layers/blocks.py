@@ -47,6 +47,7 @@ def create_temporal_mixer(
             max_rad=config.max_rad,
             c=config.c,
             gates=config.gates,
+            conv1d_w_init_variance_scale=config.conv1d_w_init_variance_scale,
         )
     if kind == "lru":
         return LRUMixer(

@@ -30,6 +30,7 @@ class RecurrentBlock(nn.Module):
         max_rad: Upper radius of the RG-LRU ring init.
         c: The RG-LRU constant `c`.
         gates: The RG-LRU's input and recurrence gates (see `RGLRU`).
+        conv1d_w_init_variance_scale: Variance scale of the Conv1D's fan-in normal init (Griffin: 0.01).
     """
 
     def __init__(
@@ -44,13 +45,14 @@ class RecurrentBlock(nn.Module):
         max_rad: float = 0.999,
         c: float = 8.0,
         gates: bool = True,
+        conv1d_w_init_variance_scale: float = 0.01,
     ) -> None:
         super().__init__()
         lru_width = lru_width or width
         self.linear_y = fan_in_normal_(nn.Linear(width, lru_width))
         self.linear_x = fan_in_normal_(nn.Linear(width, lru_width))
         self.linear_out = fan_in_normal_(nn.Linear(lru_width, width), final_w_init_variance_scale)
-        self.conv_1d = CausalConv1D(lru_width, conv1d_width) if conv1d_width > 0 else None
+        self.conv_1d = CausalConv1D(lru_width, conv1d_width, conv1d_w_init_variance_scale) if conv1d_width > 0 else None
         self.rg_lru = RGLRU(lru_width, num_heads, min_rad=min_rad, max_rad=max_rad, c=c, impl=rglru_impl, gates=gates)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> RecurrentBlockState:

@@ -17,7 +17,17 @@ TEMPORAL_KINDS = ("rglru", "lru", "attention", "rnn", "none")
 _BLOCK_FIELDS = ("residual", "pre_norm", "mlp_width", "recompute")  # every `TemporalBlock` (all kinds but "none")
 FIELDS_OF_KIND: dict[str, frozenset[str]] = {
     "rglru": frozenset(
-        {"state_multiplier", "impl", "gates", "c", "min_rad", "max_rad", "conv1d_width", *_BLOCK_FIELDS}
+        {
+            "state_multiplier",
+            "impl",
+            "gates",
+            "c",
+            "min_rad",
+            "max_rad",
+            "conv1d_width",
+            "conv1d_w_init_variance_scale",
+            *_BLOCK_FIELDS,
+        }
     ),
     "lru": frozenset(
         {
@@ -59,6 +69,10 @@ class TemporalConfig:
         min_rad: Lower radius of the RG-LRU eigenvalue ring init (the eigenvalue floor).
         max_rad: Upper radius of the RG-LRU ring init.
         conv1d_width: Taps `K` of the RG-LRU block's causal Conv1D (0: no Conv1D).
+        conv1d_w_init_variance_scale: Variance scale `v` of the Conv1D's init, `w ~ N(0, v / K)` (Griffin and
+            recurrentgemma: 0.01, so the temporal taps start 20x smaller than the inputs). From scratch on small
+            real footage, 1.0 is what lets the recurrent block learn motion within a few CPU-minutes (the
+            real-footage recipe's setting; `docs/results/real_footage.md`).
         complex: LRU with a complex diagonal (False: real diagonal, real `B`, `C`).
         exp_param: LRU eigenvalues as `λ = exp(-exp(ν) + i exp(θ))` (False: `λ` itself is the parameter,
             projected onto the closed unit disk in the forward pass).
@@ -90,6 +104,7 @@ class TemporalConfig:
     min_rad: float = 0.9
     max_rad: float = 0.999
     conv1d_width: int = 4
+    conv1d_w_init_variance_scale: float = 0.01
     # LRU
     complex: bool = True
     exp_param: bool = True
@@ -118,6 +133,10 @@ class TemporalConfig:
             raise ValueError(f"TemporalConfig.impl must be 'lean' or 'autograd', got {self.impl!r}")
         if self.conv1d_width < 0 or self.state_multiplier < 1:
             raise ValueError("TemporalConfig: conv1d_width must be >= 0 and state_multiplier >= 1")
+        if not self.conv1d_w_init_variance_scale > 0:
+            raise ValueError(
+                f"TemporalConfig: conv1d_w_init_variance_scale must be > 0, got {self.conv1d_w_init_variance_scale}"
+            )
 
     def kinds(self, depth: int) -> tuple[str, ...]:
         """The kind of each of `depth` layers.

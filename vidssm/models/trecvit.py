@@ -23,6 +23,7 @@ from torch import nn
 
 from vidssm.layers import TemporalConfig, create_temporal_block
 from vidssm.layers.blocks import SpatialBlock
+from vidssm.layers.frame_diff import FrameDifferenceEmbed
 from vidssm.layers.norm import LayerNorm, PixelNorm
 from vidssm.layers.patch_embed import FrameTokenizer
 from vidssm.layers.temporal_config import LEGACY_TEMPORAL_FIELDS, as_temporal_config
@@ -67,6 +68,11 @@ class TRecViTConfig:
             TRecViT) or `"patch_mean"` (the mean of the patch tokens, as VideoMAE's classifier). A masked-video
             pretrained backbone trains only the patch tokens (its loss never reads the CLS token), so its linear
             probe reads `"patch_mean"` (`VideoTask(freeze_backbone=True)` checks it).
+        rgb_diff: 0 (off, as TRecViT) or the scale of RGB-difference tokens added to the patch tokens: a patch
+            embedding of `x_t - x_{t-1}` (normalised pixels) times `rgb_diff` (`FrameDifferenceEmbed`; its state, the
+            previous frame's embedding, is the first entry of `ModelState.layers`). From scratch on small real
+            footage it is what lets TRecViT leave the uniform prediction within a few CPU-minutes; the real-footage
+            recipe uses 3 (about std of frames / std of frame differences there; `docs/results/real_footage.md`).
     """
 
     img_size: int = 224
@@ -85,6 +91,7 @@ class TRecViTConfig:
     drop_path_rate: float = 0.0
     mlp_act: str = "gelu_tanh"
     readout: str = "cls"
+    rgb_diff: float = 0.0
 
     LEGACY_FIELDS: ClassVar[dict[str, str]] = LEGACY_TEMPORAL_FIELDS  # flat fields of older saved configs
 
@@ -122,6 +129,11 @@ class TRecViT(StreamingVideoModel):
         self.pixel_norm = PixelNorm(config.pixel_mean, config.pixel_std)
         self.tokenizer = FrameTokenizer(config.img_size, config.patch_size, 3, config.width, config.stem)
         self.streams_per_frame = 1 + self.tokenizer.num_patches
+        self.rgb_diff = (
+            FrameDifferenceEmbed(config.img_size, config.patch_size, 3, config.width, config.rgb_diff)
+            if config.rgb_diff
+            else None
+        )
         self.temporal = nn.ModuleList(
             create_temporal_block(config.temporal, config.width, config.num_heads, layer=i, depth=config.depth)
             for i in range(config.depth)
@@ -135,7 +147,8 @@ class TRecViT(StreamingVideoModel):
         self.head = ClipHead(config.width, config.rep_size, config.num_classes)
 
     def temporal_blocks(self) -> list[nn.Module]:
-        return list(self.temporal)
+        """The RGB-difference tokens (when `rgb_diff`: they carry the previous frame), then the temporal blocks."""
+        return ([self.rgb_diff] if self.rgb_diff is not None else []) + list(self.temporal)
 
     def token_grid(self) -> TokenGrid:
         """CLS first, then the row-major patch grid."""
@@ -159,11 +172,25 @@ class TRecViT(StreamingVideoModel):
             reset: Bool `[B, T]` or None; true starts a new segment (fresh state) at that frame.
             states: One state per temporal block, or None for fresh states.
         """
-        return self.encode_tokens(self.tokenize(video), reset, states)
+        stems = int(self.rgb_diff is not None)  # leading states that belong to the tokenizer
+        states = states if states is not None else (None,) * (stems + len(self.temporal))
+        x, stem_states = self._tokens(video, reset, states[:stems])
+        tokens, layers = self.encode_tokens(x, reset, states[stems:])
+        return tokens, (*stem_states, *layers)
 
     def tokenize(self, video: torch.Tensor) -> torch.Tensor:
-        """Input tokens `[B, T, 1+N, D]` (CLS, then the patches) of `video` `[B, T, 3, H, W]` in [0, 1]."""
-        return self.tokenizer(self.pixel_norm(video))
+        """Input tokens `[B, T, 1+N, D]` (CLS, then the patches) of `video` `[B, T, 3, H, W]` in [0, 1], each
+        sample one segment from frame 0 (the RGB-difference tokens, when on, start from a fresh state)."""
+        return self._tokens(video, None, (None,) * int(self.rgb_diff is not None))[0]
+
+    def _tokens(self, video: torch.Tensor, reset: torch.Tensor | None, states: tuple) -> tuple[torch.Tensor, tuple]:
+        """Input tokens and the tokenizer's new states (the RGB-difference state, when on; else none)."""
+        pixels = self.pixel_norm(video)
+        x = self.tokenizer(pixels)
+        if self.rgb_diff is None:
+            return x, ()
+        diff, state = self.rgb_diff(pixels, reset, states[0])
+        return torch.cat([x[:, :, :1], x[:, :, 1:] + diff], dim=2), (state,)
 
     def encode_tokens(
         self, x: torch.Tensor, reset: torch.Tensor | None, states: tuple | None
@@ -222,6 +249,7 @@ def _register_variants() -> None:
     register_model("trecvit_debug_hybrid", TRecViT, TRecViTConfig(**debug, temporal=_hybrid(3)))
     register_model("trecvit_debug_attention", TRecViT, TRecViTConfig(**debug, temporal="attention"))
     register_model("trecvit_debug_conv", TRecViT, TRecViTConfig(**debug, stem="conv", patch_size=8))
+    register_model("trecvit_debug_rgbdiff", TRecViT, TRecViTConfig(**debug, rgb_diff=3.0))
 
 
 _register_variants()
