@@ -62,7 +62,13 @@ VARIANTS = ("scratch", "pretrained_finetune", "linear_probe")
 MMNIST_WIDTH = {"width": 96, "num_heads": 3, "mlp_dim": 384, "rep_size": 384, "depth": 3}
 # the real-footage recipe at width 128, one recurrence channel per token channel (tools/real_footage_results.py's
 # `trecvit_narrow`): about 3x cheaper per step than TRecViT-Ti width
-REAL_NARROW = {"width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512, "temporal": {"state_multiplier": 1}}
+REAL_NARROW = {
+    "width": 128,
+    "num_heads": 2,
+    "mlp_dim": 512,
+    "rep_size": 512,
+    "temporal": {**REAL_ARGS.get("temporal", {}), "state_multiplier": 1},  # the recipe's other temporal fields kept
+}
 # pretraining on real clips: light augmentation (flips are harmless without labels), a sample picture every 50 steps
 REAL_PRETRAIN_ARGS = (
     "--data.init_args.scale", "[0.7, 1.0]", "--data.init_args.hflip", "true",

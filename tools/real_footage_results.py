@@ -10,13 +10,16 @@ of the training process by default: fair when other work shares the machine; `--
     python tools/real_footage_results.py --minutes 2 --sets motion --variants trecvit trecvit_raw
 
 Variants (all fed by the same `VideoDataModule` batches, same optimiser and schedule):
-    trecvit        the recipe: TRecViT-Ti width, depth 4, 16x16 patches, RG-LRU temporal blocks, [-1, 1] pixels
-    trecvit_raw    the same fed raw [0, 1] pixels (no pixel normalisation: what a new user got before)
-    trecvit_conv   the recipe with a convolutional stem ("early convolutions", Xiao et al. 2021)
-    trecvit_narrow the recipe at width 128 with recurrence width = width (about 3x cheaper per step)
-    trecvit_narrow64  trecvit_narrow at 64x64 frames (16 patches a frame) and lr 3e-3: about as many steps per CPU
-                   second as c3d (the exploration in docs/results/real_footage.md; not yet measured to the end)
-    frames         the recipe's frame-averaging twin (`trecvit_tiny_frames`: no temporal mixing)
+    trecvit        the recipe: TRecViT-Ti width, depth 4, 16x16 patches, RG-LRU temporal blocks, [-1, 1] pixels,
+                   RGB-difference tokens (`rgb_diff`), Conv1D init variance scale 1.0
+    trecvit_plain  the recipe without rgb_diff and with Griffin's Conv1D init (the recipe before; TRecViT's own)
+    trecvit_no_rgbdiff / trecvit_griffin_conv   the recipe without one of the two (ablation)
+    trecvit_raw    trecvit_plain fed raw [0, 1] pixels (no pixel normalisation: what a new user got first)
+    trecvit_conv   trecvit_plain with a convolutional stem ("early convolutions", Xiao et al. 2021)
+    trecvit_narrow64  the recipe at width 128 (recurrence width = width) on 64x64 frames: ~3x the steps per CPU s
+    frames         the recipe's frame-averaging twin (`trecvit_tiny_frames`: no temporal blocks; its RGB-difference
+                   tokens still show it x_t - x_{t-1})
+    frames_single  the twin without RGB-difference tokens: one frame at a time
     c3d            a small 3D CNN (`vidssm.models.baselines.Conv3DClassifier`, four Conv3d stages)
     late_cnn       a late-temporal model: a ResNet-18 encoder per frame (3x3 feature-map tokens), 2 RG-LRU blocks
 """
@@ -41,21 +44,28 @@ from vidssm.tasks.cli import fit_for
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "experiments" / "real_clips_tiny.yaml"
 RECIPE_ARGS = yaml.safe_load(CONFIG.read_text())["model"]["init_args"]["backbone_args"]
+PLAIN = {k: v for k, v in RECIPE_ARGS.items() if k not in ("rgb_diff", "temporal")}  # TRecViT's own stem and init
+NARROW = {"width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512}
+
+
+def _temporal(**fields) -> dict:
+    """The recipe's `temporal` fields with `fields` changed."""
+    return {**RECIPE_ARGS.get("temporal", {}), **fields}
+
+
 VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, backbone_args)
     "trecvit": ("trecvit_tiny", RECIPE_ARGS),
-    "trecvit_raw": ("trecvit_tiny", {**RECIPE_ARGS, "pixel_mean": None, "pixel_std": None}),
-    "trecvit_conv": ("trecvit_tiny", {**RECIPE_ARGS, "stem": "conv"}),
-    "trecvit_narrow": (  # a cheaper twin: width 128, one recurrence channel per token channel (3x fewer FLOPs)
+    "trecvit_plain": ("trecvit_tiny", PLAIN),  # zero-centred pixels only: the recipe before rgb_diff / conv init
+    "trecvit_no_rgbdiff": ("trecvit_tiny", {**PLAIN, "temporal": _temporal()}),
+    "trecvit_griffin_conv": ("trecvit_tiny", {**PLAIN, "rgb_diff": RECIPE_ARGS["rgb_diff"]}),
+    "trecvit_raw": ("trecvit_tiny", {**PLAIN, "pixel_mean": None, "pixel_std": None}),
+    "trecvit_conv": ("trecvit_tiny", {**PLAIN, "stem": "conv"}),
+    "trecvit_narrow64": (  # the recipe at width 128 on 64x64 frames: ~3x the steps per CPU second
         "trecvit_tiny",
-        {**RECIPE_ARGS, "width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512,
-         "temporal": {"state_multiplier": 1}},
+        {**RECIPE_ARGS, **NARROW, "img_size": 64, "temporal": _temporal(state_multiplier=1)},
     ),
-    "trecvit_narrow64": (
-        "trecvit_tiny",
-        {**RECIPE_ARGS, "img_size": 64, "width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512,
-         "temporal": {"state_multiplier": 1}},
-    ),
-    "frames": ("trecvit_tiny_frames", RECIPE_ARGS),
+    "frames": ("trecvit_tiny_frames", {**RECIPE_ARGS, "temporal": "none"}),  # the twin: sees x_t and x_t - x_{t-1}
+    "frames_single": ("trecvit_tiny_frames", {**PLAIN, "temporal": "none"}),  # one frame at a time, nothing else
     "c3d": ({"class_path": "vidssm.models.baselines.Conv3DClassifier", "init_args": {"num_classes": 0}}, None),
     "late_cnn": (
         "late_rglru_resnet18",
@@ -63,7 +73,7 @@ VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, ba
     ),
 }
 EXTRA_ARGS: dict[str, list[str]] = {  # name -> more `vidssm fit` arguments (optimiser, data) of a variant
-    "trecvit_narrow64": ["--data.init_args.img_size", "64", "--model.init_args.lr", "3e-3"],
+    "trecvit_narrow64": ["--data.init_args.img_size", "64"],
 }
 
 FINDINGS = "<!-- findings: written by hand, kept when the table is regenerated -->\n"
