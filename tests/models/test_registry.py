@@ -211,8 +211,10 @@ def test_reset_mid_stream_equals_separate_streams(name):
 
 
 def test_create_model_rejects_unknown_names_and_fields():
-    with pytest.raises(KeyError, match="unknown model"):
-        vidssm.create_model("trecvit_gigantic")
+    with pytest.raises(KeyError, match="unknown model 'trecvit_tinny'; did you mean 'trecvit_tiny'"):
+        vidssm.create_model("trecvit_tinny")
+    with pytest.raises(KeyError, match=r"unknown model 'zzz'; available: late_"):  # nothing close: no suggestion
+        vidssm.create_model("zzz")
     with pytest.raises(TypeError, match="unknown config field"):
         vidssm.create_model("trecvit_debug", widht=64)
     with pytest.raises(ValueError, match="already registered"):

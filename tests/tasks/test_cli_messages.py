@@ -16,7 +16,10 @@ BASE = [
 @pytest.mark.parametrize(
     "extra, last_line",
     [
-        (["--model.backbone", "trecvit_nope"], "error: KeyError: unknown model 'trecvit_nope'; available: "),
+        (
+            ["--model.backbone", "trecvit_tinny"],
+            "error: KeyError: unknown model 'trecvit_tinny'; did you mean 'trecvit_tiny'",
+        ),
         (
             ["--model.backbone", "trecvit_debug", "--model.backbone_args", '{"temporal": {"kind": "bogus"}}'],
             "error: ValueError: unknown temporal block kind 'bogus'",

@@ -8,6 +8,7 @@ never asks which family it has.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any
@@ -68,10 +69,12 @@ def model_entry(name: str) -> ModelEntry:
     """The registry entry of `name`.
 
     Raises:
-        KeyError: Unknown name (the message lists the registered ones).
+        KeyError: Unknown name (the message suggests the closest names and lists the registered ones).
     """
     if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+        close = difflib.get_close_matches(str(name), _REGISTRY, n=3)
+        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+        raise KeyError(f"unknown model {name!r}; {hint}available: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
 
 

@@ -154,9 +154,10 @@ class UniformPredictionWarning(L.Callback):
             message = (
                 f"the training loss is still {mean:.3f} after {trainer.global_step} steps, within "
                 f"{self.tolerance:.0%} of ln({round(math.exp(chance))}) = {chance:.3f}: the model predicts the uniform "
-                "distribution and is not learning. For a ViT trained from scratch on a small real dataset use a "
-                "convolutional stem (`backbone_args: {stem: conv}`, as configs/experiments/real_clips_tiny.yaml) or "
-                "a CNN encoder (late_rglru_resnet18); also check the learning rate and the labels."
+                "distribution and is not learning. For a TRecViT trained from scratch on small real footage use "
+                "configs/experiments/real_clips_tiny.yaml's backbone_args: zero-centred pixels (pixel_mean and "
+                "pixel_std 0.5), RGB-difference tokens (rgb_diff: 3.0) and temporal: {conv1d_w_init_variance_scale: "
+                "1.0} (docs/results/real_footage.md); also check the learning rate and the labels."
             )
             log.warning(message)
             rank_zero_warn(message)
