@@ -211,7 +211,11 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT / "data" / "real_motion"), help="built by `vidssm data real-motion`")
     parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
     parser.add_argument("--merge", action="store_true", help="add to the rows already in the output JSON")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads of the training process (1: CPU-time budgets stay fair)"
+    )
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)  # more threads spin on a shared machine and eat a CPU-time budget unused
     data = Path(args.data)
     cfg = RealMotionConfig()
     if not is_built(data, cfg):
