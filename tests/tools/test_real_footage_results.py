@@ -1,0 +1,48 @@
+"""`tools/real_footage_results.py`: every variant builds, and each ablation differs from the recipe where it says."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import vidssm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import real_footage_results as rf  # noqa: E402
+
+RECIPE = yaml.safe_load((Path(rf.ROOT) / "configs/experiments/real_clips_tiny.yaml").read_text())
+
+
+def config(variant: str):
+    backbone, args = rf.VARIANTS[variant]
+    return vidssm.models.get_model_config(backbone, num_classes=7, **args)
+
+
+def test_the_recipe_variant_is_the_yaml_recipe():
+    args = RECIPE["model"]["init_args"]["backbone_args"]
+    cfg = config("trecvit")
+    assert cfg == vidssm.models.get_model_config(RECIPE["model"]["init_args"]["backbone"], num_classes=7, **args)
+    assert cfg.rgb_diff == 3.0 and cfg.temporal.conv1d_w_init_variance_scale == 1.0 and cfg.temporal.min_rad == 0.5
+
+
+@pytest.mark.parametrize(
+    "variant, changed",
+    [
+        ("trecvit_plain", {"rgb_diff": 0.0, "conv1d_w_init_variance_scale": 0.01}),
+        ("trecvit_no_rgbdiff", {"rgb_diff": 0.0}),
+        ("trecvit_griffin_conv", {"conv1d_w_init_variance_scale": 0.01}),
+        ("trecvit_narrow64", {"img_size": 64, "width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512,
+                              "state_multiplier": 1}),
+        ("frames", {"kind": "none", "conv1d_w_init_variance_scale": 0.01}),  # no temporal blocks: no Conv1D
+        ("frames_single", {"kind": "none", "rgb_diff": 0.0, "conv1d_w_init_variance_scale": 0.01}),
+    ],
+)  # fmt: skip
+def test_each_variant_changes_only_what_it_names(variant, changed):
+    recipe, cfg = config("trecvit"), config(variant)
+    for name in (*vars(recipe), *vars(recipe.temporal)):
+        where = cfg.temporal if name in vars(recipe.temporal) and name != "temporal" else cfg
+        base = recipe.temporal if where is cfg.temporal else recipe
+        if name == "temporal":
+            continue
+        assert getattr(where, name) == changed.get(name, getattr(base, name)), (variant, name)
