@@ -10,8 +10,10 @@ recorded too), then scored on the held-out test split:
 - `block`: a tiny TRecViT, switching the block's ingredients (Griffin / TRecViT, Pătrăucean et al. 2024 Section
   4.4 and Table 5), on the 16-frame long-memory set (`Settings.block_memory_frames`; temporal Moving-MNIST, the
   direction of motion, with `block_memory_frames=0` and in `--quick`: every variant learns it to 98.5-100%).
-- `memory`: the long-memory set (`vidssm.data.long_memory`) at T = 64, 256, 1024 frames, read at the last frame:
-  recurrence vs local attention vs a hybrid vs frame averaging.
+- `memory`: the long-memory set (`vidssm.data.long_memory`) at T = 64, 256, 1024 frames, tested at the last frame:
+  recurrence vs local attention vs a hybrid vs frame averaging. Its defaults (`SUITE_DEFAULTS`) train every variant
+  on the loss of every frame's readout from the cue's last frame on (`Settings.every_frame_loss`) and start every
+  recurrent block on the eigenvalue ring [0.9, 0.9999] (`Settings.ring`).
 
 Results merge into `<out>/ablations.json` (`{suite: {variant: {setting: {mean, std, seeds}}}}`, top-1 in [0, 1]),
 `<out>/ablations_runs.json` (every run: top-1, steps, CPU and wall seconds), `<out>/ablations.md` (tables of every
@@ -90,7 +92,10 @@ _MEMORY_DATA = {"image_size": 16, "patch_size": 8, "digit_size": 16, "still_cue"
 SUITE_DEFAULTS = {
     # long clips: a smaller batch, more steps in the budget; a still, frame-filling cue (4 tokens of 8² px) and
     # 3,000 clips, so that naming the cue is learnt in a minute and the suite measures memory, not vision
-    "memory": {"batch_size": 16, **_MEMORY_DATA},
+    # every frame's readout is trained (dense supervision) and the recurrences start with slow enough channels for
+    # the clip: at T = 64, RG-LRU reached 39% test top-1 in 120 CPU s with neither, 57% in 90 s with the first,
+    # 65% with both (docs/results/ablations.md, findings)
+    "memory": {"batch_size": 16, "every_frame_loss": True, "ring": (0.9, 0.9999), **_MEMORY_DATA},
     # temporal Moving-MNIST is learnt to 98.5-100% by every variant (even a frame-filling digit through one 16²
     # patch in 15 CPU s), so the block suite names the cue of a 16-frame long-memory clip (out of view for 12)
     "block": {"batch_size": 16, "block_memory_frames": 16, **_MEMORY_DATA},
@@ -126,6 +131,16 @@ class Settings:
         block_speed: Largest speed (px/frame) of the Moving-MNIST digit (`MovingMNISTConfig.max_speed`).
         digit_size: Digit side of the video suites (None: 5/8 of the frame for block, 3/4 for memory).
         still_cue: Memory suite: the cue digit stands still in the centre (`LongMemoryConfig.still_cue`).
+        every_frame_loss: Memory-set training loss: the mean cross-entropy of the readout of EVERY frame from
+            the cue's last frame on (as if the question could be asked at any frame), instead of the last frame's
+            alone. Testing always reads the last frame. Dense supervision: the model learns to name the cue while
+            it is in view and to keep it, one frame further at a time, instead of from one gradient per clip
+            through all `T` frames (`docs/results/ablations.md`, findings: at T = 64 RG-LRU left chance after
+            ~500 steps with it, ~1,300 without).
+        ring: Initial eigenvalue ring `(low, high)` of every recurrent block of every variant: RG-LRU
+            `min_rad, max_rad`, LRU `r_min, r_max` (a variant's own value of a field wins, e.g. `floor 0.6`).
+            None: the defaults (TRecViT's RG-LRU `0.5, 0.999`, LRU `0.4, 0.99`), whose slowest channels forget
+            a cue within a few hundred frames at init (LRU: `0.99^252 = 0.08` after a 256-frame clip).
     """
 
     cpu_seconds: float = 60.0
@@ -145,6 +160,8 @@ class Settings:
     block_memory_frames: int = 0
     digit_size: int | None = None
     still_cue: bool = False
+    every_frame_loss: bool = False
+    ring: tuple[float, float] | None = None
 
     @classmethod
     def quick(cls) -> Settings:
@@ -157,9 +174,16 @@ class Settings:
 # --- models -----------------------------------------------------------------------------------------
 
 
-def temporal_config(variant: dict, width: int) -> dict:
-    """The `TemporalConfig` fields of `variant` (the one place that resolves the width-relative `"3D"`)."""
-    return {k: (3 * width if v == "3D" else v) for k, v in variant.items()}
+def temporal_config(variant: dict, width: int, ring: tuple[float, float] | None = None) -> dict:
+    """The `TemporalConfig` fields of `variant` (the one place that resolves the width-relative `"3D"`), with the
+    eigenvalue `ring` (`Settings.ring`) set on the variant's recurrent kinds unless the variant sets it itself."""
+    fields = {k: (3 * width if v == "3D" else v) for k, v in variant.items()}
+    if ring is not None:
+        kinds = (fields["kind"],) if isinstance(fields["kind"], str) else fields["kind"]
+        names = (("min_rad", "max_rad"),) * ("rglru" in kinds) + (("r_min", "r_max"),) * ("lru" in kinds)
+        for low, high in names:
+            fields = {low: ring[0], high: ring[1], **fields}
+    return fields
 
 
 def video_model(variant: dict, s: Settings, frames: int, num_classes: int) -> torch.nn.Module:
@@ -175,8 +199,13 @@ def video_model(variant: dict, s: Settings, frames: int, num_classes: int) -> to
         rep_size=s.width,
         num_classes=num_classes,
         frames_per_clip=frames,
-        temporal=temporal_config(variant, s.width),
+        temporal=temporal_config(variant, s.width, s.ring),
     )
+
+
+def frame_logits(model: torch.nn.Module, video: torch.Tensor) -> torch.Tensor:
+    """Logits `[B, T, K]` from the readout of every frame of `video` `[B, T, 3, H, W]`."""
+    return model.head.cls_head(model(video, output="embedding"))
 
 
 def last_frame_logits(model: torch.nn.Module, video: torch.Tensor) -> torch.Tensor:
@@ -198,6 +227,7 @@ class Task:
     test_y: torch.Tensor
     build: Callable[[dict], torch.nn.Module]
     logits: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]
+    loss: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # None: CE of logits
 
 
 def _as_video(x: torch.Tensor) -> torch.Tensor:
@@ -213,7 +243,7 @@ def seqmnist_task(s: Settings) -> Task:
         y[: s.num_train],
         tx[: s.num_test],
         ty[: s.num_test],
-        lambda v: SequenceClassifier(temporal_config(v, s.width), s.width, s.depth, s.num_heads, 10),
+        lambda v: SequenceClassifier(temporal_config(v, s.width, s.ring), s.width, s.depth, s.num_heads, 10),
         lambda model, batch: model(batch),
     )
 
@@ -267,6 +297,10 @@ def memory_task(s: Settings, cache: Path, frames: int) -> Task:
     def load(split: str) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(np.load(root / f"{split}.npy")), torch.from_numpy(np.load(root / f"{split}_labels.npy"))
 
+    def every_frame_loss(model: torch.nn.Module, batch: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logits = frame_logits(model, _as_video(batch))[:, cfg.cue_frames - 1 :]  # from the cue's last frame on
+        return F.cross_entropy(logits.flatten(0, 1), y[:, None].expand(-1, logits.shape[1]).flatten())
+
     (x, y), (tx, ty) = load("train"), load("test")
     return Task(
         x,
@@ -275,6 +309,7 @@ def memory_task(s: Settings, cache: Path, frames: int) -> Task:
         ty,
         lambda v: video_model(v, s, frames, 10),
         lambda model, batch: last_frame_logits(model, _as_video(batch)),
+        every_frame_loss if s.every_frame_loss else None,
     )
 
 
@@ -296,7 +331,10 @@ def train_and_test(task: Task, variant: dict, s: Settings, seed: int) -> dict:
     model.train()
     while steps < s.max_steps and time.process_time() - cpu0 < s.cpu_seconds:
         idx = torch.randint(len(task.train_y), (s.batch_size,), generator=gen)
-        loss = F.cross_entropy(task.logits(model, task.train_x[idx]), task.train_y[idx])
+        if task.loss is None:
+            loss = F.cross_entropy(task.logits(model, task.train_x[idx]), task.train_y[idx])
+        else:
+            loss = task.loss(model, task.train_x[idx], task.train_y[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTING = {"lru-ladder": "seqmnist16", "block": "mmnist_temporal", "memory": "8"}  # the --quick settings
@@ -80,3 +81,43 @@ def test_quick_run_needs_an_out_folder(ablations, capsys):
     with pytest.raises(SystemExit):
         ablations.main(["--suite", "block", "--quick"])
     assert "--quick needs --out" in capsys.readouterr().err
+
+
+def test_ring_sets_the_recurrent_kinds_only(ablations):
+    ring = (0.9, 0.9999)
+    fields = {name: ablations.temporal_config(v, 32, ring) for name, v in ablations.VARIANTS["memory"].items()}
+    assert fields["RG-LRU"] == {"kind": "rglru", "min_rad": 0.9, "max_rad": 0.9999}
+    assert fields["LRU"] == {"kind": "lru", "r_min": 0.9, "r_max": 0.9999}
+    assert (
+        fields["hybrid (RG-LRU, attention)"]["min_rad"] == 0.9 and "r_min" not in fields["hybrid (RG-LRU, attention)"]
+    )
+    assert fields["attention w8"] == {"kind": "attention", "window": 8} and fields["frame averaging"] == {
+        "kind": "none"
+    }
+    assert ablations.temporal_config({"kind": "rglru", "min_rad": 0.6}, 32, ring)["min_rad"] == 0.6  # the variant's
+    assert ablations.temporal_config({"kind": "rglru"}, 32, None) == {"kind": "rglru"}
+    # the built model starts on the ring: RG-LRU's a = exp(-softplus(Λ)) within [0.9, 0.9999]
+    s = ablations.Settings(width=8, depth=2, num_heads=2, ring=ring)
+    model = ablations.video_model({"kind": "rglru"}, s, 8, 10)
+    a = [torch.exp(-torch.nn.functional.softplus(p)) for n, p in model.named_parameters() if n.endswith("a_param")]
+    assert len(a) == 2 and all(x.min() >= 0.9 - 1e-6 and x.max() <= 0.9999 + 1e-6 for x in a)
+    assert min(x.min() for x in a) < 0.95  # spread over the ring, not the default ring [0.5, 0.999]
+
+
+def test_every_frame_loss_is_the_mean_over_frames_from_the_cue_on(ablations, tmp_path):
+    s = ablations.Settings(width=8, depth=2, num_heads=2, num_train=4, num_test=2, still_cue=True, digit_size=16)
+    plain = ablations.memory_task(s, tmp_path, 8)
+    dense = ablations.memory_task(ablations.Settings(**{**s.__dict__, "every_frame_loss": True}), tmp_path, 8)
+    assert plain.loss is None and torch.equal(plain.train_x, dense.train_x)
+    torch.manual_seed(0)
+    model = dense.build({"kind": "rglru"})
+    x, y = dense.train_x, dense.train_y
+    video = x.float().div(255)[:, :, None].expand(-1, -1, 3, -1, -1)
+    with torch.no_grad():
+        logits = model.head.cls_head(model(video, output="embedding"))  # [B, T, K]
+        expected = torch.stack([torch.nn.functional.cross_entropy(logits[:, t], y) for t in range(3, 8)]).mean()
+        got = dense.loss(model, x, y)
+        last = ablations.last_frame_logits(model, video)
+        assert torch.allclose(ablations.frame_logits(model, video)[:, -1], last)
+        assert not torch.allclose(torch.nn.functional.cross_entropy(last, y), expected)  # not the last frame alone
+    assert torch.allclose(got, expected, atol=1e-6)
