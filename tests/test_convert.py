@@ -123,3 +123,18 @@ def test_late_temporal_loads_local_vit_weights(tmp_path):
     frames = torch.rand(1, 2, 3, 32, 32)
     expected = vit.forward_head(vit.forward_features((frames.flatten(0, 1) - 0.5) / 0.5), pre_logits=True)
     torch.testing.assert_close(model.frame_embeddings(frames)[0, :, 0], expected)
+
+
+@pytest.mark.parametrize(("saved", "model"), [({"rgb_diff": 3.0}, {}), ({}, {"rgb_diff": 3.0})])
+def test_init_from_a_folder_of_another_config_names_the_differing_fields(tmp_path, saved, model):
+    """`init_from` a `save_pretrained` folder whose config differs (an RGB-difference backbone into a model
+    without, or back) says which fields differ, not only the first bad key."""
+    from vidssm.convert import init_backbone
+
+    torch.manual_seed(0)
+    vidssm.create_model("trecvit_debug", **saved).save_pretrained(tmp_path / "ckpt")
+    target = vidssm.create_model("trecvit_debug", num_classes=3, **model)
+    a, b = saved.get("rgb_diff", 0.0), model.get("rgb_diff", 0.0)
+    with pytest.raises(ValueError, match=rf"'rgb_diff\.proj\.proj\.weight'.*differs from the model's in: "
+                       rf"rgb_diff \(checkpoint {a}, model {b}\)$"):  # fmt: skip
+        init_backbone(target, tmp_path / "ckpt")

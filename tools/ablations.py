@@ -36,7 +36,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +100,18 @@ SUITE_DEFAULTS = {
     # patch in 15 CPU s), so the block suite names the cue of a 16-frame long-memory clip (out of view for 12)
     "block": {"batch_size": 16, "block_memory_frames": 16, **_MEMORY_DATA},
 }
+QUICK_KEEPS = ("every_frame_loss", "ring")  # how a suite trains, not its sizes: `--quick` goes through it too
+
+
+def suite_settings(suite: str, quick: bool = False) -> Settings:
+    """`suite`'s `SUITE_DEFAULTS`; with `quick`, `Settings.quick()` sizes with the suite's `QUICK_KEEPS` fields (the
+    memory suite's dense loss and ring init; the block suite's quick run stays on Moving-MNIST)."""
+    defaults = SUITE_DEFAULTS.get(suite, {})
+    if quick:
+        return replace(Settings.quick(), **{k: v for k, v in defaults.items() if k in QUICK_KEEPS})
+    return Settings(**defaults)
+
+
 CHANCE = {"lru-ladder": 0.1, "block": 0.1, "memory": 0.1, "mmnist_temporal": 0.25}  # by suite, or by setting
 
 
@@ -491,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [v for v in variants if v not in VARIANTS[args.suite]]
     if unknown:
         parser.error(f"--variants: unknown {unknown}; {args.suite} has {list(VARIANTS[args.suite])}")
-    s = Settings.quick() if args.quick else Settings(**SUITE_DEFAULTS.get(args.suite, {}))
+    s = suite_settings(args.suite, args.quick)
     overrides = {
         "cpu_seconds": None if args.minutes is None else 60 * args.minutes,
         "seq_length": args.seq_length,

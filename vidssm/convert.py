@@ -8,6 +8,7 @@ Released TRecViT checkpoints (google-deepmind/trecvit) store flat Flax keys sepa
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -16,7 +17,8 @@ import numpy as np
 import torch
 
 from vidssm.models.base import StreamingVideoModel
-from vidssm.models.pretrained import WEIGHTS_NAME, load_weights
+from vidssm.models.config import config_to_dict
+from vidssm.models.pretrained import CONFIG_NAME, WEIGHTS_NAME, load_weights
 from vidssm.models.registry import replace_config
 from vidssm.models.trecvit import TRecViT, TRecViTConfig
 
@@ -234,6 +236,30 @@ def load_timm_vit_weights(model: TRecViT, path: str | Path) -> list[str]:
     return sorted(out)
 
 
+def _config_differences(model: StreamingVideoModel, meta_path: Path) -> str:
+    """`; the checkpoint's config differs from the model's in: rgb_diff (checkpoint 3.0, model 0.0), ...` for the
+    config fields (nested ones dotted, `num_classes` aside) where the `save_pretrained` folder's `config.json` and
+    `model.config` differ; '' without a readable config or a difference."""
+    try:
+        saved = config_to_dict(model.config_from_dict(json.loads(meta_path.read_text())["config"]))
+    except Exception:  # no folder config, another architecture, an old unreadable one: no hint, the error stands
+        return ""
+    own = config_to_dict(model.config)
+
+    def diffs(a: dict, b: dict, prefix: str = "") -> list[str]:
+        out = []
+        for key in sorted(set(a) | set(b)):
+            x, y = a.get(key), b.get(key)
+            if isinstance(x, dict) and isinstance(y, dict):
+                out += diffs(x, y, f"{prefix}{key}.")
+            elif x != y and key != "num_classes":
+                out.append(f"{prefix}{key} (checkpoint {x!r}, model {y!r})")
+        return out
+
+    found = diffs(saved, own)
+    return f"; the checkpoint's config differs from the model's in: {', '.join(found)}" if found else ""
+
+
 def init_backbone(model: StreamingVideoModel, path: str | Path) -> str:
     """Initialises `model`'s backbone from pretrained weights; its head keeps its init (fine-tuning, probes).
 
@@ -264,7 +290,10 @@ def init_backbone(model: StreamingVideoModel, path: str | Path) -> str:
         return "trecvit-npz"
     weights = path / WEIGHTS_NAME if path.is_dir() else path
     if set(model.upgrade_state_dict(_read_state_dict(weights))) & set(model.state_dict()):
-        load_weights(model, weights)
+        try:
+            load_weights(model, weights)
+        except ValueError as err:
+            raise ValueError(f"{err}{_config_differences(model, weights.parent / CONFIG_NAME)}") from None
         return "vidssm"
     if isinstance(model, TRecViT):
         load_timm_vit_weights(model, weights)

@@ -65,3 +65,25 @@ def test_frame_by_frame_equals_offline_and_state_is_per_stream(layer):
 def test_bad_scale_is_refused():
     with pytest.raises(ValueError, match="rgb_diff scale must be > 0"):
         FrameDifferenceEmbed(SIDE, P, C, D, scale=0.0)
+
+
+@pytest.mark.parametrize("bad", ["3.0", "inf", [3.0], True, -1.0, float("inf"), float("nan")])
+def test_trecvit_config_rejects_bad_rgb_diff_naming_the_field(bad):
+    """A string (the CLI passes `inf` as one), a list, a bool, a negative or non-finite scale is a clear
+    `ValueError` naming `rgb_diff` when the config is built (an infinite scale used to build a model whose
+    outputs are all non-finite; a string used to raise a bare `TypeError` from inside the layer)."""
+    from vidssm.models.trecvit import TRecViTConfig
+
+    with pytest.raises(ValueError, match="rgb_diff must be a finite number >= 0"):
+        TRecViTConfig(rgb_diff=bad)
+
+
+@pytest.mark.parametrize(("value", "stored", "on"), [(None, 0.0, False), (0, 0.0, False), (2, 2.0, True)])
+def test_trecvit_config_rgb_diff_off_and_int_scales(value, stored, on):
+    """`None` and 0 mean off (no layer, no state); an int scale is stored as a float."""
+    import vidssm
+
+    model = vidssm.create_model("trecvit_debug", rgb_diff=value)
+    assert model.config.rgb_diff == stored and isinstance(model.config.rgb_diff, float)
+    assert (model.rgb_diff is not None) is on
+    assert len(model.init_state(1).layers) == model.config.depth + int(on)

@@ -107,5 +107,13 @@ def test_conv1d_init_variance_scale_sets_the_conv_init(scale):
     for n, p in default.named_parameters():
         if "conv_1d.w" not in n:
             assert torch.equal(others[n], p), n
-    with pytest.raises(ValueError, match="conv1d_w_init_variance_scale must be > 0"):
+    with pytest.raises(ValueError, match="conv1d_w_init_variance_scale must be a finite number > 0"):
         TemporalConfig(conv1d_w_init_variance_scale=0.0)
+
+
+@pytest.mark.parametrize("bad", ["1.0", float("inf"), float("nan"), -1.0, True, None])
+def test_conv1d_variance_scale_must_be_a_finite_positive_number(bad):
+    """Strings, bools, None and infinite scales are refused with the field's name (an infinite scale used to build
+    Conv1D taps of inf and NaN outputs; a string used to raise a bare `TypeError`)."""
+    with pytest.raises(ValueError, match="conv1d_w_init_variance_scale must be a finite number > 0"):
+        TemporalConfig(conv1d_w_init_variance_scale=bad)

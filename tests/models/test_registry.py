@@ -313,3 +313,20 @@ def test_embedding_is_what_the_head_averages():
     torch.testing.assert_close(model.head.cls_head(embedding.mean(1)), model(video))
     with pytest.raises(ValueError, match="output must be one of"):
         model.step(video[:, 0], model.init_state(2), output="features")
+
+
+def test_unknown_config_fields_suggest_the_closest_known_ones():
+    """A mistyped field (top level or inside `temporal`) names the field it is closest to; a field that resembles
+    none gets no guess."""
+    with pytest.raises(
+        TypeError, match=r"unknown config field\(s\) \['rgb_dif'\] \(did you mean 'rgb_diff' for 'rgb_dif'\?\)"
+    ):
+        vidssm.create_model("trecvit_debug", rgb_dif=3.0)
+    with pytest.raises(
+        TypeError,
+        match=r"temporal: unknown field\(s\) \['conv1d_w_init_var_scale'\] "
+        r"\(did you mean 'conv1d_w_init_variance_scale' for 'conv1d_w_init_var_scale'\?\)",
+    ):
+        vidssm.create_model("trecvit_debug", temporal={"conv1d_w_init_var_scale": 1.0})
+    with pytest.raises(TypeError, match=r"unknown config field\(s\) \['zzzzzz'\]; known fields"):
+        vidssm.create_model("trecvit_debug", zzzzzz=1)

@@ -121,3 +121,17 @@ def test_every_frame_loss_is_the_mean_over_frames_from_the_cue_on(ablations, tmp
         assert torch.allclose(ablations.frame_logits(model, video)[:, -1], last)
         assert not torch.allclose(torch.nn.functional.cross_entropy(last, y), expected)  # not the last frame alone
     assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_quick_memory_run_trains_as_the_suite_does(ablations, results):
+    """`--quick` shrinks the sizes but keeps how the memory suite trains (`every_frame_loss`, `ring`), so the smoke
+    run goes through the suite's dense loss and ring init (it used to fall back to the last-frame loss and the
+    default init); the block suite's quick run stays on Moving-MNIST."""
+    memory = ablations.suite_settings("memory", quick=True)
+    assert memory.every_frame_loss is True and memory.ring == ablations.SUITE_DEFAULTS["memory"]["ring"]
+    assert memory.max_steps == ablations.Settings.quick().max_steps and memory.batch_size == 4
+    block = ablations.suite_settings("block", quick=True)
+    assert block == ablations.Settings.quick() and block.block_memory_frames == 0
+    assert ablations.suite_settings("memory", quick=False) == ablations.Settings(**ablations.SUITE_DEFAULTS["memory"])
+    text = (results / "ablations.md").read_text().split("## memory")[1]
+    assert '"every_frame_loss": true' in text and '"ring": [0.9, 0.9999]' in text

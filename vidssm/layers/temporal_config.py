@@ -8,6 +8,8 @@ ingredient, as in the papers' ablations (TRecViT, Pătrăucean et al. 2024, tabl
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -133,10 +135,10 @@ class TemporalConfig:
             raise ValueError(f"TemporalConfig.impl must be 'lean' or 'autograd', got {self.impl!r}")
         if self.conv1d_width < 0 or self.state_multiplier < 1:
             raise ValueError("TemporalConfig: conv1d_width must be >= 0 and state_multiplier >= 1")
-        if not self.conv1d_w_init_variance_scale > 0:
-            raise ValueError(
-                f"TemporalConfig: conv1d_w_init_variance_scale must be > 0, got {self.conv1d_w_init_variance_scale}"
-            )
+        scale = self.conv1d_w_init_variance_scale
+        if not is_finite_number(scale) or not scale > 0:
+            raise ValueError(f"TemporalConfig: conv1d_w_init_variance_scale must be a finite number > 0, got {scale!r}")
+        object.__setattr__(self, "conv1d_w_init_variance_scale", float(scale))
 
     def kinds(self, depth: int) -> tuple[str, ...]:
         """The kind of each of `depth` layers.
@@ -148,6 +150,11 @@ class TemporalConfig:
         if len(kinds) != depth:
             raise ValueError(f"temporal has {len(kinds)} kinds for depth {depth}")
         return kinds
+
+
+def is_finite_number(value: object) -> bool:
+    """Whether `value` is a finite real number: an int or float (NumPy's too), not a bool, a string or None."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def ignored_fields(config: TemporalConfig, *references: TemporalConfig) -> list[str]:

@@ -118,6 +118,13 @@ def upgrade_config_fields(config_cls: type, data: dict[str, Any]) -> dict[str, A
     return data
 
 
+def _did_you_mean(unknown: list[str], known: set[str]) -> str:
+    """` (did you mean 'a' for 'x', ...)` naming the closest known field of each unknown one that has one, or ''."""
+    pairs = [(u, difflib.get_close_matches(str(u), known, n=1)) for u in unknown]
+    hints = [f"{close[0]!r} for {u!r}" for u, close in pairs if close]
+    return f" (did you mean {', '.join(hints)}?)" if hints else ""
+
+
 def replace_config(config: Any, **overrides: Any) -> Any:
     """`config` with `overrides` applied: old field names upgraded (`upgrade_config_fields`), and a dict given for
     a field that holds a dataclass merged over it (`temporal={"conv1d_width": 0}` changes only that field).
@@ -129,15 +136,19 @@ def replace_config(config: Any, **overrides: Any) -> Any:
     known = {f.name for f in fields(config)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise TypeError(f"{type(config).__name__}: unknown config field(s) {unknown}; known fields: {sorted(known)}")
+        raise TypeError(
+            f"{type(config).__name__}: unknown config field(s) {unknown}{_did_you_mean(unknown, known)}; "
+            f"known fields: {sorted(known)}"
+        )
     for key, value in overrides.items():
         current = getattr(config, key)
         if isinstance(value, dict) and is_dataclass(current):
             sub_known = {f.name for f in fields(current)}
-            if set(value) - sub_known:
+            sub_unknown = sorted(set(value) - sub_known)
+            if sub_unknown:
                 raise TypeError(
-                    f"{type(config).__name__}.{key}: unknown field(s) {sorted(set(value) - sub_known)}; "
-                    f"known fields: {sorted(sub_known)}"
+                    f"{type(config).__name__}.{key}: unknown field(s) {sub_unknown}"
+                    f"{_did_you_mean(sub_unknown, sub_known)}; known fields: {sorted(sub_known)}"
                 )
             overrides[key] = replace(current, **value)
     return replace(config, **overrides)

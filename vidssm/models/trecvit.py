@@ -26,7 +26,7 @@ from vidssm.layers.blocks import SpatialBlock
 from vidssm.layers.frame_diff import FrameDifferenceEmbed
 from vidssm.layers.norm import LayerNorm, PixelNorm
 from vidssm.layers.patch_embed import FrameTokenizer
-from vidssm.layers.temporal_config import LEGACY_TEMPORAL_FIELDS, as_temporal_config
+from vidssm.layers.temporal_config import LEGACY_TEMPORAL_FIELDS, as_temporal_config, is_finite_number
 
 from .base import ClipHead, StreamingVideoModel, TokenGrid, run_temporal
 from .registry import register_model
@@ -98,6 +98,12 @@ class TRecViTConfig:
     def __post_init__(self) -> None:
         default = type(self).__dataclass_fields__["temporal"].default
         object.__setattr__(self, "temporal", as_temporal_config(self.temporal, default))
+        rgb_diff = 0.0 if self.rgb_diff is None else self.rgb_diff  # None (YAML `null`): off
+        if not is_finite_number(rgb_diff) or rgb_diff < 0:
+            raise ValueError(
+                f"rgb_diff must be a finite number >= 0 (0: off; the real-footage recipe: 3.0), got {rgb_diff!r}"
+            )
+        object.__setattr__(self, "rgb_diff", float(rgb_diff))
         if self.readout not in READOUTS:
             raise ValueError(f"readout must be one of {READOUTS}, got {self.readout!r}")
         for name in ("pixel_mean", "pixel_std"):  # YAML / JSON lists: the tuples the fields are typed as
