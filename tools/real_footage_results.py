@@ -29,7 +29,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -173,11 +175,12 @@ def _plot(rows: list[dict], path: Path) -> None:
 
 
 def _markdown(rows: list[dict], meta: dict) -> str:
+    command = meta.get("command") or f"python tools/real_footage_results.py --minutes {meta['minutes']:g}"
     out = [
         "# Learning from scratch on real footage (CPU, same training budget per model)\n",
-        f"`python tools/real_footage_results.py --minutes {meta['minutes']:g} --clock {meta['clock']}` — "
+        f"`{command}` — "
         f"{meta['minutes']:g} min of {'CPU time of the training process' if meta['clock'] == 'cpu' else 'wall-clock'}"
-        f" per model; {meta['threads']} threads, torch "
+        f" per model; {meta['threads']} torch thread(s) per training process, torch "
         f"{meta['torch']}, {meta['cpu']}; recipe `{meta['config']}`; data `vidssm data real-motion` "
         f"(test clips from the source videos {', '.join(meta['test_sources'])}, never seen in training).\n",
     ]
@@ -232,6 +235,7 @@ def main() -> None:
         old = json.loads((out / "real_footage.json").read_text())["results"]
         rows = [r for r in old if (r["set"], r["variant"]) not in done] + rows
     meta = dict(
+        command=shlex.join(["python", "tools/real_footage_results.py", *sys.argv[1:]]),  # what was run, as typed
         minutes=args.minutes,
         clock=args.clock,
         threads=torch.get_num_threads(),
