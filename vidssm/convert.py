@@ -260,6 +260,14 @@ def _config_differences(model: StreamingVideoModel, meta_path: Path) -> str:
     return f"; the checkpoint's config differs from the model's in: {', '.join(found)}" if found else ""
 
 
+def _has_rgb_diff(path: Path) -> bool:
+    """Whether the weights at `path` hold RGB-difference parameters (`rgb_diff.*`; never in a TRecViT `.npz`)."""
+    if path.suffix == ".npz":
+        return False
+    weights = path / WEIGHTS_NAME if path.is_dir() else path
+    return any(k.startswith("rgb_diff.") for k in _read_state_dict(weights))
+
+
 def init_backbone(model: StreamingVideoModel, path: str | Path) -> str:
     """Initialises `model`'s backbone from pretrained weights; its head keeps its init (fine-tuning, probes).
 
@@ -271,6 +279,9 @@ def init_backbone(model: StreamingVideoModel, path: str | Path) -> str:
         model: The model to initialise (its config must match the checkpoint's backbone).
         path: The weights.
 
+    A TRecViT with `rgb_diff` loads a checkpoint without RGB-difference weights (e.g. a released TRecViT): its
+    difference embedding starts at zero, so the model starts as the pretrained one.
+
     Returns:
         Which kind of file was loaded: `"trecvit-npz"`, `"vidssm"` or `"timm-vit"`.
 
@@ -281,6 +292,17 @@ def init_backbone(model: StreamingVideoModel, path: str | Path) -> str:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"init_from: {path} does not exist")
+    diff = getattr(model, "rgb_diff", None)
+    if isinstance(model, TRecViT) and diff is not None and not _has_rgb_diff(path):
+        # RGB-difference tokens added to a backbone trained without them: load everything else, and start the
+        # difference embedding at zero, so the model begins as the pretrained one and learns the new tokens.
+        model.rgb_diff = None
+        try:
+            kind = init_backbone(model, path)
+        finally:
+            model.rgb_diff = diff
+        torch.nn.init.zeros_(diff.proj.proj.weight)
+        return kind
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as data:
             ckpt = {k: data[k] for k in data.files if k != "config"}

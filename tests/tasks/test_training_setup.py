@@ -76,6 +76,39 @@ def test_init_from_a_released_npz_with_or_without_its_head(tmp_path):
     _backbone_equal(task.backbone, reference)
 
 
+def test_init_from_weights_without_rgb_diff_starts_the_difference_tokens_at_zero(tmp_path):
+    """RGB-difference tokens on a backbone pretrained without them (a plain folder or a released `.npz`): every other
+    weight loads exactly, the difference embedding is zero, so the features equal the pretrained model's; a folder
+    that has them loads them as they are."""
+    torch.manual_seed(0)
+    plain = vidssm.create_model("trecvit_debug", **SMALL, num_classes=5).eval()
+    plain.save_pretrained(tmp_path / "plain")
+    torch.manual_seed(1)
+    model = vidssm.create_model("trecvit_debug", **SMALL, num_classes=3, rgb_diff=3.0).eval()
+    assert init_backbone(model, tmp_path / "plain") == "vidssm"
+    assert model.rgb_diff is not None and model.rgb_diff.proj.proj.weight.abs().max() == 0
+    _backbone_equal(torch.nn.ModuleDict({k: m for k, m in model.named_children() if k != "rgb_diff"}),
+                    torch.nn.ModuleDict(dict(plain.named_children())))  # fmt: skip
+    video = torch.rand(2, 8, 3, 32, 32)
+    torch.testing.assert_close(model(video, output="tokens"), plain(video, output="tokens"))
+    with torch.no_grad():
+        model.rgb_diff.proj.proj.weight.normal_()
+    model.save_pretrained(tmp_path / "diff")
+    again = vidssm.create_model("trecvit_debug", **SMALL, num_classes=3, rgb_diff=3.0)
+    init_backbone(again, tmp_path / "diff")
+    _backbone_equal(again, model)
+    with np.load(FIXTURES / "trecvit_visible_ckpt.npz") as data:
+        ckpt = {k: data[k] for k in data.files if k != "config"}
+    released = TRecViT(infer_trecvit_config(ckpt, rgb_diff=3.0))
+    assert init_backbone(released, _write_npz(tmp_path / "sup.npz", ckpt)) == "trecvit-npz"
+    assert released.rgb_diff.proj.proj.weight.abs().max() == 0
+
+
+def _write_npz(path, arrays) -> str:
+    np.savez(path, **arrays)
+    return str(path)
+
+
 def test_freeze_backbone_trains_only_the_head_and_keeps_batchnorm_fixed(tmp_path):
     L.seed_everything(0)
     task = ClipClassification(
