@@ -20,6 +20,7 @@ Variants (all fed by the same `VideoDataModule` batches, same optimiser and sche
     frames         the recipe's frame-averaging twin (`trecvit_tiny_frames`: no temporal blocks; its RGB-difference
                    tokens still show it x_t - x_{t-1})
     frames_single  the twin without RGB-difference tokens: one frame at a time
+    frames_narrow64  the twin of trecvit_narrow64 (width 128, 64x64, RGB-difference tokens, no temporal blocks)
     c3d            a small 3D CNN (`vidssm.models.baselines.Conv3DClassifier`, four Conv3d stages)
     late_cnn       a late-temporal model: a ResNet-18 encoder per frame (3x3 feature-map tokens), 2 RG-LRU blocks
 """
@@ -68,6 +69,10 @@ VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, ba
     ),
     "frames": ("trecvit_tiny_frames", {**RECIPE_ARGS, "temporal": "none"}),  # the twin: sees x_t and x_t - x_{t-1}
     "frames_single": ("trecvit_tiny_frames", {**PLAIN, "temporal": "none"}),  # one frame at a time, nothing else
+    "frames_narrow64": (  # the twin of trecvit_narrow64: same tokens (x_t and x_t - x_{t-1}), no temporal blocks
+        "trecvit_tiny_frames",
+        {**RECIPE_ARGS, **NARROW, "img_size": 64, "temporal": "none"},
+    ),
     "c3d": ({"class_path": "vidssm.models.baselines.Conv3DClassifier", "init_args": {"num_classes": 0}}, None),
     "late_cnn": (
         "late_rglru_resnet18",
@@ -76,6 +81,7 @@ VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, ba
 }
 EXTRA_ARGS: dict[str, list[str]] = {  # name -> more `vidssm fit` arguments (optimiser, data) of a variant
     "trecvit_narrow64": ["--data.init_args.img_size", "64"],
+    "frames_narrow64": ["--data.init_args.img_size", "64"],
 }
 
 FINDINGS = "<!-- findings: written by hand, kept when the table is regenerated -->\n"

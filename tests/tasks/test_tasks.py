@@ -93,7 +93,9 @@ def test_prediction_task_beats_copy_last_and_writes_gif(tmp_path):
     L.seed_everything(0)
     data = RampData(n=64, frames=8, batch_size=16)
     args = dict(SMALL, patch_size=8, frames_per_clip=8)
-    task = NextFramePrediction("trecvit_debug", backbone_args=args, lr=3e-3, context=4)
+    # teacher forcing: from scratch, 120 rollout-trained steps land on either side of copy-last with the seed and the
+    # torch thread count (0.009-0.032 vs 0.026); teacher-forced ones reach 0.002-0.003 on seeds 0-2, 1 or 2 threads
+    task = NextFramePrediction("trecvit_debug", backbone_args=args, lr=3e-3, context=4, train_rollout=False)
     trainer = _trainer(tmp_path, 120, check_val_every_n_epoch=100, callbacks=[TrainingReport()])
     trainer.fit(task, datamodule=data)
     # the exported model keeps the pixel decoder: it streams predicted frames
@@ -102,7 +104,7 @@ def test_prediction_task_beats_copy_last_and_writes_gif(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(exported.rollout(video[:, :4], 4), task.predictor.eval().rollout(video[:, :4], 4))
     out = trainer.test(task, datamodule=data, verbose=False)[0]
-    assert out["test/mse"] < out["test/copy_last_mse"]  # the ramp continues; copying the last frame lags
+    assert out["test/mse"] < 0.5 * out["test/copy_last_mse"]  # the ramp continues; copying the last frame lags
     folder = Path(trainer.log_dir)
     rows = (folder / "prediction_per_frame.csv").read_text().strip().splitlines()
     assert rows[0] == "future_frame,mse,copy_last_mse,blank_mse,ssim" and len(rows) == 1 + 4
