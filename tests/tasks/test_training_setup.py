@@ -260,7 +260,9 @@ def test_last_checkpoint_holds_the_final_weights_after_a_budget_stop(tmp_path, f
 
 def test_fit_writes_one_last_checkpoint_and_a_rerun_replaces_it(tmp_path, monkeypatch):
     """A run shorter than `checkpoint_every_n_steps` wrote last.ckpt (FinalCheckpoint) and an identical
-    last-v1.ckpt (Lightning's end-of-training `save_last`); a rerun into the same --run_name must replace last.ckpt."""
+    last-v1.ckpt (Lightning's end-of-training `save_last`); a rerun into the same --run_name must replace last.ckpt.
+    The earlier run is moved aside, not mixed in (a shorter rerun used to keep the earlier run's later step files)
+    nor deleted; `--trainer.default_root_dir` moves the run folder."""
     from vidssm.tasks.cli import train_main
 
     monkeypatch.chdir(tmp_path)
@@ -280,3 +282,14 @@ def test_fit_writes_one_last_checkpoint_and_a_rerun_replaces_it(tmp_path, monkey
         assert last["global_step"] == steps
         state = last["callbacks"][next(k for k in last["callbacks"] if k.startswith("ModelCheckpoint"))]
         assert Path(state["last_model_path"]).resolve() == (folder / "last.ckpt").resolve()
+    with pytest.warns(UserWarning, match="held an earlier run: moved to"):
+        train_main([*common, "--trainer.max_steps", "3", "--checkpoint_every_n_steps", "100"])
+    assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt"]  # none of the 5-step run's step files
+    earlier = sorted(p for p in (tmp_path / "runs" / "vidssm").iterdir() if p.name.startswith("r."))
+    assert len(earlier) == 2  # the 3-step and the 5-step runs, each whole
+    steps = [torch.load(p / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] for p in earlier]
+    assert sorted(steps) == [3, 5] and (earlier[0] / "pretrained" / "model.safetensors").is_file()
+    train_main([*common, "--trainer.max_steps", "2", "--trainer.default_root_dir", "elsewhere"])
+    moved = tmp_path / "elsewhere" / "vidssm" / "r" / "checkpoints" / "last.ckpt"
+    assert torch.load(moved, weights_only=False)["global_step"] == 2
+    assert torch.load(folder / "last.ckpt", weights_only=False)["global_step"] == 3  # runs/ untouched

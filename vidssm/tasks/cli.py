@@ -8,10 +8,12 @@ TensorBoard loggers, a Rich progress bar, checkpoints (`last.ckpt` plus every
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -29,6 +31,10 @@ BACKBONE_ARGS_HELP = (
     '\'{"kind": "lru"}\'). A whole --model.init_args.backbone_args \'{"depth": 2}\' REPLACES the config\'s '
     "backbone_args dict (losing e.g. a recipe's pixel_mean), as LightningCLI does for any dict argument."
 )
+
+
+DEFAULT_SAVE_DIR = "runs"  # runs/vidssm/<run> (CSV logs, checkpoints, pretrained/), runs/tensorboard; moved by
+# --trainer.default_root_dir DIR to DIR/vidssm/<run>, DIR/tensorboard
 
 
 class ConstructionError(Exception):
@@ -90,10 +96,17 @@ class VidssmCLI(LightningCLI):
         every = cfg.get("checkpoint_every_n_steps", 100)
         run_name = cfg.get("run_name")
         loggers = cfg.get("trainer", {}).get("logger")
+        root_dir = cfg.get("trainer", {}).get("default_root_dir")
+        if root_dir and isinstance(loggers, list):  # vidssm's default loggers write under runs/ unless told otherwise
+            for logger in loggers:
+                if logger.get("init_args", {}).get("save_dir") == DEFAULT_SAVE_DIR:
+                    logger["init_args"]["save_dir"] = str(root_dir)
         if run_name and isinstance(loggers, list):
             for logger in loggers:
                 if "version" in logger.get("init_args", {}):
                     logger["init_args"]["version"] = run_name
+            if self.subcommand == "fit" and not cfg.get("ckpt_path") and os.environ.get("LOCAL_RANK", "0") == "0":
+                _move_aside(_run_folder(loggers, run_name))
         self._default_callbacks = [
             ModelCheckpoint(
                 filename="step{step:06d}",
@@ -119,6 +132,34 @@ class VidssmCLI(LightningCLI):
         if config.get("enable_progress_bar") is not False:
             extra.append(RichProgressBar())
         return super()._instantiate_trainer(config, [*callbacks, *extra])
+
+
+def _run_folder(loggers: list, run_name: str) -> Path | None:
+    """`<save_dir>/<name>/<run_name>` of the CSV logger (the folder that holds the run's checkpoints)."""
+    for logger in loggers:
+        if logger.get("class_path", "").endswith("CSVLogger"):
+            args = logger.get("init_args", {})
+            return Path(args.get("save_dir") or ".") / (args.get("name") or "lightning_logs") / run_name
+    return None
+
+
+def _move_aside(folder: Path | None) -> None:
+    """A fresh `fit` into a `--run_name` folder that holds an earlier run moves that run to `<folder>.<time>`: the
+    new run's folder then holds only its own checkpoints and export (a shorter rerun used to leave the earlier run's
+    later `stepNNNNNN.ckpt` files next to its own), and nothing is deleted. `--ckpt_path` (resume) keeps the folder."""
+    if folder is None or not folder.is_dir() or not any(folder.iterdir()):
+        return
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = folder.with_name(f"{folder.name}.{stamp}")
+    n = 1
+    while dest.exists():
+        dest, n = folder.with_name(f"{folder.name}.{stamp}-{n}"), n + 1
+    folder.rename(dest)
+    warnings.warn(
+        f"{folder} held an earlier run: moved to {dest} (nothing deleted). To continue that run instead, pass "
+        "--ckpt_path last (or a checkpoint file); delete old run folders yourself when you no longer need them.",
+        stacklevel=2,
+    )
 
 
 def train_main(argv: list[str]) -> int:
@@ -151,11 +192,11 @@ def _run_cli(args: list[str] | None) -> None:
             "logger": [
                 {
                     "class_path": "lightning.pytorch.loggers.CSVLogger",
-                    "init_args": {"save_dir": "runs", "name": "vidssm"},
+                    "init_args": {"save_dir": DEFAULT_SAVE_DIR, "name": "vidssm"},
                 },
                 {
                     "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                    "init_args": {"save_dir": "runs", "name": "tensorboard"},
+                    "init_args": {"save_dir": DEFAULT_SAVE_DIR, "name": "tensorboard"},
                 },
             ],
         },
