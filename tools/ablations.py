@@ -13,7 +13,9 @@ recorded too), then scored on the held-out test split:
 - `memory`: the long-memory set (`vidssm.data.long_memory`) at T = 64, 256, 1024 frames, tested at the last frame:
   recurrence vs local attention vs a hybrid vs frame averaging. Its defaults (`SUITE_DEFAULTS`) train every variant
   on the loss of every frame's readout from the cue's last frame on (`Settings.every_frame_loss`) and start every
-  recurrent block on the eigenvalue ring [0.9, 0.9999] (`Settings.ring`).
+  recurrent block on the eigenvalue ring [0.9, 0.9999] (`Settings.ring`). `--test-frames L ...` also tests each
+  model trained on T-frame clips on the L-frame test clips (L > T; same weights, the state never reset: setting
+  `"T→L"`): memory beyond the training length, which a window of attention cannot have.
 
 Results merge into `<out>/ablations.json` (`{suite: {variant: {setting: {mean, std, seeds}}}}`, top-1 in [0, 1]),
 `<out>/ablations_runs.json` (every run: top-1, steps, CPU and wall seconds), `<out>/ablations.md` (tables of every
@@ -21,6 +23,7 @@ suite; text after the `<!-- findings -->` line is kept) and `<out>/ablations_<su
 
     python tools/ablations.py --suite lru-ladder --seeds 2 --minutes 1
     python tools/ablations.py --suite memory --frames 24 64 --seeds 2 --minutes 1.5
+    python tools/ablations.py --suite memory --frames 64 --test-frames 256 1024 --minutes 8 --seeds 1
     python tools/ablations.py --suite block --seeds 2 --max-steps 600 --minutes 4
     python tools/ablations.py --suite block --quick --out /tmp/ablations    # smoke run: files and columns only
 """
@@ -292,18 +295,20 @@ def block_task(s: Settings, cache: Path) -> Task:
     )
 
 
-def memory_task(s: Settings, cache: Path, frames: int) -> Task:
+def memory_task(s: Settings, cache: Path, frames: int, train: bool = True) -> Task:
+    """The long-memory set at `frames` frames (`train=False`: its test clips only, which do not depend on the number
+    of training clips)."""
     cfg = LongMemoryConfig(
         num_frames=frames,
         image_size=s.image_size,
         digit_size=s.digit_size or s.image_size * 3 // 4,
         still_cue=s.still_cue,
-        num_train=s.num_train,
+        num_train=s.num_train if train else 0,
         num_val=0,
         num_test=s.num_test,
     )
     cue = "still" if s.still_cue else "moving"
-    name = f"long_memory_{s.image_size}px_{cfg.digit_size}d_{cue}_{frames}f_{s.num_train}_{s.num_test}"
+    name = f"long_memory_{s.image_size}px_{cfg.digit_size}d_{cue}_{frames}f_{cfg.num_train}_{s.num_test}"
     root = build_long_memory(cache / name, cfg, progress=False)
 
     def load(split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -328,11 +333,33 @@ def memory_task(s: Settings, cache: Path, frames: int) -> Task:
 # --- training -----------------------------------------------------------------------------------------
 
 
-def train_and_test(task: Task, variant: dict, s: Settings, seed: int) -> dict:
-    """Trains one model from scratch under the CPU budget, then scores it on the test split.
+def score(task: Task, model: torch.nn.Module) -> float:
+    """Top-1 of `model` on `task`'s test split."""
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(task.test_y), 64):
+            pred = task.logits(model, task.test_x[i : i + 64]).argmax(-1)
+            correct += int((pred == task.test_y[i : i + 64]).sum())
+    return correct / len(task.test_y)
+
+
+def at_length(model: torch.nn.Module, longer: Task, variant: dict) -> torch.nn.Module:
+    """`model`'s weights in the model `longer` builds (clips of its length): the parameters do not depend on the
+    clip length (`frames_per_clip` only says where a state reset falls), so the state is carried through all of the
+    longer clip, as when streaming."""
+    out = longer.build(variant)
+    out.load_state_dict(model.state_dict())
+    return out
+
+
+def train_and_test(task: Task, variant: dict, s: Settings, seed: int, longer: dict[str, Task] | None = None) -> dict:
+    """Trains one model from scratch under the CPU budget, then scores it on the test split (and, for each entry
+    `L: task` of `longer`, on that task's test clips: `at_length`).
 
     Returns:
-        `{"top1", "steps", "cpu_s", "wall_s", "final_loss"}` (times of the training only).
+        `{"top1", "steps", "cpu_s", "wall_s", "final_loss"}` (times of the training only), and `"top1_at": {L: top1}`
+        when `longer` is given.
     """
     torch.manual_seed(seed)
     model = task.build(variant)
@@ -354,20 +381,16 @@ def train_and_test(task: Task, variant: dict, s: Settings, seed: int) -> dict:
         sched.step()
         steps += 1
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(task.test_y), 64):
-            pred = task.logits(model, task.test_x[i : i + 64]).argmax(-1)
-            correct += int((pred == task.test_y[i : i + 64]).sum())
-    top1 = correct / len(task.test_y)
-    return {
-        "top1": top1,
+    run = {
+        "top1": score(task, model),
         "steps": steps,
         "cpu_s": round(cpu, 2),
         "wall_s": round(wall, 2),
         "final_loss": float(loss.detach()),
     }
+    if longer:
+        run["top1_at"] = {length: score(t, at_length(model, t, variant)) for length, t in longer.items()}
+    return run
 
 
 # --- results ------------------------------------------------------------------------------------------
@@ -405,6 +428,12 @@ def write_markdown(out: Path, results: dict, runs: dict) -> None:
         settings = sorted({k for v in results[suite].values() for k in v}, key=lambda k: (not k.isdigit(), len(k), k))
         level = chance(suite, settings)
         lines += ["", f"## {suite}", "", f"Chance {level:.0%}. Settings: `{json.dumps(info)}`.", ""]
+        if any("→" in k for k in settings):
+            lines += [
+                "`T→L`: the models trained on T-frame clips, tested on L-frame clips (same weights, the state",
+                "never reset; steps and CPU s are the training run's).",
+                "",
+            ]
         lines.append("| variant | " + " | ".join(settings) + " | steps | CPU s/run |")
         lines.append("|---" * (len(settings) + 3) + "|")
         for variant, by_setting in results[suite].items():
@@ -453,8 +482,17 @@ def plot_suite(out: Path, suite: str, results: dict) -> Path:
 # --- main ---------------------------------------------------------------------------------------------
 
 
-def run_suite(suite: str, s: Settings, seeds: int, frames: list[int], cache: Path, variants: list[str]) -> dict:
-    """Runs every variant × setting × seed of `suite`; returns `{variant: {setting: [run, ...]}}`."""
+def run_suite(
+    suite: str,
+    s: Settings,
+    seeds: int,
+    frames: list[int],
+    cache: Path,
+    variants: list[str],
+    test_frames: list[int] = (),
+) -> dict:
+    """Runs every variant × setting × seed of `suite`; returns `{variant: {setting: [run, ...]}}`. Memory suite:
+    models trained at T are also tested at each `test_frames` length L > T (setting `"T→L"`, `at_length`)."""
     if suite == "lru-ladder":
         setting = "seqmnist" if s.seq_length == 784 else f"seqmnist{s.seq_length}"
         tasks = {setting: lambda: seqmnist_task(s)}
@@ -465,13 +503,19 @@ def run_suite(suite: str, s: Settings, seeds: int, frames: list[int], cache: Pat
         tasks = {"mmnist_temporal": lambda: block_task(s, cache)}
     else:
         tasks = {str(t): (lambda t=t: memory_task(s, cache, t)) for t in frames}
+    long_tasks = {}  # only lengths beyond a training length are tested
+    if suite == "memory":
+        long_tasks = {str(n): memory_task(s, cache, n, train=False) for n in test_frames if n > min(frames)}
     runs: dict = {v: {} for v in variants}
     with tqdm(total=len(variants) * len(tasks) * seeds, desc=suite, unit="run") as bar:
         for setting, make in tasks.items():
             task = make()
+            longer = {n: t for n, t in long_tasks.items() if setting.isdigit() and int(n) > int(setting)}
             for variant in variants:
                 for seed in range(seeds):
-                    run = train_and_test(task, VARIANTS[suite][variant], s, seed)
+                    run = train_and_test(task, VARIANTS[suite][variant], s, seed, longer)
+                    for n, top1 in run.pop("top1_at", {}).items():
+                        runs[variant].setdefault(f"{setting}→{n}", []).append({**run, "top1": top1})
                     runs[variant].setdefault(setting, []).append(run)
                     bar.set_postfix_str(f"{variant} T={setting} top1={run['top1']:.2f} steps={run['steps']}")
                     bar.update()
@@ -485,6 +529,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=None, help="CPU minutes of training per run")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run: files and columns, not accuracy")
     parser.add_argument("--frames", type=int, nargs="+", default=None, help="memory suite: clip lengths")
+    parser.add_argument(
+        "--test-frames",
+        type=int,
+        nargs="+",
+        default=(),
+        help="memory suite: also test each model trained at T frames on clips of these lengths > T (setting T→L)",
+    )
     parser.add_argument("--variants", nargs="+", default=None, help="a subset of the suite's variants")
     parser.add_argument("--seq-length", type=int, default=None, help="lru-ladder: steps (a square, default 784)")
     parser.add_argument("--train", type=int, default=None, help="training samples")
@@ -499,6 +550,12 @@ def main(argv: list[str] | None = None) -> int:
         args.out = str(ROOT / "docs" / "results")
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.test_frames and args.suite != "memory":
+        parser.error("--test-frames is for --suite memory (clip lengths to test the trained models on)")
+    if any(n < 1 for n in args.test_frames):
+        parser.error(f"--test-frames must be clip lengths >= 1, got {args.test_frames}")
     variants = args.variants or list(VARIANTS[args.suite])
     unknown = [v for v in variants if v not in VARIANTS[args.suite]]
     if unknown:
@@ -515,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    runs = run_suite(args.suite, s, args.seeds, frames, Path(args.data), variants)
+    runs = run_suite(args.suite, s, args.seeds, frames, Path(args.data), variants, args.test_frames)
     lock = os.open(out, os.O_RDONLY)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # suites may run in parallel processes into the same files

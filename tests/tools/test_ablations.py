@@ -135,3 +135,37 @@ def test_quick_memory_run_trains_as_the_suite_does(ablations, results):
     assert ablations.suite_settings("memory", quick=False) == ablations.Settings(**ablations.SUITE_DEFAULTS["memory"])
     text = (results / "ablations.md").read_text().split("## memory")[1]
     assert '"every_frame_loss": true' in text and '"ring": [0.9, 0.9999]' in text
+
+
+def test_test_frames_carry_the_state_past_the_training_length(ablations, tmp_path):
+    """`--test-frames`: a model trained at T is scored on longer clips with its weights and no state reset at T."""
+    s = ablations.Settings(width=8, depth=2, num_heads=2, num_train=4, num_test=3, still_cue=True, digit_size=16)
+    short, longer = ablations.memory_task(s, tmp_path, 6), ablations.memory_task(s, tmp_path, 12, train=False)
+    assert len(longer.train_y) == 0 and longer.test_x.shape[:2] == (3, 12)
+    torch.manual_seed(0)
+    variant = {"kind": "rglru"}
+    model = short.build(variant).eval()
+    long_model = ablations.at_length(model, longer, variant).eval()
+    video = longer.test_x.float().div(255)[:, :, None].expand(-1, -1, 3, -1, -1)
+    with torch.no_grad():
+        carried, reset = ablations.frame_logits(long_model, video), ablations.frame_logits(model, video)
+    torch.testing.assert_close(carried[:, :6], reset[:, :6])  # the same weights
+    assert not torch.allclose(carried[:, 6:], reset[:, 6:])  # the short model resets its state at frame 6
+    with torch.no_grad():
+        again = ablations.frame_logits(model, video[:, 6:])
+    torch.testing.assert_close(reset[:, 6:], again)  # ... i.e. it reads frames 6-11 as a new clip
+    assert ablations.score(longer, long_model) == pytest.approx(
+        (carried[:, -1].argmax(-1) == longer.test_y).float().mean().item()
+    )
+
+
+def test_test_frames_run_writes_the_longer_settings(ablations, tmp_path):
+    out = tmp_path / "out"
+    argv = ["--suite", "memory", "--quick", "--seeds", "1", "--frames", "6", "--test-frames", "4", "12",
+            "--variants", "RG-LRU", "attention w8", "--out", str(out), "--data", str(tmp_path / "data")]  # fmt: skip
+    assert ablations.main(argv) == 0
+    data = json.loads((out / "ablations.json").read_text())["memory"]
+    assert {v: sorted(d) for v, d in data.items()} == {"RG-LRU": ["6", "6→12"], "attention w8": ["6", "6→12"]}
+    assert "| variant | 6 | 6→12 | steps | CPU s/run |" in (out / "ablations.md").read_text()
+    with pytest.raises(SystemExit):
+        ablations.main(["--suite", "block", "--quick", "--test-frames", "32", "--out", str(out)])
