@@ -206,7 +206,7 @@ def _markdown(rows: list[dict], meta: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=4.0, help="training budget per model")
     parser.add_argument(
@@ -223,7 +223,11 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads of the training process (1: CPU-time budgets stay fair)"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if not args.minutes > 0:
+        parser.error(f"--minutes must be > 0, got {args.minutes}")
     torch.set_num_threads(args.threads)  # more threads spin on a shared machine and eat a CPU-time budget unused
     data = Path(args.data)
     cfg = RealMotionConfig()
@@ -241,7 +245,9 @@ def main() -> None:
         old = json.loads((out / "real_footage.json").read_text())["results"]
         rows = [r for r in old if (r["set"], r["variant"]) not in done] + rows
     meta = dict(
-        command=shlex.join(["python", "tools/real_footage_results.py", *sys.argv[1:]]),  # what was run, as typed
+        command=shlex.join(
+            ["python", "tools/real_footage_results.py", *(sys.argv[1:] if argv is None else argv)]
+        ),  # what was run, as typed
         minutes=args.minutes,
         clock=args.clock,
         threads=torch.get_num_threads(),

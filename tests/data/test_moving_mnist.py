@@ -166,7 +166,7 @@ def test_cli_builds_and_reuses(tmp_path, capsys):
         build_moving_mnist(out, MovingMNISTConfig(seed=5, num_train=8, num_val=2, num_test=2), progress=False)
     (tmp_path / "user").mkdir()
     (tmp_path / "user" / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="not a Moving-MNIST build"):
+    with pytest.raises(FileExistsError, match="not a moving-mnist build"):
         build_moving_mnist(tmp_path / "user", MovingMNISTConfig(num_train=1, num_val=1, num_test=1), progress=False)
 
 

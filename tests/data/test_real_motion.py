@@ -114,7 +114,7 @@ def test_bad_configs_and_missing_footage(tmp_path, monkeypatch):
         build_real_motion(tmp_path / "a", RealMotionConfig(test_sources=("nope",)), progress=False)
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "x.txt").write_text("x")
-    with pytest.raises(FileExistsError, match="not a real-footage build"):
+    with pytest.raises(FileExistsError, match="not a real-motion build"):
         build_real_motion(tmp_path / "junk", SMALL, progress=False)
     monkeypatch.setattr(real_motion, "OPENCV_DATA", tmp_path / "no-opencv-doc")
     with pytest.raises(FileNotFoundError, match="opencv-doc"):

@@ -48,3 +48,11 @@ def test_each_variant_changes_only_what_it_names(variant, changed):
         if name == "temporal":
             continue
         assert getattr(where, name) == changed.get(name, getattr(base, name)), (variant, name)
+
+
+@pytest.mark.parametrize("argv", [["--threads", "0"], ["--minutes", "0"], ["--minutes", "nan"]])
+def test_bad_budget_arguments_exit_naming_the_flag(argv, capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        rf.main([*argv, "--data", str(tmp_path / "none"), "--out", str(tmp_path)])
+    assert argv[0] in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()  # refused before building anything

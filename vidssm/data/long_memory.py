@@ -42,7 +42,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from vidssm.data.moving_mnist import DIRECTIONS, SPLITS, mnist_digits, render_temporal_clip, resize_digit, split_digits
-from vidssm.data.writers import read_build_meta, write_video
+from vidssm.data.writers import check_out_folder, read_build_meta, write_video
 
 NUM_CLASSES = 10
 _FORMAT_VERSION = 1
@@ -189,11 +189,7 @@ def build_long_memory(
     out = Path(out)
     if is_built(out, cfg, videos) and not force:
         return out
-    if out.exists() and any(out.iterdir()):
-        if not (out / "meta.json").is_file():
-            raise FileExistsError(f"{out} exists and is not a long-memory build; choose an empty folder")
-        if not force:
-            raise FileExistsError(f"{out} holds a long-memory build with other parameters; pass force=True")
+    check_out_folder(out, "long-memory", force=force)
     images, classes = mnist_digits()
     splits = split_digits(len(images), cfg.seed)
     images = np.stack([resize_digit(image, cfg.digit_size) for image in images])  # once, not once per appearance
@@ -227,6 +223,7 @@ def build_long_memory(
                     csv.writer(f).writerows([("path", "label"), *rows])
     (tmp / "labels.json").write_text(json.dumps([str(c) for c in range(NUM_CLASSES)], indent=1) + "\n")
     meta = {
+        "builder": "long-memory",  # `vidssm data long-memory`: what --out holds (check_out_folder)
         "format_version": _FORMAT_VERSION,
         "config": asdict(cfg),
         "videos": videos,

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vidssm.data.writers import read_build_meta, write_video
+from vidssm.data.writers import check_out_folder, read_build_meta, write_video
 
 SPLITS = ("train", "val", "test")
 DIRECTIONS = ("right", "left", "down", "up")
@@ -225,6 +225,7 @@ def _render(cfg: MovingMNISTConfig, images: np.ndarray, pool: np.ndarray, split_
 
 def _meta(cfg: MovingMNISTConfig, splits: dict) -> dict:
     return {
+        "builder": "moving-mnist",  # `vidssm data moving-mnist`: what --out holds (check_out_folder)
         "format_version": _FORMAT_VERSION,
         "config": asdict(cfg),
         "classes": list(DIRECTIONS) if cfg.kind == "temporal" else [],
@@ -260,11 +261,7 @@ def build_moving_mnist(
     out = Path(out)
     if is_built(out, cfg) and not force:
         return out
-    if out.exists() and any(out.iterdir()):
-        if not (out / "meta.json").is_file():
-            raise FileExistsError(f"{out} exists and is not a Moving-MNIST build; choose an empty folder")
-        if not force and not is_built(out, cfg):
-            raise FileExistsError(f"{out} holds a Moving-MNIST build with other parameters; pass force=True")
+    check_out_folder(out, "moving-mnist", force=force)
     images, _ = mnist_digits()
     splits = split_digits(len(images), cfg.seed)
     tmp = out.with_name(out.name + f".tmp-{os.getpid()}")

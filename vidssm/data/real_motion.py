@@ -41,7 +41,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vidssm.data.readers import open_video
-from vidssm.data.writers import read_build_meta, write_video
+from vidssm.data.writers import check_out_folder, read_build_meta, write_video
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 MOTION_CLASSES = tuple(f"{arrow}_x{speed}" for arrow in ("forward", "reversed") for speed in (1, 2, 4))
@@ -214,6 +214,7 @@ _MAKERS = {"motion": (motion_clips, 128), "camera": (camera_clips, 192)}  # clip
 def _meta(cfg: RealMotionConfig, sources: dict[str, Path]) -> dict:
     train = sorted(set(sources) - set(cfg.test_sources))
     return {
+        "builder": "real-motion",  # `vidssm data real-motion`: what --out holds (check_out_folder)
         "format_version": _FORMAT_VERSION,
         "config": json.loads(json.dumps(asdict(cfg))),
         "classes": {name: list(classes) for name, classes in SETS.items()},
@@ -252,8 +253,7 @@ def build_real_motion(
     out = Path(out)
     if is_built(out, cfg) and not force:
         return out
-    if out.exists() and any(out.iterdir()) and not (out / "meta.json").is_file():
-        raise FileExistsError(f"{out} exists and is not a real-footage build; choose an empty folder")
+    check_out_folder(out, "real-motion", force=True)
     meta = _meta(cfg, sources)
     tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -89,3 +89,46 @@ def read_build_meta(out: str | os.PathLike) -> dict | None:
         return json.loads((Path(out) / "meta.json").read_text())
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def build_kind(meta: dict | None) -> str | None:
+    """Which vidssm dataset builder wrote `meta` (a build's `meta.json`): its `builder` field, or for builds made
+    before that field, the builder whose configuration fields it holds; None for anything else."""
+    if not isinstance(meta, dict):
+        return None
+    if isinstance(meta.get("builder"), str):
+        return meta["builder"]
+    fields = set(meta.get("config") or {})
+    if "cue_frames" in fields:
+        return "long-memory"
+    if "test_sources" in fields:
+        return "real-motion"
+    if {"kind", "num_digits"} <= fields:
+        return "moving-mnist"
+    return None
+
+
+def check_out_folder(out: Path, builder: str, force: bool) -> None:
+    """Refuses to build into `out` what would replace something other than this builder's own output.
+
+    Args:
+        out: The output folder (missing or empty: fine).
+        builder: The builder's name (`"moving-mnist"`, `"long-memory"`, `"real-motion"`), as `vidssm data` names it.
+        force: Replace a build of this builder with other parameters (never another builder's, never other files).
+
+    Raises:
+        FileExistsError: `out` holds files that are not a vidssm build, another builder's build (named), or (without
+            `force`) this builder's build with other parameters.
+    """
+    if not out.exists() or not any(out.iterdir()):
+        return
+    held = build_kind(read_build_meta(out))
+    if held is None:
+        raise FileExistsError(f"{out} exists and is not a {builder} build; choose an empty folder")
+    if held != builder:
+        raise FileExistsError(
+            f"{out} holds a {held} build, not a {builder} build; choose another folder (--force replaces only a "
+            f"{builder} build)"
+        )
+    if not force:
+        raise FileExistsError(f"{out} holds a {builder} build with other parameters; pass force=True")

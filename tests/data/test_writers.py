@@ -1,0 +1,69 @@
+"""`vidssm.data.writers.check_out_folder`: a builder never replaces another builder's data or other files."""
+
+import json
+
+import pytest
+
+from vidssm.data.long_memory import LongMemoryConfig, build_long_memory
+from vidssm.data.moving_mnist import MovingMNISTConfig, build_moving_mnist
+from vidssm.data.writers import build_kind, check_out_folder, read_build_meta
+
+MM = MovingMNISTConfig(num_train=2, num_val=0, num_test=1, num_frames=4, image_size=32)
+LM = LongMemoryConfig(num_frames=6, image_size=16, digit_size=8, num_train=2, num_val=0, num_test=1)
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_another_builders_folder_is_refused_and_kept(tmp_path, force):
+    mm, lm = tmp_path / "mm", tmp_path / "lm"
+    build_moving_mnist(mm, MM, progress=False)
+    build_long_memory(lm, LM, progress=False)
+    before = {mm: _snapshot(mm), lm: _snapshot(lm)}
+    with pytest.raises(FileExistsError, match=f"{mm} holds a moving-mnist build, not a long-memory build"):
+        build_long_memory(mm, LM, force=force, progress=False)
+    with pytest.raises(FileExistsError, match=f"{lm} holds a long-memory build, not a moving-mnist build"):
+        build_moving_mnist(lm, MM, force=force, progress=False)
+    with pytest.raises(FileExistsError, match="holds a long-memory build, not a real-motion build"):
+        check_out_folder(lm, "real-motion", force=True)  # the real-motion builder's check (it passes force=True)
+    assert before == {mm: _snapshot(mm), lm: _snapshot(lm)}  # nothing lost
+
+
+def test_same_builder_other_parameters_needs_force(tmp_path):
+    out = build_long_memory(tmp_path / "lm", LM, progress=False)
+    other = LongMemoryConfig(**{**LM.__dict__, "seed": 1})
+    with pytest.raises(FileExistsError, match="long-memory build with other parameters; pass force=True"):
+        build_long_memory(out, other, progress=False)
+    build_long_memory(out, other, force=True, progress=False)
+    assert read_build_meta(out)["config"]["seed"] == 1 and read_build_meta(out)["builder"] == "long-memory"
+
+
+def test_other_files_are_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="is not a long-memory build; choose an empty folder"):
+        build_long_memory(tmp_path, LM, force=True, progress=False)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    check_out_folder(tmp_path / "new", "long-memory", force=False)  # missing: fine
+    (tmp_path / "empty").mkdir()
+    check_out_folder(tmp_path / "empty", "long-memory", force=False)
+
+
+@pytest.mark.parametrize(
+    "meta, kind",
+    [
+        ({"builder": "real-motion"}, "real-motion"),
+        ({"config": {"cue_frames": 4, "num_frames": 64}}, "long-memory"),  # builds before the `builder` field
+        ({"config": {"test_sources": [], "frames": 16}}, "real-motion"),
+        ({"config": {"kind": "temporal", "num_digits": 1}}, "moving-mnist"),
+        ({"config": {"fps": 10}}, None),
+        (None, None),
+        ([1, 2], None),
+    ],
+)
+def test_build_kind(meta, kind, tmp_path):
+    assert build_kind(meta) == kind
+    if isinstance(meta, dict):  # the same through a folder
+        (tmp_path / "meta.json").write_text(json.dumps(meta))
+        assert build_kind(read_build_meta(tmp_path)) == kind
