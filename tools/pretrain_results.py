@@ -38,7 +38,7 @@ import multiprocessing
 import platform
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -364,7 +364,7 @@ def _previous(out: Path) -> dict[str, dict]:
     return {r["dataset"]: {**r, "meta": doc.get("meta", {})} for r in doc.get("results", [])}  # the older layout
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=2.0, help="CPU minutes of each fine-tuning run")
     parser.add_argument("--pretrain_minutes", type=float, default=8.0, help="CPU minutes of pretraining per set")
@@ -392,14 +392,22 @@ def main() -> None:
     parser.add_argument(
         "--real_data", default=str(ROOT / "data" / "real_motion"), help="built by `vidssm data real-motion`"
     )
+    parser.add_argument(
+        "--mask_type", choices=("tube", "random"), default=None, help="masks of the pretraining (default: the set's)"
+    )
+    parser.add_argument("--mask_ratio", type=float, default=None, help="masked share of the patches (default: set's)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.mask_ratio is not None and not 0 < args.mask_ratio < 1:
+        parser.error(f"--mask_ratio must be in (0, 1), got {args.mask_ratio}")
     torch.set_num_threads(args.threads)  # the pretraining runs in this process
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     variants = [v for v in VARIANTS if v in args.variants.split(",")]
     results = _previous(out)
     sets = _sets(args.sets.split(","), Path(args.data), Path(args.real_data), args.pretrain_sets.split(","))
+    masks = {"mask_type": args.mask_type, "mask_ratio": args.mask_ratio}
+    sets = [replace(c, **{k: v for k, v in masks.items() if v is not None}) for c in sets]
     for clips in sets:
         batch = clips.batch_size or args.batch_size
         folder, gif, steps = None, None, 0

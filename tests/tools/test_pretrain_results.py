@@ -42,3 +42,15 @@ def test_results_keep_the_asked_keys_for_the_primary_set_and_every_set_under_dat
     assert md.index("## `camera`") < md.index("## `mmnist_temporal`")  # the primary set first
     assert "| 5% | 3 | 12.5% | 37.5% | — | +25.0 pts |" in md
     assert md.endswith(pretrain_results.FINDINGS + "hand-written\n") and "old table" not in md
+
+
+def test_mask_arguments_are_checked_before_any_work(capsys, tmp_path):
+    import pytest
+
+    for bad in (["--mask_ratio", "1.5"], ["--mask_type", "block"]):
+        with pytest.raises(SystemExit):
+            pretrain_results.main(
+                [*bad, "--sets", "camera", "--real_data", str(tmp_path / "rd"), "--out", str(tmp_path)]
+            )
+        assert bad[0] in capsys.readouterr().err
+    assert not (tmp_path / "rd").exists()
