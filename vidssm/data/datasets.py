@@ -26,6 +26,12 @@ class BadVideoWarning(UserWarning):
     """A video was skipped because it cannot be read; the message names the file."""
 
 
+class ShortVideoWarning(UserWarning):
+    """A video (or its annotated frame range) is shorter than a clip: frames are repeated to fill the clip (dense
+    samplers repeat the last one). Once per file and process; the message names the file, its frames and the frames
+    a clip spans."""
+
+
 def check_records(records: Sequence[VideoRecord], source: str = "annotations") -> list[VideoRecord]:
     """Drops rows whose file is missing or empty, with one warning naming them; errors if none is left.
 
@@ -116,6 +122,7 @@ class VideoClipDataset(Dataset):
         self.seed = int(seed)
         self.bad_files: Counter[str] = Counter()  # skips seen by this process
         self._known_bad: dict[int, VideoReadError] = {}  # not decoded again by this process
+        self._warned_short: set[str] = set()  # ShortVideoWarning given (once per file and process)
 
     def _replacement(self, rng: np.random.Generator) -> int:
         """A random index not yet known to be bad (any index once all tries hit known-bad ones)."""
@@ -150,6 +157,7 @@ class VideoClipDataset(Dataset):
             end = n if record.end_frame is None else min(record.end_frame, n)
             if end <= start:
                 raise VideoReadError(record.path, f"empty frame range [{record.start_frame}, {record.end_frame})")
+            self._check_span(record, end - start)
             idx = self.sampler(end - start, rng) + start  # [V, T]
             frames = reader.read_frames(idx.reshape(-1))  # [(V T), H, W, 3]
         views = []
@@ -159,6 +167,23 @@ class VideoClipDataset(Dataset):
         out = torch.stack(views)  # [V, T, 3, H, W] or [V, M, T, 3, H, W]
         out = out.flatten(0, 1) if out.dim() == 6 else out
         return out[0] if out.shape[0] == 1 else out
+
+    def _check_span(self, record: VideoRecord, frames: int) -> None:
+        """Warns (`ShortVideoWarning`) when `frames` is fewer than a clip spans: the samplers then repeat the last
+        frame, which a user who asked for `num_frames` x `stride` should hear about."""
+        num, stride = getattr(self.sampler, "num_frames", 1), getattr(self.sampler, "stride", 1)
+        span = (num - 1) * stride + 1
+        path = str(record.path)
+        if frames < span and path not in self._warned_short:
+            self._warned_short.add(path)
+            what = "frames" if record.start_frame is None and record.end_frame is None else "frames in its range"
+            warnings.warn(
+                f"{path}: {frames} {what}, but a clip spans {span} (num_frames={num}, stride={stride}): frames are "
+                "repeated to fill the clip (dense clips repeat the last one); lower num_frames or stride, or drop "
+                "the video",
+                ShortVideoWarning,
+                stacklevel=3,
+            )
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         if isinstance(key, tuple):
