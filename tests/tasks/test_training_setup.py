@@ -293,3 +293,14 @@ def test_fit_writes_one_last_checkpoint_and_a_rerun_replaces_it(tmp_path, monkey
     moved = tmp_path / "elsewhere" / "vidssm" / "r" / "checkpoints" / "last.ckpt"
     assert torch.load(moved, weights_only=False)["global_step"] == 2
     assert torch.load(folder / "last.ckpt", weights_only=False)["global_step"] == 3  # runs/ untouched
+
+
+@pytest.mark.parametrize("max_epochs, expected", [(-1, "Epoch 3"), (5, "Epoch 3/4"), (None, "Epoch 3")])
+def test_progress_bar_reads_epoch_n_without_an_epoch_limit(max_epochs, expected):
+    """Lightning's bar wrote "Epoch 3/-2" for time- or step-bounded runs (max_epochs=-1); a limit still shows."""
+    from vidssm.tasks.callbacks import ProgressBar
+
+    bar = ProgressBar()
+    trainer = L.Trainer(max_epochs=max_epochs, max_steps=3, callbacks=[bar], logger=False, enable_checkpointing=False)
+    bar._trainer = trainer  # what Lightning's setup does; the description needs nothing else
+    assert bar._get_train_description(3).strip() == expected

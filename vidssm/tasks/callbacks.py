@@ -13,10 +13,22 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.utilities import rank_zero_warn
 
 log = logging.getLogger(__name__)
+
+
+class ProgressBar(RichProgressBar):
+    """Lightning's Rich progress bar; a run bounded by time or steps (`max_epochs=-1`) reads "Epoch N" where
+    Lightning writes "Epoch N/-2" (it prints `max_epochs - 1` whenever `max_epochs` is set)."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        text = super()._get_train_description(current_epoch)
+        max_epochs = self.trainer.max_epochs
+        if max_epochs is not None and max_epochs < 0:
+            text = text.replace(f"Epoch {current_epoch}/{max_epochs - 1}", f"Epoch {current_epoch}", 1)
+        return text
 
 
 class RNGState(L.Callback):

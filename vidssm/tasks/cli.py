@@ -17,13 +17,20 @@ import warnings
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from vidssm.data.datamodule import BadVideoReport
 
 from .base import VideoTask
-from .callbacks import CPUTimeBudget, FinalCheckpoint, RNGState, TrainingReport, UniformPredictionWarning
+from .callbacks import (
+    CPUTimeBudget,
+    FinalCheckpoint,
+    ProgressBar,
+    RNGState,
+    TrainingReport,
+    UniformPredictionWarning,
+)
 
 BACKBONE_ARGS_HELP = (
     "To change one backbone field on top of a --config, use the dotted form, which merges into the config's "
@@ -130,7 +137,7 @@ class VidssmCLI(LightningCLI):
     def _instantiate_trainer(self, config: dict, callbacks: list) -> L.Trainer:
         extra = list(self._default_callbacks)
         if config.get("enable_progress_bar") is not False:
-            extra.append(RichProgressBar())
+            extra.append(ProgressBar())
         return super()._instantiate_trainer(config, [*callbacks, *extra])
 
 
