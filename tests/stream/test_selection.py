@@ -210,3 +210,27 @@ def test_load_backend_argument_conflicts(tmp_path):
         load_backend(model="trecvit_debug", compile=True, backend="eager")
     with pytest.raises(ValueError, match="backend must be one of"):
         load_backend(model="trecvit_debug", backend="tensorrt")
+
+
+@pytest.mark.parametrize("from_env", [True, False])
+def test_unwritable_cache_exports_into_a_temporary_folder_with_a_warning(
+    exported, counted_export, monkeypatch, tmp_path, caplog, from_env
+):
+    """A cache path that cannot be a folder (here a file) used to end in "ONNX export failed"; now the graph is
+    exported into a per-user temporary folder and the warning names the cache and how to choose another."""
+    import tempfile
+
+    model = exported[0]
+    blocked = tmp_path / "a_file"
+    blocked.write_text("not a folder")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    if from_env:
+        monkeypatch.setenv("VIDSSM_CACHE", str(blocked))
+    with caplog.at_level(logging.WARNING):
+        backend = select_backend(model, backend="onnx", cache=None if from_env else blocked / "stream")
+    assert backend.kind == "onnxruntime" and len(counted_export) == 1
+    assert f"stream cache {blocked}/stream cannot be written" in caplog.text
+    assert ("VIDSSM_CACHE" in caplog.text) == from_env
+    written = list((tmp_path / "tmp").glob("vidssm-stream-*/*.onnx"))
+    assert [p.name for p in written] == [f"{artefact_key(model)}.onnx"] and blocked.read_text() == "not a folder"

@@ -55,8 +55,6 @@ def stream_cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "vidssm" / "stream"
 
 
-
-
 def _versions() -> dict[str, str]:
     out = {"vidssm": vidssm.__version__, "torch": torch.__version__}
     for name in ("onnxruntime", "onnx", "onnxscript"):
@@ -107,6 +105,22 @@ def artefact_key(model: nn.Module, what: str = "onnx-step") -> str:
     return f"{type(model).__name__.lower()}-{digest.hexdigest()[:16]}"
 
 
+def writable_cache_dir(folder: Path, from_environment: bool = True) -> Path:
+    """`folder`, created, when files can be written into it; else (a file in its place, no permission, a read-only
+    disk) a per-user folder in the system's temporary directory, with a warning naming `folder` and how to choose
+    another, so that streaming still exports and runs (an unusable cache used to read "ONNX export failed")."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+        return folder
+    except OSError as err:
+        fallback = Path(tempfile.gettempdir()) / f"vidssm-stream-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+        fallback.mkdir(parents=True, exist_ok=True)
+        how = "set VIDSSM_CACHE to a writable folder" if from_environment else "pass a writable cache folder"
+        logger.warning("stream cache %s cannot be written (%s; %s): using %s", folder, _first_line(err), how, fallback)
+        return fallback
+
+
 def export_step_cached(model: nn.Module, cache: str | Path | None = None, rebuild: bool = False) -> tuple[Path, bool]:
     """The model's ONNX step graph (logits first), from the cache or exported into it.
 
@@ -123,7 +137,7 @@ def export_step_cached(model: nn.Module, cache: str | Path | None = None, rebuil
 
     Raises:
         vidssm.export.ExportError: The exporter failed.
-        OSError: The cache folder cannot be written.
+        OSError: Neither the cache folder nor a temporary folder can be written.
     """
     from vidssm.export import export_model
 
@@ -131,7 +145,8 @@ def export_step_cached(model: nn.Module, cache: str | Path | None = None, rebuil
     path = folder / f"{artefact_key(model)}.onnx"
     if path.is_file() and not rebuild:
         return path, True
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = writable_cache_dir(folder, cache is None)
+    path = folder / path.name
     scratch = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=folder))
     try:
         written = export_model(model, scratch / "step.onnx", "onnx", "step", "logits")
