@@ -234,3 +234,20 @@ def test_unwritable_cache_exports_into_a_temporary_folder_with_a_warning(
     assert ("VIDSSM_CACHE" in caplog.text) == from_env
     written = list((tmp_path / "tmp").glob("vidssm-stream-*/*.onnx"))
     assert [p.name for p in written] == [f"{artefact_key(model)}.onnx"] and blocked.read_text() == "not a folder"
+
+
+def test_model_by_name_gets_the_same_weights_every_run_and_hits_the_cache(tmp_path, monkeypatch):
+    """`--model NAME` (random weights): drawn from seed 0, so a second run reuses the exported graph (each run used
+    to draw new weights, export again and add a file to the cache), and the caller's random state is untouched."""
+    kw = dict(img_size=32, patch_size=16, width=32, depth=1, num_heads=2, mlp_dim=64, rep_size=32, num_classes=3)
+    from vidssm.stream.backends import _demo_model
+
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    a, b = _demo_model("trecvit_debug", **kw), _demo_model("trecvit_debug", **kw)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    first = load_backend(model="trecvit_debug", backend="onnx", cache=tmp_path, **kw)
+    second = load_backend(model="trecvit_debug", backend="onnx", cache=tmp_path, **kw)
+    assert "exported to" in first.why and "cached" in second.why
+    assert len(list(tmp_path.glob("*.onnx"))) == 1

@@ -235,7 +235,8 @@ def load_backend(
 
     Args:
         checkpoint: A `save_pretrained` folder (`vidssm.from_pretrained`).
-        model: A registered model name (random weights; for demos and tests).
+        model: A registered model name (random weights drawn from seed 0, the same on every run, so its exported
+            step graph is cached once; for demos and tests).
         onnx: An exported step graph (run on ONNX Runtime; `backend` must be `"auto"` or `"onnx"`).
         labels: Class names overriding the checkpoint's.
         compile: Same as `backend="compiled"` (kept for older callers).
@@ -281,5 +282,15 @@ def load_backend(
             raise ValueError(f"a next-frame predictor is loaded as saved; cannot override {sorted(overrides)}")
         net = load_predictor(checkpoint)
     else:
-        net = vidssm.from_pretrained(checkpoint, **overrides) if checkpoint else vidssm.create_model(model, **overrides)
+        net = vidssm.from_pretrained(checkpoint, **overrides) if checkpoint else _demo_model(model, **overrides)
     return select_backend(net, labels, backend, threads=threads, cache=cache)
+
+
+def _demo_model(name: str, **overrides: Any) -> torch.nn.Module:
+    """`vidssm.create_model(name, **overrides)` with its random weights drawn from seed 0 (the caller's random
+    state untouched): the same weights on every run, so the step-graph cache is hit instead of filled anew."""
+    import vidssm
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return vidssm.create_model(name, **overrides)

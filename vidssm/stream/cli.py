@@ -23,7 +23,7 @@ from .selection import BACKENDS
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="a save_pretrained folder")
-    src.add_argument("--model", help="a registered model name with random weights (demos, tests), e.g. trecvit_tiny")
+    src.add_argument("--model", help="a registered model name with random weights (seed 0; demos), e.g. trecvit_tiny")
     src.add_argument("--onnx", help="an exported step graph (vidssm export --what step) run on ONNX Runtime")
     parser.add_argument("--labels", help="class names, one per line (default: the checkpoint's)")
     parser.add_argument("--num-classes", type=int, help="with --model: head size")
