@@ -139,3 +139,44 @@ def test_init_from_a_folder_of_another_config_names_the_differing_fields(tmp_pat
     with pytest.raises(ValueError, match=rf"'rgb_diff\.proj\.proj\.weight'.*differs from the model's in: "
                        rf"rgb_diff \(checkpoint {a}, model {b}\)$"):  # fmt: skip
         init_backbone(target, tmp_path / "ckpt")
+
+
+def test_released_or_timm_weights_into_a_conv_stem_name_the_stem(tmp_path):
+    """A released `.npz` / timm ViT file into a TRecViT with `stem="conv"` used to fail on some tokenizer key with
+    "is it a plain ViT?"; the error now names the stem and the model is left as it was."""
+    from vidssm.convert import init_backbone
+
+    cfg = trecvit_from_npz(CKPT).config
+    model = vidssm.create_model("trecvit_tiny", **{**cfg.__dict__, "stem": "conv", "num_classes": 3})
+    vit = timm.create_model("vit_tiny_patch16_224", img_size=32, depth=1, embed_dim=32, num_heads=2, num_classes=0)
+    save_file({k: v.contiguous() for k, v in vit.state_dict().items()}, str(tmp_path / "vit.safetensors"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    for path, what in ((CKPT, "a released TRecViT checkpoint"), (tmp_path / "vit.safetensors", "timm ViT weights")):
+        with pytest.raises(ValueError, match=rf"is {what}, .* stem='conv' .* stem: patch"):
+            init_backbone(model, path)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    patch = vidssm.create_model("trecvit_tiny", **{**cfg.__dict__, "num_classes": 3})
+    assert init_backbone(patch, CKPT) == "trecvit-npz"  # the same file into the patch stem loads
+
+
+def test_init_from_a_timm_vit_file_loads_its_blocks(tmp_path):
+    """`init_from` a timm ViT file (the fine-tuning recipes' third kind): the ViT's `norm.*` keys are also TRecViT's,
+    and the file was taken for a vidssm one ("parameter 'blocks.0.attn.proj.bias' does not exist in TRecViT")."""
+    from vidssm.convert import init_backbone
+
+    torch.manual_seed(0)
+    vit = timm.create_model(
+        "vit_tiny_patch16_224", img_size=32, depth=1, embed_dim=32, num_heads=2, mlp_ratio=2, num_classes=0
+    )
+    path = tmp_path / "vit.safetensors"
+    save_file({k: v.contiguous() for k, v in vit.state_dict().items()}, str(path))
+    model = vidssm.create_model("trecvit_debug", num_classes=3)
+    assert init_backbone(model, path) == "timm-vit"
+    state = model.state_dict()
+    for name, value in vit.state_dict().items():
+        if name.startswith("blocks.0."):
+            torch.testing.assert_close(state["spatial.0." + name[len("blocks.0.") :]], value, msg=name)
+    torch.testing.assert_close(state["norm.weight"], vit.state_dict()["norm.weight"])
+    late = vidssm.create_model("late_rglru_tiny", num_classes=3)
+    with pytest.raises(ValueError, match="holds timm ViT weights, for a TRecViT; the model is a LateTemporal"):
+        init_backbone(late, path)

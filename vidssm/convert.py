@@ -268,6 +268,22 @@ def _has_rgb_diff(path: Path) -> bool:
     return any(k.startswith("rgb_diff.") for k in _read_state_dict(weights))
 
 
+def _is_timm_vit(state: Mapping[str, torch.Tensor]) -> bool:
+    """A timm `VisionTransformer` state dict: `patch_embed.proj.weight` and `blocks.N.*` keys at the top level."""
+    return "patch_embed.proj.weight" in state and any(re.match(r"blocks\.\d+\.", k) for k in state)
+
+
+def _check_patch_stem(model: StreamingVideoModel, path: Path, what: str) -> None:
+    """A ViT's tokenizer is one patch-embedding convolution: it cannot initialise a convolutional stem."""
+    stem = getattr(getattr(model, "config", None), "stem", "patch")
+    if isinstance(model, TRecViT) and stem != "patch":
+        raise ValueError(
+            f"init_from: {path} is {what}, whose tokenizer is a single patch-embedding convolution; this TRecViT has "
+            f"stem={stem!r} (a convolutional stem), which those weights cannot initialise. Set backbone_args "
+            "stem: patch to load them"
+        )
+
+
 def init_backbone(model: StreamingVideoModel, path: str | Path) -> str:
     """Initialises `model`'s backbone from pretrained weights; its head keeps its init (fine-tuning, probes).
 
@@ -287,7 +303,8 @@ def init_backbone(model: StreamingVideoModel, path: str | Path) -> str:
 
     Raises:
         FileNotFoundError: `path` does not exist.
-        ValueError: The weights do not fit the model; the message names the first bad key.
+        ValueError: The weights do not fit the model; the message names the first bad key (or, for a released `.npz`
+            or timm ViT file into a TRecViT with a convolutional stem, the `stem` field).
     """
     path = Path(path)
     if not path.exists():
@@ -304,6 +321,7 @@ def init_backbone(model: StreamingVideoModel, path: str | Path) -> str:
         torch.nn.init.zeros_(diff.proj.proj.weight)
         return kind
     if path.suffix == ".npz":
+        _check_patch_stem(model, path, "a released TRecViT checkpoint")
         with np.load(path, allow_pickle=False) as data:
             ckpt = {k: data[k] for k in data.files if k != "config"}
         if not isinstance(model, TRecViT):
@@ -311,13 +329,20 @@ def init_backbone(model: StreamingVideoModel, path: str | Path) -> str:
         load_trecvit_state(model, ckpt, new_head=True)
         return "trecvit-npz"
     weights = path / WEIGHTS_NAME if path.is_dir() else path
-    if set(model.upgrade_state_dict(_read_state_dict(weights))) & set(model.state_dict()):
+    state = _read_state_dict(weights)
+    if _is_timm_vit(state):  # before the vidssm check: a ViT's `norm.*` keys are also TRecViT's
+        if not isinstance(model, TRecViT):
+            raise ValueError(
+                f"init_from: {weights} holds timm ViT weights, for a TRecViT; the model is a "
+                f"{type(model).__name__} (a late-temporal model takes them as encoder_weights)"
+            )
+        _check_patch_stem(model, weights, "timm ViT weights")
+        load_timm_vit_weights(model, weights)
+        return "timm-vit"
+    if set(model.upgrade_state_dict(state)) & set(model.state_dict()):
         try:
             load_weights(model, weights)
         except ValueError as err:
             raise ValueError(f"{err}{_config_differences(model, weights.parent / CONFIG_NAME)}") from None
         return "vidssm"
-    if isinstance(model, TRecViT):
-        load_timm_vit_weights(model, weights)
-        return "timm-vit"
     raise ValueError(f"init_from: {weights} holds none of {type(model).__name__}'s parameters")
