@@ -67,3 +67,29 @@ def test_build_kind(meta, kind, tmp_path):
     if isinstance(meta, dict):  # the same through a folder
         (tmp_path / "meta.json").write_text(json.dumps(meta))
         assert build_kind(read_build_meta(tmp_path)) == kind
+
+
+def test_force_never_deletes_files_the_build_does_not_write(tmp_path):
+    """`--force` used to delete everything in the folder (the user's notes, a tool's cache of the old build)."""
+    out = build_long_memory(tmp_path / "lm", LM, progress=False)
+    (out / "my_notes.txt").write_text("mine")
+    (out / "my_preds").mkdir()
+    before = _snapshot(out)
+    other = LongMemoryConfig(**{**LM.__dict__, "seed": 1})
+    with pytest.raises(FileExistsError, match=r"also holds files the build does not write \(my_notes.txt, my_preds\)"):
+        build_long_memory(out, other, force=True, progress=False)
+    assert _snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["lm"]  # no tmp left
+    (out / "my_notes.txt").unlink()
+    (out / "my_preds").rmdir()
+    build_long_memory(out, other, force=True, progress=False)  # only the build's own files: replaced
+    assert read_build_meta(out)["config"]["seed"] == 1
+
+
+def test_real_motion_needs_force_for_other_parameters(tmp_path):
+    """The real-motion builder replaced a real-motion build of other parameters without being asked."""
+    out = tmp_path / "rm"
+    out.mkdir()
+    (out / "meta.json").write_text(json.dumps({"builder": "real-motion", "config": {"seed": 3}}))
+    with pytest.raises(FileExistsError, match="real-motion build with other parameters; pass force=True"):
+        check_out_folder(out, "real-motion", force=False)
+    check_out_folder(out, "real-motion", force=True)

@@ -36,3 +36,14 @@ def test_wall_budget_sets_max_time(monkeypatch, tmp_path):
     assert "--cpu_time_budget" not in fit
     with pytest.raises(ValueError, match="clock"):
         cli.fit_for([], "r", 1, clock="gpu")
+
+
+@pytest.mark.parametrize("form", [["--trainer.default_root_dir", "out"], ["--trainer.default_root_dir=out"]])
+def test_default_root_dir_moves_the_run_fit_for_tests(monkeypatch, tmp_path, form):
+    """fit_for's test run used to look for last.ckpt under runs/ although the fit wrote under the root dir."""
+    calls: list[list[str]] = []
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "train_main", lambda argv: calls.append(list(argv)) or 0)
+    run, _ = cli.fit_for(["--config", "x.yaml", *form], "r", 3, progress_bar=False)
+    assert str(run) == "out/vidssm/r"
+    assert _value(calls[1], "--ckpt_path") == "out/vidssm/r/checkpoints/last.ckpt"

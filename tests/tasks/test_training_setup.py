@@ -289,6 +289,20 @@ def test_fit_writes_one_last_checkpoint_and_a_rerun_replaces_it(tmp_path, monkey
     assert len(earlier) == 2  # the 3-step and the 5-step runs, each whole
     steps = [torch.load(p / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] for p in earlier]
     assert sorted(steps) == [3, 5] and (earlier[0] / "pretrained" / "model.safetensors").is_file()
+    tb = sorted(p.name for p in (tmp_path / "runs" / "tensorboard").iterdir())
+    assert tb == ["r", *(p.name for p in earlier)]  # the event files are moved aside with their run
+    with pytest.raises(SystemExit):  # a rerun that fails to build leaves the earlier run where it was
+        train_main([*common, "--trainer.max_steps", "3", "--model.backbone", "trecvit_nope"])
+    assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt"]
+    # `vidssm test` into the run folder keeps the fit's training curves and config next to its own
+    fit_rows = (folder.parent / "metrics.csv").read_text()
+    assert "train/" in fit_rows.splitlines()[0]
+    test = ["test", *common[1:], "--ckpt_path", str(folder / "last.ckpt")]
+    for _ in range(2):  # twice: the second test must not copy the first one's rows over the fit's
+        train_main(test)
+        assert (folder.parent / "metrics_fit.csv").read_text() == fit_rows
+        assert "train/" not in (folder.parent / "metrics.csv").read_text().splitlines()[0]
+    assert "ckpt_path: null" in (folder.parent / "config_fit.yaml").read_text()
     train_main([*common, "--trainer.max_steps", "2", "--trainer.default_root_dir", "elsewhere"])
     moved = tmp_path / "elsewhere" / "vidssm" / "r" / "checkpoints" / "last.ckpt"
     assert torch.load(moved, weights_only=False)["global_step"] == 2

@@ -42,7 +42,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from vidssm.data.moving_mnist import DIRECTIONS, SPLITS, mnist_digits, render_temporal_clip, resize_digit, split_digits
-from vidssm.data.writers import check_out_folder, read_build_meta, write_video
+from vidssm.data.writers import check_out_folder, install_build, read_build_meta, write_video
 
 NUM_CLASSES = 10
 _FORMAT_VERSION = 1
@@ -231,9 +231,7 @@ def build_long_memory(
         "digit_ids": {s: splits[s].tolist() for s in SPLITS},
     }
     (tmp / "meta.json").write_text(json.dumps(meta) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    install_build(tmp, out)
     return out
 
 

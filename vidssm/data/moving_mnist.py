@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vidssm.data.writers import check_out_folder, read_build_meta, write_video
+from vidssm.data.writers import check_out_folder, install_build, read_build_meta, write_video
 
 SPLITS = ("train", "val", "test")
 DIRECTIONS = ("right", "left", "down", "up")
@@ -291,7 +291,5 @@ def build_moving_mnist(
     if cfg.kind == "temporal":
         (tmp / "labels.json").write_text(json.dumps(list(DIRECTIONS), indent=1) + "\n")
     (tmp / "meta.json").write_text(json.dumps(_meta(cfg, splits)) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    install_build(tmp, out)
     return out

@@ -41,7 +41,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vidssm.data.readers import open_video
-from vidssm.data.writers import check_out_folder, read_build_meta, write_video
+from vidssm.data.writers import check_out_folder, install_build, read_build_meta, write_video
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 MOTION_CLASSES = tuple(f"{arrow}_x{speed}" for arrow in ("forward", "reversed") for speed in (1, 2, 4))
@@ -236,7 +236,7 @@ def build_real_motion(
     Args:
         out: Output folder.
         cfg: Build parameters (None: defaults).
-        force: Rebuild even if `out` already holds this build.
+        force: Rebuild even if `out` already holds this build; replace a real-motion build of other parameters.
         progress: Show a progress bar.
 
     Returns:
@@ -244,7 +244,8 @@ def build_real_motion(
 
     Raises:
         FileNotFoundError: Source footage missing (the message says which package to install).
-        FileExistsError: `out` exists, is not empty and is not a build of this kind.
+        FileExistsError: `out` is not empty and not a real-motion build, holds one of other parameters (without
+            `force`), or holds files the build does not write (`vidssm.data.writers.install_build`).
         ValueError: Invalid configuration.
     """
     cfg = cfg or RealMotionConfig()
@@ -253,7 +254,7 @@ def build_real_motion(
     out = Path(out)
     if is_built(out, cfg) and not force:
         return out
-    check_out_folder(out, "real-motion", force=True)
+    check_out_folder(out, "real-motion", force=force)
     meta = _meta(cfg, sources)
     tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -282,7 +283,5 @@ def build_real_motion(
                     writer.writerow(["path", "label", "source"])
                     writer.writerows(rows)
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    install_build(tmp, out)
     return out

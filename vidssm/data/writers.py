@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -132,3 +133,25 @@ def check_out_folder(out: Path, builder: str, force: bool) -> None:
         )
     if not force:
         raise FileExistsError(f"{out} holds a {builder} build with other parameters; pass force=True")
+
+
+def install_build(tmp: Path, out: Path) -> None:
+    """Puts a finished build (`tmp`) in place of `out`. An earlier build in `out` (`check_out_folder` allowed it) is
+    replaced only when it holds nothing but what the new build writes: other files (the user's, a tool's cache of
+    the old build) make it refuse, naming them, and `out` stays as it was.
+
+    Raises:
+        FileExistsError: `out` holds entries the new build does not write (`tmp` is removed).
+    """
+    if out.exists():
+        ours = {p.name for p in tmp.iterdir()}
+        other = sorted(p.name for p in out.iterdir() if p.name not in ours)
+        if other:
+            shutil.rmtree(tmp)
+            shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+            raise FileExistsError(
+                f"{out} also holds files the build does not write ({shown}); nothing was replaced: move them out "
+                "of the folder, or build into another one"
+            )
+        shutil.rmtree(out)
+    tmp.rename(out)

@@ -112,8 +112,14 @@ class VidssmCLI(LightningCLI):
             for logger in loggers:
                 if "version" in logger.get("init_args", {}):
                     logger["init_args"]["version"] = run_name
-            if self.subcommand == "fit" and not cfg.get("ckpt_path") and os.environ.get("LOCAL_RANK", "0") == "0":
-                _move_aside(_run_folder(loggers, run_name))
+        # a fresh fit into a --run_name folder moves the earlier run aside, once the new run starts (`before_fit`:
+        # a config or model that fails to build leaves the earlier run where it was)
+        self._earlier_runs = []
+        if run_name and isinstance(loggers, list) and self.subcommand == "fit" and not cfg.get("ckpt_path"):
+            self._earlier_runs = _run_folders(loggers, run_name)
+        if run_name and isinstance(loggers, list) and self.subcommand != "fit":
+            for folder in _run_folders(loggers, run_name):
+                _keep_fit_logs(folder)
         self._default_callbacks = [
             ModelCheckpoint(
                 filename="step{step:06d}",
@@ -134,6 +140,11 @@ class VidssmCLI(LightningCLI):
         if cfg.get("cpu_time_budget"):
             self._default_callbacks.append(CPUTimeBudget(cfg["cpu_time_budget"]))
 
+    def before_fit(self) -> None:
+        if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP workers re-run the command later: rank 0 moves once
+            for folder in self._earlier_runs:
+                _move_aside(folder)
+
     def _instantiate_trainer(self, config: dict, callbacks: list) -> L.Trainer:
         extra = list(self._default_callbacks)
         if config.get("enable_progress_bar") is not False:
@@ -141,20 +152,40 @@ class VidssmCLI(LightningCLI):
         return super()._instantiate_trainer(config, [*callbacks, *extra])
 
 
-def _run_folder(loggers: list, run_name: str) -> Path | None:
-    """`<save_dir>/<name>/<run_name>` of the CSV logger (the folder that holds the run's checkpoints)."""
+def _run_folders(loggers: list, run_name: str) -> list[Path]:
+    """`<save_dir>/<name>/<run_name>` of each logger that writes into a `--run_name` folder (CSV: logs, checkpoints,
+    `pretrained/`; TensorBoard: event files)."""
+    folders = []
     for logger in loggers:
-        if logger.get("class_path", "").endswith("CSVLogger"):
-            args = logger.get("init_args", {})
-            return Path(args.get("save_dir") or ".") / (args.get("name") or "lightning_logs") / run_name
-    return None
+        args = logger.get("init_args", {})
+        if args.get("version") == run_name:
+            folders.append(Path(args.get("save_dir") or ".") / (args.get("name") or "lightning_logs") / run_name)
+    return folders
 
 
-def _move_aside(folder: Path | None) -> None:
-    """A fresh `fit` into a `--run_name` folder that holds an earlier run moves that run to `<folder>.<time>`: the
-    new run's folder then holds only its own checkpoints and export (a shorter rerun used to leave the earlier run's
-    later `stepNNNNNN.ckpt` files next to its own), and nothing is deleted. `--ckpt_path` (resume) keeps the folder."""
-    if folder is None or not folder.is_dir() or not any(folder.iterdir()):
+def _keep_fit_logs(folder: Path) -> None:
+    """Before `test` / `validate` / `predict` log into a fit's `--run_name` folder (their CSV logger rewrites
+    `metrics.csv`, and the saved config replaces `config.yaml`), the fit's are copied to `metrics_fit.csv` and
+    `config_fit.yaml`: only when `metrics.csv` still holds training rows (`train/*` columns), so a second test keeps
+    them."""
+    metrics = folder / "metrics.csv"
+    if not metrics.is_file():
+        return
+    with open(metrics) as f:
+        header = f.readline().strip().split(",")
+    if not any(name.startswith("train/") for name in header):
+        return
+    shutil.copyfile(metrics, folder / "metrics_fit.csv")
+    if (folder / "config.yaml").is_file():
+        shutil.copyfile(folder / "config.yaml", folder / "config_fit.yaml")
+
+
+def _move_aside(folder: Path) -> None:
+    """A fresh `fit` into a `--run_name` folder that holds an earlier run moves that run to `<folder>.<time>` when the
+    new run starts: the new run's folder then holds only its own checkpoints, export and event files (a shorter
+    rerun used to leave the earlier run's later `stepNNNNNN.ckpt` files next to its own), and nothing is deleted.
+    `--ckpt_path` (resume) keeps the folder."""
+    if not folder.is_dir() or not any(folder.iterdir()):
         return
     stamp = time.strftime("%Y%m%d-%H%M%S")
     dest = folder.with_name(f"{folder.name}.{stamp}")
@@ -163,8 +194,8 @@ def _move_aside(folder: Path | None) -> None:
         dest, n = folder.with_name(f"{folder.name}.{stamp}-{n}"), n + 1
     folder.rename(dest)
     warnings.warn(
-        f"{folder} held an earlier run: moved to {dest} (nothing deleted). To continue that run instead, pass "
-        "--ckpt_path last (or a checkpoint file); delete old run folders yourself when you no longer need them.",
+        f"{folder} held an earlier run: moved to {dest} (nothing deleted). To continue that run instead, move it "
+        f"back (mv {dest} {folder}) and pass --ckpt_path last; delete old run folders when you no longer need them.",
         stacklevel=2,
     )
 
@@ -210,6 +241,17 @@ def _run_cli(args: list[str] | None) -> None:
     )
 
 
+def _root_dir(args: list[str]) -> Path:
+    """Where the runs of `args` go: `--trainer.default_root_dir DIR` (either form), else `runs`."""
+    root = DEFAULT_SAVE_DIR
+    for i, arg in enumerate(args):
+        if arg == "--trainer.default_root_dir" and i + 1 < len(args):
+            root = args[i + 1]
+        elif arg.startswith("--trainer.default_root_dir="):
+            root = arg.split("=", 1)[1]
+    return Path(root)
+
+
 def fit_for(
     args: list[str],
     run_name: str,
@@ -230,7 +272,8 @@ def fit_for(
             fair between runs when other work shares the machine).
 
     Returns:
-        The run folder (logs, checkpoints, `pretrained/`, `metrics.csv` with the test metrics, `metrics_fit.csv`
+        The run folder (`runs/vidssm/<run_name>`, or under `--trainer.default_root_dir` if `args` sets it: logs,
+        checkpoints, `pretrained/`, `metrics.csv` with the test metrics, `metrics_fit.csv` and `config_fit.yaml`
         with the training ones) and the wall-clock seconds the fit took.
 
     Raises:
@@ -249,8 +292,6 @@ def fit_for(
     start = time.time()
     train_main(["fit", *common, *budget, *limit])
     fit_seconds = time.time() - start
-    run = Path("runs") / "vidssm" / run_name
-    if (run / "metrics.csv").is_file():  # the test run rewrites metrics.csv: keep the training curves
-        shutil.copyfile(run / "metrics.csv", run / "metrics_fit.csv")
+    run = _root_dir(args) / "vidssm" / run_name
     train_main(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
     return run, fit_seconds
