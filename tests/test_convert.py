@@ -98,7 +98,7 @@ def test_timm_weights_errors(tmp_path):
         load_timm_vit_weights(model, tmp_path / "nope.safetensors")
     wide = timm.create_model("vit_tiny_patch16_224", img_size=32, depth=1, embed_dim=64, num_heads=2, num_classes=0)
     torch.save(wide.state_dict(), tmp_path / "wide.pth")
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match=r"wide.pth: timm weight for .* has shape .* the model needs"):
         load_timm_vit_weights(model, tmp_path / "wide.pth")
 
 
@@ -171,7 +171,9 @@ def test_init_from_a_timm_vit_file_loads_its_blocks(tmp_path):
     path = tmp_path / "vit.safetensors"
     save_file({k: v.contiguous() for k, v in vit.state_dict().items()}, str(path))
     model = vidssm.create_model("trecvit_debug", num_classes=3)
-    assert init_backbone(model, path) == "timm-vit"
+    assert model.config.depth == 3
+    with pytest.warns(UserWarning, match="vit.safetensors: the ViT has 1 blocks, this TRecViT 3 spatial blocks"):
+        assert init_backbone(model, path) == "timm-vit"
     state = model.state_dict()
     for name, value in vit.state_dict().items():
         if name.startswith("blocks.0."):

@@ -556,6 +556,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--test-frames is for --suite memory (clip lengths to test the trained models on)")
     if any(n < 1 for n in args.test_frames):
         parser.error(f"--test-frames must be clip lengths >= 1, got {args.test_frames}")
+    shortest = min(args.frames or ([8] if args.quick else MEMORY_FRAMES))
+    if any(n <= shortest for n in args.test_frames):
+        parser.error(
+            f"--test-frames must be longer than a training length (--frames, shortest {shortest}): "
+            f"got {args.test_frames}"
+        )
     variants = args.variants or list(VARIANTS[args.suite])
     unknown = [v for v in variants if v not in VARIANTS[args.suite]]
     if unknown:

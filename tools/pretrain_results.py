@@ -400,6 +400,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.mask_ratio is not None and not 0 < args.mask_ratio < 1:
         parser.error(f"--mask_ratio must be in (0, 1), got {args.mask_ratio}")
+    for flag in ("threads", "jobs", "batch_size", "frames"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be >= 1, got {getattr(args, flag)}")
+    for flag in ("minutes", "pretrain_minutes"):
+        if not getattr(args, flag) > 0:
+            parser.error(f"--{flag} must be > 0, got {getattr(args, flag)}")
+    if not all(0 < f <= 1 for f in args.fractions):
+        parser.error(f"--fractions must be in (0, 1], got {args.fractions}")
     torch.set_num_threads(args.threads)  # the pretraining runs in this process
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -225,13 +226,21 @@ def load_timm_vit_weights(model: TRecViT, path: str | Path) -> list[str]:
     params = model.state_dict()
     for key, value in out.items():
         if key not in params:
-            raise ValueError(f"timm weight {key!r} has no place in this TRecViT (is it a plain ViT?)")
+            raise ValueError(f"{path}: timm weight for {key!r} has no place in this TRecViT (is it a plain ViT?)")
         if tuple(value.shape) != tuple(params[key].shape):
             raise ValueError(
-                f"timm weight for {key!r} has shape {tuple(value.shape)}, model needs {tuple(params[key].shape)}"
+                f"{path}: timm weight for {key!r} has shape {tuple(value.shape)}, the model needs "
+                f"{tuple(params[key].shape)} (width, heads, MLP size and patch size must match the ViT's)"
             )
     if not any(k.startswith("spatial.") for k in out):
         raise ValueError(f"{path} holds no timm ViT blocks (`blocks.N.*` keys)")
+    blocks = 1 + max(int(m.group(1)) for k in src if (m := re.match(r"blocks\.(\d+)\.", k)))
+    if blocks < cfg.depth:
+        warnings.warn(
+            f"{path}: the ViT has {blocks} blocks, this TRecViT {cfg.depth} spatial blocks: blocks {blocks} to "
+            f"{cfg.depth - 1} keep their random init",
+            stacklevel=2,
+        )
     model.load_state_dict(out, strict=False)
     return sorted(out)
 

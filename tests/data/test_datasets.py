@@ -131,13 +131,21 @@ def test_short_video_warns_once_naming_the_file_and_repeats_the_last_frame(clips
     clip = clips["h264_bframes_mp4"]
     ref = torch.from_numpy(clip.frames[10:14]).permute(0, 3, 1, 2).float() / 255
     ds = VideoClipDataset([VideoRecord(clip.path, 0, 10, 14)], RandomClipSampler(3, stride=2))  # spans 5 > 4
-    with pytest.warns(ShortVideoWarning, match=rf"{clip.path.name}: 4 frames in its range, but a clip spans 5"):
+    with pytest.warns(
+        ShortVideoWarning, match=rf"{clip.path.name}: 4 frames in its range \[10, 14\), but a clip spans 5"
+    ):
         video = ds[0]["video"]
     torch.testing.assert_close(video, ref[[0, 2, 3]], rtol=0, atol=0)  # frames 10, 12, then 13 again for 14
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ds[0]  # once per file
         VideoClipDataset([VideoRecord(clip.path, 0, 10, 15)], RandomClipSampler(3, stride=2))[0]  # fits: silent
+    two = VideoClipDataset(
+        [VideoRecord(clip.path, 0, 10, 14), VideoRecord(clip.path, 1, 0, 3)], RandomClipSampler(3, 2)
+    )
+    with pytest.warns(ShortVideoWarning) as caught:
+        two[0], two[1]
+    assert [str(w.message).split(" but")[0].split("range ")[1] for w in caught] == ["[10, 14),", "[0, 3),"]
     whole = VideoClipDataset([VideoRecord(clip.path, 0)], UniformSampler(len(clip.frames) + 1))
     with pytest.warns(ShortVideoWarning, match=rf"{len(clip.frames)} frames, but a clip spans {len(clip.frames) + 1}"):
         whole[0]

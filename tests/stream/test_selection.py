@@ -234,6 +234,8 @@ def test_unwritable_cache_exports_into_a_temporary_folder_with_a_warning(
     assert ("VIDSSM_CACHE" in caplog.text) == from_env
     written = list((tmp_path / "tmp").glob("vidssm-stream-*/*.onnx"))
     assert [p.name for p in written] == [f"{artefact_key(model)}.onnx"] and blocked.read_text() == "not a folder"
+    again = select_backend(model, backend="onnx", cache=None if from_env else blocked / "stream")
+    assert len(counted_export) == 1 and f"cached {written[0]}" in again.why  # the fallback's file is reused
 
 
 def test_model_by_name_gets_the_same_weights_every_run_and_hits_the_cache(tmp_path, monkeypatch):

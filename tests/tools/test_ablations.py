@@ -161,7 +161,9 @@ def test_test_frames_carry_the_state_past_the_training_length(ablations, tmp_pat
 
 def test_test_frames_run_writes_the_longer_settings(ablations, tmp_path):
     out = tmp_path / "out"
-    argv = ["--suite", "memory", "--quick", "--seeds", "1", "--frames", "6", "--test-frames", "4", "12",
+    with pytest.raises(SystemExit):  # 4 is no longer than the training length: refused, not silently dropped
+        ablations.main(["--suite", "memory", "--quick", "--frames", "6", "--test-frames", "4", "12", "--out", str(out)])
+    argv = ["--suite", "memory", "--quick", "--seeds", "1", "--frames", "6", "--test-frames", "12",
             "--variants", "RG-LRU", "attention w8", "--out", str(out), "--data", str(tmp_path / "data")]  # fmt: skip
     assert ablations.main(argv) == 0
     data = json.loads((out / "ablations.json").read_text())["memory"]

@@ -47,7 +47,11 @@ def test_results_keep_the_asked_keys_for_the_primary_set_and_every_set_under_dat
 def test_mask_arguments_are_checked_before_any_work(capsys, tmp_path):
     import pytest
 
-    for bad in (["--mask_ratio", "1.5"], ["--mask_type", "block"]):
+    bad_args = (
+        ["--mask_ratio", "1.5"], ["--mask_type", "block"], ["--threads", "0"], ["--jobs", "0"], ["--minutes", "0"],
+        ["--pretrain_minutes", "nan"], ["--fractions", "0"], ["--fractions", "0.5", "2"],
+    )  # fmt: skip
+    for bad in bad_args:
         with pytest.raises(SystemExit):
             pretrain_results.main(
                 [*bad, "--sets", "camera", "--real_data", str(tmp_path / "rd"), "--out", str(tmp_path)]

@@ -28,8 +28,8 @@ class BadVideoWarning(UserWarning):
 
 class ShortVideoWarning(UserWarning):
     """A video (or its annotated frame range) is shorter than a clip: frames are repeated to fill the clip (dense
-    samplers repeat the last one). Once per file and process; the message names the file, its frames and the frames
-    a clip spans."""
+    samplers repeat the last one). Once per file (or annotated range) and process, so once per data-loader worker;
+    the message names the file, the range, its frames and the frames a clip spans."""
 
 
 def check_records(records: Sequence[VideoRecord], source: str = "annotations") -> list[VideoRecord]:
@@ -122,7 +122,7 @@ class VideoClipDataset(Dataset):
         self.seed = int(seed)
         self.bad_files: Counter[str] = Counter()  # skips seen by this process
         self._known_bad: dict[int, VideoReadError] = {}  # not decoded again by this process
-        self._warned_short: set[str] = set()  # ShortVideoWarning given (once per file and process)
+        self._warned_short: set[str] = set()  # ShortVideoWarning given (once per file / range and process)
 
     def _replacement(self, rng: np.random.Generator) -> int:
         """A random index not yet known to be bad (any index once all tries hit known-bad ones)."""
@@ -174,9 +174,11 @@ class VideoClipDataset(Dataset):
         num, stride = getattr(self.sampler, "num_frames", 1), getattr(self.sampler, "stride", 1)
         span = (num - 1) * stride + 1
         path = str(record.path)
-        if frames < span and path not in self._warned_short:
-            self._warned_short.add(path)
-            what = "frames" if record.start_frame is None and record.end_frame is None else "frames in its range"
+        key = f"{path}[{record.start_frame}:{record.end_frame}]"
+        if frames < span and key not in self._warned_short:
+            self._warned_short.add(key)
+            whole = record.start_frame is None and record.end_frame is None
+            what = "frames" if whole else f"frames in its range [{record.start_frame}, {record.end_frame})"
             warnings.warn(
                 f"{path}: {frames} {what}, but a clip spans {span} (num_frames={num}, stride={stride}): frames are "
                 "repeated to fill the clip (dense clips repeat the last one); lower num_frames or stride, or drop "

@@ -146,7 +146,10 @@ def export_step_cached(model: nn.Module, cache: str | Path | None = None, rebuil
     if path.is_file() and not rebuild:
         return path, True
     folder = writable_cache_dir(folder, cache is None)
-    path = folder / path.name
+    if folder / path.name != path:  # the fallback folder: an earlier run may have exported there
+        path = folder / path.name
+        if path.is_file() and not rebuild:
+            return path, True
     scratch = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=folder))
     try:
         written = export_model(model, scratch / "step.onnx", "onnx", "step", "logits")
