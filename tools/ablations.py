@@ -490,6 +490,7 @@ def run_suite(
     cache: Path,
     variants: list[str],
     test_frames: list[int] = (),
+    first_seed: int = 0,
 ) -> dict:
     """Runs every variant × setting × seed of `suite`; returns `{variant: {setting: [run, ...]}}`. Memory suite:
     models trained at T are also tested at each `test_frames` length L > T (setting `"T→L"`, `at_length`)."""
@@ -512,8 +513,8 @@ def run_suite(
             task = make()
             longer = {n: t for n, t in long_tasks.items() if setting.isdigit() and int(n) > int(setting)}
             for variant in variants:
-                for seed in range(seeds):
-                    run = train_and_test(task, VARIANTS[suite][variant], s, seed, longer)
+                for seed in range(first_seed, first_seed + seeds):
+                    run = {**train_and_test(task, VARIANTS[suite][variant], s, seed, longer), "seed": seed}
                     for n, top1 in run.pop("top1_at", {}).items():
                         runs[variant].setdefault(f"{setting}→{n}", []).append({**run, "top1": top1})
                     runs[variant].setdefault(setting, []).append(run)
@@ -526,6 +527,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", required=True, choices=SUITES)
     parser.add_argument("--seeds", type=int, default=3, help="seeds per variant (model init and batch order)")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds first-seed .. first-seed + seeds - 1; above 0 the runs are added to the stored ones of each "
+        "setting (more seeds for an earlier run) instead of replacing them",
+    )
     parser.add_argument("--minutes", type=float, default=None, help="CPU minutes of training per run")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run: files and columns, not accuracy")
     parser.add_argument("--frames", type=int, nargs="+", default=None, help="memory suite: clip lengths")
@@ -578,11 +586,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    runs = run_suite(args.suite, s, args.seeds, frames, Path(args.data), variants, args.test_frames)
+    if args.first_seed < 0:
+        parser.error(f"--first-seed must be >= 0, got {args.first_seed}")
+    runs = run_suite(args.suite, s, args.seeds, frames, Path(args.data), variants, args.test_frames, args.first_seed)
     lock = os.open(out, os.O_RDONLY)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # suites may run in parallel processes into the same files
-        results = merge_results(out, args.suite, runs, {**s.__dict__, "seeds": args.seeds, "threads": args.threads})
+        info = {**s.__dict__, "seeds": args.seeds, "threads": args.threads}
+        results = merge_results(out, args.suite, runs, info, append=args.first_seed > 0)
     finally:
         os.close(lock)
     for variant, by_setting in results[args.suite].items():
@@ -590,8 +601,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def merge_results(out: Path, suite: str, runs: dict, settings: dict) -> dict:
-    """Merges `runs` of `suite` into the JSON files (per variant and setting), rewrites the markdown and the plot.
+def merge_results(out: Path, suite: str, runs: dict, settings: dict, append: bool = False) -> dict:
+    """Merges `runs` of `suite` into the JSON files (per variant and setting; `append`: added to the stored runs of
+    the setting, e.g. more seeds, instead of replacing them), rewrites the markdown and the plot.
 
     Returns:
         The merged `ablations.json` content.
@@ -599,6 +611,8 @@ def merge_results(out: Path, suite: str, runs: dict, settings: dict) -> dict:
     results, all_runs = _load(out / "ablations.json"), _load(out / "ablations_runs.json")
     for variant, by_setting in runs.items():
         for setting, rs in by_setting.items():
+            if append:
+                rs = all_runs.get(suite, {}).get(variant, {}).get(setting, []) + rs
             results.setdefault(suite, {}).setdefault(variant, {})[setting] = summarise(rs)
             all_runs.setdefault(suite, {}).setdefault(variant, {})[setting] = rs
     all_runs[suite]["_settings"] = settings

@@ -171,3 +171,30 @@ def test_test_frames_run_writes_the_longer_settings(ablations, tmp_path):
     assert "| variant | 6 | 6→12 | steps | CPU s/run |" in (out / "ablations.md").read_text()
     with pytest.raises(SystemExit):
         ablations.main(["--suite", "block", "--quick", "--test-frames", "32", "--out", str(out)])
+
+
+def test_first_seed_adds_seeds_to_an_earlier_run(ablations, tmp_path):
+    out, data = tmp_path / "out", tmp_path / "data"
+    args = [
+        "--suite",
+        "memory",
+        "--quick",
+        "--frames",
+        "6",
+        "--variants",
+        "LRU",
+        "--out",
+        str(out),
+        "--data",
+        str(data),
+    ]
+    assert ablations.main([*args, "--seeds", "1"]) == 0
+    assert ablations.main([*args, "--seeds", "2", "--first-seed", "1"]) == 0
+    runs = json.loads((out / "ablations_runs.json").read_text())["memory"]["LRU"]["6"]
+    assert [r["seed"] for r in runs] == [0, 1, 2]
+    summary = json.loads((out / "ablations.json").read_text())["memory"]["LRU"]["6"]
+    assert summary["seeds"] == 3 and summary["mean"] == pytest.approx(sum(r["top1"] for r in runs) / 3, abs=1e-4)
+    assert ablations.main([*args, "--seeds", "1"]) == 0  # first seed 0: a new run replaces the stored ones
+    assert json.loads((out / "ablations.json").read_text())["memory"]["LRU"]["6"]["seeds"] == 1
+    with pytest.raises(SystemExit):
+        ablations.main([*args, "--first-seed", "-1"])
