@@ -318,3 +318,33 @@ def test_progress_bar_reads_epoch_n_without_an_epoch_limit(max_epochs, expected)
     trainer = L.Trainer(max_epochs=max_epochs, max_steps=3, callbacks=[bar], logger=False, enable_checkpointing=False)
     bar._trainer = trainer  # what Lightning's setup does; the description needs nothing else
     assert bar._get_train_description(3).strip() == expected
+
+
+def test_resume_keeps_the_training_curves_before_the_resumed_step(tmp_path, monkeypatch):
+    """Lightning's CSV logger deleted metrics.csv when the resumed run started: the curves before it were lost."""
+    import csv
+
+    from vidssm.tasks.cli import train_main
+
+    monkeypatch.chdir(tmp_path)
+    common = [
+        "fit", "--seed_everything", "0", "--run_name", "r", "--trainer.log_every_n_steps", "1",
+        "--model", "vidssm.tasks.classification.ClipClassification", "--model.backbone", "trecvit_debug",
+        "--model.backbone_args", "{img_size: 32, width: 32, depth: 1, temporal: [rglru], frames_per_clip: 6}",
+        "--data", "tests.tasks.synthetic.RampData", "--data.n", "48", "--data.batch_size", "8",
+        "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+        "--trainer.num_sanity_val_steps", "0", "--trainer.limit_val_batches", "0", "--checkpoint_every_n_steps", "100",
+    ]  # fmt: skip
+    metrics = tmp_path / "runs" / "vidssm" / "r" / "metrics.csv"
+
+    def losses() -> dict[int, str]:
+        with open(metrics, newline="") as f:
+            return {int(r["step"]): r["train/loss_step"] for r in csv.DictReader(f) if r.get("train/loss_step")}
+
+    train_main([*common, "--trainer.max_steps", "3"])
+    first = losses()
+    assert sorted(first) == [0, 1, 2]
+    train_main([*common, "--trainer.max_steps", "5", "--ckpt_path", "last"])
+    after = losses()
+    assert sorted(after) == [0, 1, 2, 3, 4]
+    assert all(float(after[s]) == pytest.approx(float(first[s]), rel=1e-6) for s in first)  # the earlier rows kept

@@ -65,6 +65,31 @@ class RNGState(L.Callback):
         self._pending = None
 
 
+class KeepMetricsOnResume(L.Callback):
+    """Resuming a run (`--ckpt_path`) into its `--run_name` folder: Lightning's CSV logger deletes the folder's
+    `metrics.csv` when it starts, losing the training curves before the resume. This callback is given the rows read
+    before that and hands those logged before the resumed step back to the logger, so the new `metrics.csv` (and the
+    report's curves) cover the whole run.
+
+    Args:
+        rows: The earlier `metrics.csv` rows (`csv.DictReader` dicts of strings).
+    """
+
+    def __init__(self, rows: list[dict[str, str]]) -> None:
+        self.rows = rows
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        logger = next((lg for lg in trainer.loggers if isinstance(lg, L.pytorch.loggers.CSVLogger)), None)
+        if logger is None or trainer.global_rank != 0:
+            return
+        earlier = []
+        for row in self.rows:  # rows logged after the checkpoint (a crash) are logged again by the resumed run
+            values = {k: float(v) for k, v in row.items() if k is not None and v not in ("", None)}
+            if "step" in values and values["step"] < trainer.global_step:
+                earlier.append({**values, "step": int(values["step"])})
+        logger.experiment.metrics[:0] = earlier  # saved ahead of the resumed run's rows
+
+
 class FinalCheckpoint(L.Callback):
     """Writes the `save_last` checkpoint (`last.ckpt`) of every `ModelCheckpoint` when training ends, so it holds
     the final weights.

@@ -8,6 +8,7 @@ TensorBoard loggers, a Rich progress bar, checkpoints (`last.ckpt` plus every
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import sys
@@ -26,6 +27,7 @@ from .base import VideoTask
 from .callbacks import (
     CPUTimeBudget,
     FinalCheckpoint,
+    KeepMetricsOnResume,
     ProgressBar,
     RNGState,
     TrainingReport,
@@ -117,6 +119,12 @@ class VidssmCLI(LightningCLI):
         self._earlier_runs = []
         if run_name and isinstance(loggers, list) and self.subcommand == "fit" and not cfg.get("ckpt_path"):
             self._earlier_runs = _run_folders(loggers, run_name)
+        resumed_rows: list[dict[str, str]] = []
+        if run_name and isinstance(loggers, list) and self.subcommand == "fit" and cfg.get("ckpt_path"):
+            for folder in _run_folders(loggers, run_name):
+                if (folder / "metrics.csv").is_file():  # the CSV logger deletes it when the resumed run starts
+                    with open(folder / "metrics.csv", newline="") as f:
+                        resumed_rows = list(csv.DictReader(f))
         if run_name and isinstance(loggers, list) and self.subcommand != "fit":
             for folder in _run_folders(loggers, run_name):
                 _keep_fit_logs(folder)
@@ -139,6 +147,8 @@ class VidssmCLI(LightningCLI):
         ]
         if cfg.get("cpu_time_budget"):
             self._default_callbacks.append(CPUTimeBudget(cfg["cpu_time_budget"]))
+        if resumed_rows:
+            self._default_callbacks.append(KeepMetricsOnResume(resumed_rows))
 
     def before_fit(self) -> None:
         if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP workers re-run the command later: rank 0 moves once
