@@ -24,6 +24,8 @@ suite; text after the `<!-- findings -->` line is kept) and `<out>/ablations_<su
     python tools/ablations.py --suite lru-ladder --seeds 2 --minutes 1
     python tools/ablations.py --suite memory --frames 24 64 --seeds 2 --minutes 1.5
     python tools/ablations.py --suite memory --frames 64 --test-frames 256 1024 --minutes 8 --seeds 1
+    python tools/ablations.py --suite memory --frames 64 --test-frames 256 1024 --minutes 8 --seeds 1 --first-seed 1
+        (a second seed added to the first run's numbers)
     python tools/ablations.py --suite block --seeds 2 --max-steps 600 --minutes 4
     python tools/ablations.py --suite block --quick --out /tmp/ablations    # smoke run: files and columns only
 """
