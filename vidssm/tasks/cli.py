@@ -110,24 +110,20 @@ class VidssmCLI(LightningCLI):
             for logger in loggers:
                 if logger.get("init_args", {}).get("save_dir") == DEFAULT_SAVE_DIR:
                     logger["init_args"]["save_dir"] = str(root_dir)
+        self._earlier_runs: list[Path] = []  # moved aside when a fresh fit starts (`before_fit`)
+        resumed_rows: list[dict[str, str]] = []
         if run_name and isinstance(loggers, list):
             for logger in loggers:
                 if "version" in logger.get("init_args", {}):
                     logger["init_args"]["version"] = run_name
-        # a fresh fit into a --run_name folder moves the earlier run aside, once the new run starts (`before_fit`:
-        # a config or model that fails to build leaves the earlier run where it was)
-        self._earlier_runs = []
-        if run_name and isinstance(loggers, list) and self.subcommand == "fit" and not cfg.get("ckpt_path"):
-            self._earlier_runs = _run_folders(loggers, run_name)
-        resumed_rows: list[dict[str, str]] = []
-        if run_name and isinstance(loggers, list) and self.subcommand == "fit" and cfg.get("ckpt_path"):
-            for folder in _run_folders(loggers, run_name):
-                if (folder / "metrics.csv").is_file():  # the CSV logger deletes it when the resumed run starts
-                    with open(folder / "metrics.csv", newline="") as f:
-                        resumed_rows = list(csv.DictReader(f))
-        if run_name and isinstance(loggers, list) and self.subcommand != "fit":
-            for folder in _run_folders(loggers, run_name):
-                _keep_fit_logs(folder)
+            folders = _run_folders(loggers, run_name)
+            if self.subcommand != "fit":  # test / validate / predict log into the fit's folder
+                for folder in folders:
+                    _keep_fit_logs(folder)
+            elif cfg.get("ckpt_path"):  # a resume: the CSV logger deletes metrics.csv when the run starts
+                resumed_rows = [row for folder in folders for row in _metrics_rows(folder)]
+            else:  # moved only once the new run starts: a config that fails to build leaves the earlier run
+                self._earlier_runs = folders
         self._default_callbacks = [
             ModelCheckpoint(
                 filename="step{step:06d}",
@@ -171,6 +167,14 @@ def _run_folders(loggers: list, run_name: str) -> list[Path]:
         if args.get("version") == run_name:
             folders.append(Path(args.get("save_dir") or ".") / (args.get("name") or "lightning_logs") / run_name)
     return folders
+
+
+def _metrics_rows(folder: Path) -> list[dict[str, str]]:
+    """The rows of `folder`'s `metrics.csv` (none if it has none)."""
+    if not (folder / "metrics.csv").is_file():
+        return []
+    with open(folder / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def _keep_fit_logs(folder: Path) -> None:
