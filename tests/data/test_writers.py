@@ -93,3 +93,25 @@ def test_real_motion_needs_force_for_other_parameters(tmp_path):
     with pytest.raises(FileExistsError, match="real-motion build with other parameters; pass force=True"):
         check_out_folder(out, "real-motion", force=False)
     check_out_folder(out, "real-motion", force=True)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_file_or_broken_link_as_out_is_refused_and_kept(tmp_path, force):
+    file, link = tmp_path / "notes.txt", tmp_path / "link"
+    file.write_text("mine")
+    link.symlink_to(tmp_path / "missing")
+    for out in (file, link):
+        with pytest.raises(FileExistsError, match=f"{out} is a file or a broken link, not a folder"):
+            build_long_memory(out, LM, force=force, progress=False)
+    assert file.read_text() == "mine" and link.is_symlink() and not (tmp_path / "missing").exists()
+
+
+def test_the_command_line_names_a_file_out(tmp_path, capsys):
+    from vidssm.data.cli import main
+
+    out = tmp_path / "clip.mp4"
+    out.write_bytes(b"not a folder")
+    with pytest.raises(SystemExit) as err:
+        main(["long-memory", "--frames", "6", "--out", str(out)])
+    assert err.value.code == 2 and f"{out} is a file or a broken link" in capsys.readouterr().err
+    assert out.read_bytes() == b"not a folder"

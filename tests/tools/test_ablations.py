@@ -198,3 +198,60 @@ def test_first_seed_adds_seeds_to_an_earlier_run(ablations, tmp_path):
     assert json.loads((out / "ablations.json").read_text())["memory"]["LRU"]["6"]["seeds"] == 1
     with pytest.raises(SystemExit):
         ablations.main([*args, "--first-seed", "-1"])
+
+
+def _recording_task(ablations, frames: int) -> tuple:
+    """A tiny sequence task whose logits record the clip length of every training call."""
+    torch.manual_seed(0)
+    x, y = torch.randn(8, frames, 3), torch.randint(2, (8,))
+    lengths: list[int] = []
+
+    def logits(model, batch):
+        lengths.append(batch.shape[1])
+        return model(batch.mean(1))
+
+    task = ablations.Task(x, y, x[:2], y[:2], lambda v: torch.nn.Linear(3, 2), logits)
+    return task, lengths
+
+
+def test_warmup_trains_on_the_first_frames_then_on_whole_clips(ablations):
+    s = ablations.Settings(batch_size=2, max_steps=100_000, cpu_seconds=0.6, warmup_frames=2, warmup_share=0.5)
+    task, lengths = _recording_task(ablations, 5)
+    run = ablations.train_and_test(task, {}, s, 0)
+    train = lengths[: run["steps"]]  # then the scoring calls
+    assert set(train) == {2, 5} and train == sorted(train), "short clips first, then whole clips, never back"
+    assert run["warmup_steps"] == train.count(2)
+    task, lengths = _recording_task(ablations, 5)
+    s = ablations.Settings(batch_size=2, max_steps=6)
+    run = ablations.train_and_test(task, {}, s, 0)
+    assert lengths[:6] == [5] * 6 and "warmup_steps" not in run
+
+
+def test_warmup_and_size_flags_are_checked_and_recorded(ablations, tmp_path):
+    with pytest.raises(ValueError, match="warmup_share"):
+        ablations.Settings(warmup_frames=4, warmup_share=1.0)
+    out, data = tmp_path / "out", tmp_path / "data"
+    args = ["--suite", "memory", "--quick", "--frames", "6", "--variants", "RG-LRU", "--out", str(out),
+            "--data", str(data), "--seeds", "1"]  # fmt: skip
+    for bad in (["--warmup", "4", "x"], ["--warmup", "4", "1.5"], ["--width", "0"], ["--test", "0"]):
+        with pytest.raises(SystemExit):
+            ablations.main([*args, *bad])
+    assert ablations.main([*args, "--warmup", "4", "0.5", "--width", "16", "--test", "3", "--stem", "patch"]) == 0
+    info = json.loads((out / "ablations_runs.json").read_text())["memory"]["_settings"]
+    assert (info["warmup_frames"], info["warmup_share"], info["width"], info["num_test"], info["stem"]) == (
+        4, 0.5, 16, 3, "patch"
+    )  # fmt: skip
+    assert "warmup_steps" in json.loads((out / "ablations_runs.json").read_text())["memory"]["RG-LRU"]["6"][0]
+
+
+def test_memory_suite_tokenizes_with_a_conv_stem(ablations):
+    """The memory suite's models name the cue through a conv stem (the patch model's cue-only ceiling is 93%)."""
+    from vidssm.layers.patch_embed import ConvPatchEmbed
+
+    for quick in (False, True):
+        s = ablations.suite_settings("memory", quick=quick)
+        assert s.stem == "conv"
+        model = ablations.video_model({"kind": "rglru"}, s, 8, 10)
+        assert isinstance(model.tokenizer.patch_embed, ConvPatchEmbed)
+    patch = ablations.video_model({"kind": "rglru"}, ablations.Settings(width=8), 8, 10)
+    assert not isinstance(patch.tokenizer.patch_embed, ConvPatchEmbed)

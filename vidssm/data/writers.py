@@ -119,8 +119,12 @@ def check_out_folder(out: Path, builder: str, force: bool) -> None:
 
     Raises:
         FileExistsError: `out` holds files that are not a vidssm build, another builder's build (named), or (without
-            `force`) this builder's build with other parameters.
+            `force`) this builder's build with other parameters; or `out` is a file or a broken link, not a folder.
     """
+    if (out.exists() or out.is_symlink()) and not out.is_dir():
+        raise FileExistsError(
+            f"{out} is a file or a broken link, not a folder; choose a folder for the {builder} build"
+        )
     if not out.exists() or not any(out.iterdir()):
         return
     held = build_kind(read_build_meta(out))
