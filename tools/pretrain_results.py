@@ -23,7 +23,9 @@ reconstruction). The JSON holds the asked keys of the primary set (`--primary`) 
 `{"dataset": ..., "label_fractions": {"0.05": {"scratch": top1, "pretrained_finetune": top1, "linear_probe": top1},
 ...}, ...}` (top-1 in [0, 1]), and every set in the same layout under `"datasets": {name: {...}}`; sets measured
 earlier and not rerun are kept from the existing file. Each run's result is kept in `runs/vidssm/<run>/result.json`;
-`--reuse` reads it instead of training again (e.g. after an interrupted session).
+`--reuse` reads it instead of training again (e.g. after an interrupted session), when it was made under the same
+masks, budget, batch and clip length (`run_key`). An earlier pretraining run is moved aside (`<run>.<date-time>`),
+not deleted.
 
     python tools/pretrain_results.py --sets camera --pretrain_minutes 12 --minutes 2.5 --jobs 3
     python tools/pretrain_results.py --sets mmnist --fractions 0.05 1.0 --minutes 0.5 --pretrain_minutes 1
@@ -193,8 +195,7 @@ def _seconds(minutes: float) -> str:
 def pretrain(clips: ClipSet, minutes: float, batch_size: int, frames: int) -> tuple[Path, int]:
     """Masked video pretraining on the train clips, labels ignored; returns the run folder and its steps."""
     name = f"pretrain_{clips.name}"
-    run = Path("runs") / "vidssm" / name
-    shutil.rmtree(run, ignore_errors=True)  # a fresh run, never a resumed one
+    run = Path("runs") / "vidssm" / name  # a fresh fit moves an earlier run aside (`<run>.<date-time>`), never over it
     unlabelled = clips.pretrain_csv or clips.root / "train.csv"
     data = _data_args(clips, unlabelled, batch_size, frames, clips.backbone_args, clips.pretrain_root)
     if clips.pretrain_root is not None:  # the validation clips, relative to the same root
@@ -223,10 +224,31 @@ def _result_file(clips: ClipSet, fraction: float, variant: str) -> Path:
     return Path("runs") / "vidssm" / f"labels_{clips.name}_{fraction:g}_{variant}" / "result.json"
 
 
-def collected(clips: ClipSet, fraction: float, variant: str) -> dict:
-    """The result a finished run left (`finetune`), or None values for a run that has none (not run, or killed)."""
-    saved = _result_file(clips, fraction, variant)
-    return json.loads(saved.read_text()) if saved.is_file() else {"top1": None, "steps": None}
+def run_key(clips: ClipSet, minutes: float, batch_size: int, frames: int) -> dict:
+    """What a fine-tuning result depends on beyond its name (set, fraction, variant): the pretraining's masks and
+    the fine-tuning budget. A stored result is reused only under the same key (`reusable`)."""
+    return {
+        "mask_type": clips.mask_type,
+        "mask_ratio": clips.mask_ratio,
+        "minutes": minutes,
+        "batch_size": batch_size,
+        "frames": frames,
+    }
+
+
+def reusable(saved: Path, key: dict) -> dict | None:
+    """The result stored in `saved` if it was made under `key`; None when there is none or it was made under other
+    settings (e.g. another mask type: `--reuse` used to hand back the earlier masks' numbers)."""
+    if not saved.is_file():
+        return None
+    stored = json.loads(saved.read_text())
+    return stored if stored.get("key") == key else None
+
+
+def collected(clips: ClipSet, fraction: float, variant: str, key: dict) -> dict:
+    """The result a finished run under `key` left (`finetune`), or None values for a run that has none (not run,
+    killed, or run under other settings)."""
+    return reusable(_result_file(clips, fraction, variant), key) or {"top1": None, "steps": None}
 
 
 def finetune(
@@ -242,10 +264,10 @@ def finetune(
     reuse: bool = False,
 ) -> dict:
     """One fine-tuning run and its test top-1 (run in a worker process, on `threads` threads); with `reuse`, the
-    result a previous run with the same name left in `result.json`, if any."""
-    saved = _result_file(clips, fraction, variant)
-    if reuse and saved.is_file():
-        return json.loads(saved.read_text())
+    result a previous run with the same name and settings (`run_key`) left in `result.json`, if any."""
+    saved, key = _result_file(clips, fraction, variant), run_key(clips, minutes, batch_size, frames)
+    if reuse and (stored := reusable(saved, key)) is not None:
+        return stored
     name = saved.parent.name
     torch.set_num_threads(threads)
     init = {"scratch": "null", "pretrained_finetune": str(folder), "linear_probe": str(folder)}[variant]
@@ -264,7 +286,7 @@ def finetune(
     series = read_metrics(run / "metrics.csv")
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     top1 = series["test/top1"][-1][1] if "test/top1" in series else float("nan")
-    done = {"top1": top1, "steps": int(ckpt["global_step"]), "wall_s": round(train_s)}
+    done = {"top1": top1, "steps": int(ckpt["global_step"]), "wall_s": round(train_s), "key": key}
     print({"set": clips.name, "fraction": fraction, "variant": variant, **done}, flush=True)
     saved.write_text(json.dumps(done) + "\n")
     return done
@@ -473,7 +495,8 @@ def main(argv: list[str] | None = None) -> None:
                 res["clips"][str(fraction)] = sum(1 for _ in f) - 1
         jobs = [(fraction, variant) for fraction in args.fractions for variant in variants]
         if args.collect:
-            done = [collected(clips, f, v) for f, v in jobs]
+            key = run_key(clips, args.minutes, batch, args.frames)
+            done = [collected(clips, f, v, key) for f, v in jobs]
         else:
             done = _run_all(clips, jobs, subsets, folder, batch, args)
         for (fraction, variant), result in zip(jobs, done, strict=True):

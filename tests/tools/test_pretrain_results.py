@@ -58,3 +58,27 @@ def test_mask_arguments_are_checked_before_any_work(capsys, tmp_path):
             )
         assert bad[0] in capsys.readouterr().err
     assert not (tmp_path / "rd").exists()
+
+
+def test_reuse_hands_back_only_results_made_under_the_same_masks_and_budget(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.chdir(tmp_path)  # the tool keeps its runs under ./runs
+    tube = pretrain_results.ClipSet("camera", tmp_path, "test.csv", "labels.txt", 7, 64, {}, 0.9, "tube")
+    random = replace(tube, mask_type="random", mask_ratio=0.75)
+    saved = pretrain_results._result_file(tube, 0.05, "pretrained_finetune")
+    saved.parent.mkdir(parents=True)
+    key = pretrain_results.run_key(tube, 4.0, 8, 16)
+    saved.write_text(json.dumps({"top1": 0.25, "steps": 9, "wall_s": 1, "key": key}))
+    assert pretrain_results.reusable(saved, key)["top1"] == 0.25
+    assert pretrain_results.collected(tube, 0.05, "pretrained_finetune", key)["top1"] == 0.25
+    for other in (
+        pretrain_results.run_key(random, 4.0, 8, 16),  # other masks
+        pretrain_results.run_key(tube, 8.0, 8, 16),  # another budget
+        pretrain_results.run_key(tube, 4.0, 8, 32),  # longer clips
+    ):
+        assert pretrain_results.reusable(saved, other) is None
+        assert pretrain_results.collected(tube, 0.05, "pretrained_finetune", other) == {"top1": None, "steps": None}
+    saved.write_text(json.dumps({"top1": 0.25, "steps": 9}))  # a result from before the key was stored
+    assert pretrain_results.reusable(saved, key) is None
+    assert pretrain_results.reusable(tmp_path / "missing.json", key) is None
