@@ -15,7 +15,9 @@ recorded too), then scored on the held-out test split:
   on the loss of every frame's readout from the cue's last frame on (`Settings.every_frame_loss`) and start every
   recurrent block on the eigenvalue ring [0.9, 0.9999] (`Settings.ring`). `--test-frames L ...` also tests each
   model trained on T-frame clips on the L-frame test clips (L > T; same weights, the state never reset: setting
-  `"T→L"`): memory beyond the training length, which a window of attention cannot have.
+  `"T→L"`): memory beyond the training length, which a window of attention cannot have. Its models tokenize
+  through a conv stem at width 64 on 12,000 training clips (the cue must be named before it can be remembered:
+  `SUITE_DEFAULTS`), and `--warmup 4 0.3` trains the first 30% of the budget on the 4 cue frames alone.
 
 Results merge into `<out>/ablations.json` (`{suite: {variant: {setting: {mean, std, seeds}}}}`, top-1 in [0, 1]),
 `<out>/ablations_runs.json` (every run: top-1, steps, CPU and wall seconds), `<out>/ablations.md` (tables of every
@@ -23,7 +25,7 @@ suite; text after the `<!-- findings -->` line is kept) and `<out>/ablations_<su
 
     python tools/ablations.py --suite lru-ladder --seeds 2 --minutes 1
     python tools/ablations.py --suite memory --frames 24 64 --seeds 2 --minutes 1.5
-    python tools/ablations.py --suite memory --frames 64 --test-frames 256 1024 --minutes 8 --seeds 1
+    python tools/ablations.py --suite memory --frames 64 --test-frames 256 1024 --minutes 12 --warmup 4 0.3 --seeds 1
     python tools/ablations.py --suite memory --frames 64 --test-frames 256 1024 --minutes 8 --seeds 1 --first-seed 1
         (a second seed added to the first run's numbers)
     python tools/ablations.py --suite block --seeds 2 --max-steps 600 --minutes 4

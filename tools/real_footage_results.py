@@ -67,6 +67,10 @@ VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, ba
         "trecvit_tiny",
         {**RECIPE_ARGS, **NARROW, "img_size": 64, "temporal": _temporal(state_multiplier=1)},
     ),
+    "trecvit_narrow64_conv": (  # trecvit_narrow64 tokenized by a conv stem (Xiao et al. 2021) in place of patchify
+        "trecvit_tiny",
+        {**RECIPE_ARGS, **NARROW, "img_size": 64, "stem": "conv", "temporal": _temporal(state_multiplier=1)},
+    ),
     "frames": ("trecvit_tiny_frames", {**RECIPE_ARGS, "temporal": "none"}),  # the twin: sees x_t and x_t - x_{t-1}
     "frames_single": ("trecvit_tiny_frames", {**PLAIN, "temporal": "none"}),  # one frame at a time, nothing else
     "frames_narrow64": (  # the twin of trecvit_narrow64: same tokens (x_t and x_t - x_{t-1}), no temporal blocks
@@ -81,6 +85,7 @@ VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, ba
 }
 EXTRA_ARGS: dict[str, list[str]] = {  # name -> more `vidssm fit` arguments (optimiser, data) of a variant
     "trecvit_narrow64": ["--data.init_args.img_size", "64"],
+    "trecvit_narrow64_conv": ["--data.init_args.img_size", "64"],
     "frames_narrow64": ["--data.init_args.img_size", "64"],
 }
 

@@ -34,6 +34,8 @@ def test_the_recipe_variant_is_the_yaml_recipe():
         ("trecvit_griffin_conv", {"conv1d_w_init_variance_scale": 0.01}),
         ("trecvit_narrow64", {"img_size": 64, "width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512,
                               "state_multiplier": 1}),
+        ("trecvit_narrow64_conv", {"img_size": 64, "width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512,
+                                   "state_multiplier": 1, "stem": "conv"}),
         ("frames", {"kind": "none", "conv1d_w_init_variance_scale": 0.01}),  # no temporal blocks: no Conv1D
         ("frames_narrow64", {"kind": "none", "conv1d_w_init_variance_scale": 0.01, "img_size": 64, "width": 128,
                              "num_heads": 2, "mlp_dim": 512, "rep_size": 512}),
