@@ -172,7 +172,9 @@ class Settings:
             `warmup_frames` frames (steps) of each clip only (0: no curriculum). With the memory set's 4 cue frames
             the model learns to name the cue at 1/16 of a 64-frame step's cost, then the rest of the budget
             teaches it to keep the cue (the loss is the same function of the shorter clip: its last frame, or
-            every frame from the cue's last on). The same protocol for every variant.
+            every frame from the cue's last on, or its last frame when it is shorter than the cue). The same
+            protocol for every variant. A clip no longer than `warmup_frames` is not cut (nor counted in a run's
+            `warmup_steps`).
         warmup_share: Share of `cpu_seconds` spent on the `warmup_frames` clips, in [0, 1).
         stem: Tokenizer of the video models (`TRecViTConfig.stem`): `"patch"` or `"conv"` (Xiao et al. 2021).
         ring: Initial eigenvalue ring `(low, high)` of every recurrent block of every variant: RG-LRU
@@ -348,7 +350,8 @@ def memory_task(s: Settings, cache: Path, frames: int, train: bool = True) -> Ta
         return torch.from_numpy(np.load(root / f"{split}.npy")), torch.from_numpy(np.load(root / f"{split}_labels.npy"))
 
     def every_frame_loss(model: torch.nn.Module, batch: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        logits = frame_logits(model, _as_video(batch))[:, cfg.cue_frames - 1 :]  # from the cue's last frame on
+        # from the cue's last frame on (a `--warmup` clip shorter than the cue: its last frame, not an empty slice)
+        logits = frame_logits(model, _as_video(batch))[:, min(cfg.cue_frames, batch.shape[1]) - 1 :]
         return F.cross_entropy(logits.flatten(0, 1), y[:, None].expand(-1, logits.shape[1]).flatten())
 
     (x, y), (tx, ty) = load("train"), load("test")
@@ -391,8 +394,9 @@ def train_and_test(task: Task, variant: dict, s: Settings, seed: int, longer: di
     `L: task` of `longer`, on that task's test clips: `at_length`).
 
     Returns:
-        `{"top1", "steps", "cpu_s", "wall_s", "final_loss"}` (times of the training only), and `"top1_at": {L: top1}`
-        when `longer` is given.
+        `{"top1", "steps", "cpu_s", "wall_s", "final_loss"}` (times of the training only), `"warmup_steps"` (steps
+        on clips cut to `s.warmup_frames`) when `s.warmup_frames` is set, and `"top1_at": {L: top1}` when `longer`
+        is given.
     """
     torch.manual_seed(seed)
     model = task.build(variant)
@@ -405,7 +409,8 @@ def train_and_test(task: Task, variant: dict, s: Settings, seed: int, longer: di
     while steps < s.max_steps and time.process_time() - cpu0 < s.cpu_seconds:
         idx = torch.randint(len(task.train_y), (s.batch_size,), generator=gen)
         x = task.train_x[idx]
-        if s.warmup_frames and time.process_time() - cpu0 < s.warmup_share * s.cpu_seconds:
+        warm = time.process_time() - cpu0 < s.warmup_share * s.cpu_seconds
+        if 0 < s.warmup_frames < x.shape[1] and warm:  # a clip no longer than `warmup_frames` is not cut: no count
             x, warmup_steps = x[:, : s.warmup_frames], warmup_steps + 1  # length curriculum: a short clip first
         if task.loss is None:
             loss = F.cross_entropy(task.logits(model, x), task.train_y[idx])
@@ -609,6 +614,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.warmup is not None and args.suite == "lru-ladder":
+        parser.error("--warmup is for the video suites (block, memory): a sequential-MNIST digit starts blank")
     if args.test_frames and args.suite != "memory":
         parser.error("--test-frames is for --suite memory (clip lengths to test the trained models on)")
     if any(n < 1 for n in args.test_frames):

@@ -3,6 +3,7 @@ run of the tool on tiny settings, not a test of accuracy; the full suites are to
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -255,3 +256,42 @@ def test_memory_suite_tokenizes_with_a_conv_stem(ablations):
         assert isinstance(model.tokenizer.patch_embed, ConvPatchEmbed)
     patch = ablations.video_model({"kind": "rglru"}, ablations.Settings(width=8), 8, 10)
     assert not isinstance(patch.tokenizer.patch_embed, ConvPatchEmbed)
+
+
+def test_a_warmup_shorter_than_the_cue_still_trains_every_frame_loss(ablations, tmp_path):
+    """`--warmup 2 0.5` on the memory suite (cue frames 0-3): the every-frame loss sliced from the cue's last frame
+    (index 3) of a 2-frame clip was empty, so the loss was NaN and every warm-up step had zero gradients."""
+    s = dataclasses.replace(ablations.suite_settings("memory", quick=True), warmup_frames=2)
+    task = ablations.memory_task(s, tmp_path, 6)
+    torch.manual_seed(0)
+    model = task.build({"kind": "rglru"})
+    x, y = task.train_x[:4], task.train_y[:4]
+    loss = task.loss(model, x[:, :2], y)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert sum(float(p.grad.norm()) for p in model.parameters() if p.grad is not None) > 0
+    reference = torch.nn.functional.cross_entropy(
+        ablations.frame_logits(model, ablations._as_video(x[:, :2]))[:, -1], y
+    )
+    assert torch.allclose(loss, reference)  # the shorter clip's last frame
+    full = task.loss(model, x, y)  # whole clips: frames 3.. as before
+    logits = ablations.frame_logits(model, ablations._as_video(x))[:, 3:]
+    assert torch.allclose(full, torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.repeat_interleave(3)))
+
+
+def test_warmup_longer_than_the_clip_counts_no_warmup_steps(ablations):
+    """`--warmup 100 0.5` on 5-frame clips cuts nothing: it reported every step as a warm-up step."""
+    s = ablations.Settings(batch_size=2, max_steps=6, cpu_seconds=60.0, warmup_frames=5, warmup_share=0.9)
+    task, lengths = _recording_task(ablations, 5)
+    run = ablations.train_and_test(task, {}, s, 0)
+    assert lengths[:6] == [5] * 6 and run["warmup_steps"] == 0
+    s = ablations.Settings(batch_size=2, max_steps=6, cpu_seconds=60.0, warmup_frames=4, warmup_share=0.9)
+    task, lengths = _recording_task(ablations, 5)
+    assert ablations.train_and_test(task, {}, s, 0)["warmup_steps"] == 6 and lengths[:6] == [4] * 6
+
+
+def test_warmup_is_refused_on_the_lru_ladder(ablations, tmp_path, capsys):
+    args = ["--suite", "lru-ladder", "--quick", "--out", str(tmp_path / "o"), "--data", str(tmp_path / "d")]
+    with pytest.raises(SystemExit):
+        ablations.main([*args, "--warmup", "4", "0.5"])
+    assert "--warmup is for the video suites" in capsys.readouterr().err and not (tmp_path / "o").exists()
