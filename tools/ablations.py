@@ -264,6 +264,18 @@ def last_frame_logits(model: torch.nn.Module, video: torch.Tensor) -> torch.Tens
     return model.head.cls_head(model(video, output="embedding")[:, -1])
 
 
+def build_model(suite: str, variant: dict, s: Settings) -> torch.nn.Module:
+    """A model of `suite` for `variant` under `s` (8-frame clips, 10 classes: the sizes a task does not change), to
+    check the settings before any data is built.
+
+    Raises:
+        ValueError, AssertionError: The width, heads or stem do not fit together (the builders' messages).
+    """
+    if suite == "lru-ladder":
+        return SequenceClassifier(temporal_config(variant, s.width, s.ring), s.width, s.depth, s.num_heads, 10)
+    return video_model(variant, s, 8, 10)
+
+
 # --- data ---------------------------------------------------------------------------------------------
 
 
@@ -653,6 +665,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.error(f"--warmup: {e}")
     frames = args.frames or ([8] if args.quick else list(MEMORY_FRAMES))
+    for variant in variants:  # before any set is built: a size the models cannot take fails in a second
+        try:
+            build_model(args.suite, VARIANTS[args.suite][variant], s)
+        except (ValueError, AssertionError) as e:
+            parser.error(f"{variant!r} cannot be built with these settings (--width {s.width}, --stem {s.stem}): {e}")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -295,3 +295,16 @@ def test_warmup_is_refused_on_the_lru_ladder(ablations, tmp_path, capsys):
     with pytest.raises(SystemExit):
         ablations.main([*args, "--warmup", "4", "0.5"])
     assert "--warmup is for the video suites" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("width", "stem", "message"), [("2", "conv", "too small for a 3-layer conv stem"),
+    ("5", "patch", "divisible by num_heads"), ("4", "patch", "RoPE needs >= 3")])  # fmt: skip
+def test_sizes_the_models_cannot_take_fail_before_any_data_is_built(ablations, tmp_path, capsys, width, stem, message):
+    """`--width 4` crashed in the attention's forward and `--width 2 --stem conv` in the model's constructor, both
+    after the data set was built (12,000 clips with the memory suite's defaults), with a traceback."""
+    data = tmp_path / "data"
+    args = ["--suite", "memory", "--quick", "--frames", "6", "--out", str(tmp_path / "o"), "--data", str(data)]
+    with pytest.raises(SystemExit):
+        ablations.main([*args, "--width", width, "--stem", stem])
+    err = capsys.readouterr().err
+    assert "cannot be built with these settings" in err and message in err and not data.exists()
