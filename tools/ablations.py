@@ -175,7 +175,9 @@ class Settings:
             every frame from the cue's last on, or its last frame when it is shorter than the cue). The same
             protocol for every variant. A clip no longer than `warmup_frames` is not cut (nor counted in a run's
             `warmup_steps`).
-        warmup_share: Share of `cpu_seconds` spent on the `warmup_frames` clips, in [0, 1).
+        warmup_share: Share of `cpu_seconds` spent on the `warmup_frames` clips, in [0, 1); the warm-up also
+            ends after this share of `max_steps` (with a step cap, e.g. the block suite's `--max-steps 600`, the
+            cheap short steps could otherwise use every step of the run).
         stem: Tokenizer of the video models (`TRecViTConfig.stem`): `"patch"` or `"conv"` (Xiao et al. 2021).
         ring: Initial eigenvalue ring `(low, high)` of every recurrent block of every variant: RG-LRU
             `min_rad, max_rad`, LRU `r_min, r_max` (a variant's own value of a field wins, e.g. `floor 0.6`).
@@ -421,7 +423,8 @@ def train_and_test(task: Task, variant: dict, s: Settings, seed: int, longer: di
     while steps < s.max_steps and time.process_time() - cpu0 < s.cpu_seconds:
         idx = torch.randint(len(task.train_y), (s.batch_size,), generator=gen)
         x = task.train_x[idx]
-        warm = time.process_time() - cpu0 < s.warmup_share * s.cpu_seconds
+        # the first share of the budget: of the CPU time, or of the step cap when that ends the run first
+        warm = time.process_time() - cpu0 < s.warmup_share * s.cpu_seconds and steps < s.warmup_share * s.max_steps
         if 0 < s.warmup_frames < x.shape[1] and warm:  # a clip no longer than `warmup_frames` is not cut: no count
             x, warmup_steps = x[:, : s.warmup_frames], warmup_steps + 1  # length curriculum: a short clip first
         if task.loss is None:
@@ -611,7 +614,8 @@ def main(argv: list[str] | None = None) -> int:
         nargs=2,
         metavar=("FRAMES", "SHARE"),
         default=None,
-        help="length curriculum: train on the first FRAMES frames of each clip for SHARE of the CPU budget",
+        help="length curriculum: train on the first FRAMES frames of each clip for SHARE of the CPU budget (or of "
+        "--max-steps, whichever ends first)",
     )
     parser.add_argument("--max-steps", type=int, default=None, help="step cap per run")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: CPU time = training time)")

@@ -308,3 +308,12 @@ def test_sizes_the_models_cannot_take_fail_before_any_data_is_built(ablations, t
         ablations.main([*args, "--width", width, "--stem", stem])
     err = capsys.readouterr().err
     assert "cannot be built with these settings" in err and message in err and not data.exists()
+
+
+def test_warmup_is_a_share_of_the_step_cap_too(ablations):
+    """With `--max-steps` ending the run before the CPU budget, a CPU-time warm-up share took every step: the model
+    never saw a whole clip (e.g. `--max-steps 600 --minutes 4 --warmup 4 0.3` on the block suite)."""
+    s = ablations.Settings(batch_size=2, max_steps=10, cpu_seconds=600.0, warmup_frames=2, warmup_share=0.3)
+    task, lengths = _recording_task(ablations, 5)
+    run = ablations.train_and_test(task, {}, s, 0)
+    assert lengths[:10] == [2] * 3 + [5] * 7 and run["warmup_steps"] == 3
