@@ -24,8 +24,10 @@ reconstruction). The JSON holds the asked keys of the primary set (`--primary`) 
 ...}, ...}` (top-1 in [0, 1]), and every set in the same layout under `"datasets": {name: {...}}`; sets measured
 earlier and not rerun are kept from the existing file. Each run's result is kept in `runs/vidssm/<run>/result.json`;
 `--reuse` reads it instead of training again (e.g. after an interrupted session), when it was made under the same
-masks, budget, batch and clip length (`run_key`). An earlier pretraining run is moved aside (`<run>.<date-time>`),
-not deleted.
+masks, budget, batch and clip length (`run_key`) and, for the variants that start from the pretraining, from the
+same pretrained weights (`weights_fingerprint`: a new pretraining runs them again; `--pretrain_run` keeps an earlier
+one). An earlier pretraining run is moved aside (`<run>.<date-time>`), not deleted. `--collect` trains nothing, not
+even the pretraining: it reads `runs/vidssm/pretrain_<set>` as it is.
 
     python tools/pretrain_results.py --sets camera --pretrain_minutes 12 --minutes 2.5 --jobs 3
     python tools/pretrain_results.py --sets mmnist --fractions 0.05 1.0 --minutes 0.5 --pretrain_minutes 1
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import multiprocessing
 import platform
@@ -220,20 +223,38 @@ def export_pretrained(run: Path) -> int:
     return int(torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"])
 
 
+def pretrained_steps(run: Path) -> int | None:
+    """The optimiser steps of the pretraining run `run` (its `last.ckpt`), None when it has none."""
+    ckpt = run / "checkpoints" / "last.ckpt"
+    return int(torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"]) if ckpt.is_file() else None
+
+
 def _result_file(clips: ClipSet, fraction: float, variant: str) -> Path:
     return Path("runs") / "vidssm" / f"labels_{clips.name}_{fraction:g}_{variant}" / "result.json"
 
 
-def run_key(clips: ClipSet, minutes: float, batch_size: int, frames: int) -> dict:
-    """What a fine-tuning result depends on beyond its name (set, fraction, variant): the pretraining's masks and
-    the fine-tuning budget. A stored result is reused only under the same key (`reusable`)."""
-    return {
+def run_key(clips: ClipSet, minutes: float, batch_size: int, frames: int, pretrained: str | None = None) -> dict:
+    """What a fine-tuning result depends on beyond its name (set, fraction, variant): the pretraining's masks, the
+    fine-tuning budget and, for the variants that start from it, the pretrained weights (`pretrained`:
+    `weights_fingerprint`; a rerun pretraining, e.g. with another `--pretrain_minutes`, gives other weights). A
+    stored result is reused only under the same key (`reusable`)."""
+    key = {
         "mask_type": clips.mask_type,
         "mask_ratio": clips.mask_ratio,
         "minutes": minutes,
         "batch_size": batch_size,
         "frames": frames,
     }
+    return key if pretrained is None else {**key, "pretrained": pretrained}
+
+
+def weights_fingerprint(folder: Path | None, variant: str) -> str | None:
+    """SHA-256 (16 hex digits) of the `model.safetensors` a `variant` run starts from (`folder`, the exported
+    pretraining); None for `scratch` or when there is none."""
+    weights = None if folder is None or variant == "scratch" else folder / "model.safetensors"
+    if weights is None or not weights.is_file():
+        return None
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
 
 
 def reusable(saved: Path, key: dict) -> dict | None:
@@ -265,7 +286,8 @@ def finetune(
 ) -> dict:
     """One fine-tuning run and its test top-1 (run in a worker process, on `threads` threads); with `reuse`, the
     result a previous run with the same name and settings (`run_key`) left in `result.json`, if any."""
-    saved, key = _result_file(clips, fraction, variant), run_key(clips, minutes, batch_size, frames)
+    saved = _result_file(clips, fraction, variant)
+    key = run_key(clips, minutes, batch_size, frames, weights_fingerprint(folder, variant))
     if reuse and (stored := reusable(saved, key)) is not None:
         return stored
     name = saved.parent.name
@@ -399,7 +421,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse the results of runs that finished before")
     parser.add_argument("--no_write", action="store_true", help="only train (e.g. the scratch runs first)")
     parser.add_argument("--no_gif", action="store_true", help="no reconstruction GIF")
-    parser.add_argument("--collect", action="store_true", help="train nothing: write the results runs left")
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="train nothing (no pretraining either): write the results runs left, from runs/vidssm/pretrain_<set>",
+    )
     parser.add_argument("--batch_size", type=int, default=32, help="unless the set fixes it (real sets: 8)")
     parser.add_argument("--frames", type=int, default=16, help="frames per training / test clip")
     parser.add_argument(
@@ -445,9 +471,12 @@ def main(argv: list[str] | None = None) -> None:
             if args.pretrain_run:
                 run = Path(args.pretrain_run)
                 steps = export_pretrained(run)
+            elif args.collect:  # trains nothing: the pretraining the collected runs started from, as it is
+                run = Path("runs") / "vidssm" / f"pretrain_{clips.name}"
+                steps = pretrained_steps(run)
             else:
                 run, steps = pretrain(clips, args.pretrain_minutes, clips.pretrain_batch or batch, args.frames)
-            if not args.no_gif:
+            if not args.no_gif and (run / "checkpoints" / "last.ckpt").is_file():
                 gif = reconstruction_gif(run, clips, out / f"pretraining_{clips.name}.gif")
             folder = run / "pretrained"
         unlabelled = clips.pretrain_csv or clips.root / "train.csv"
@@ -495,8 +524,10 @@ def main(argv: list[str] | None = None) -> None:
                 res["clips"][str(fraction)] = sum(1 for _ in f) - 1
         jobs = [(fraction, variant) for fraction in args.fractions for variant in variants]
         if args.collect:
-            key = run_key(clips, args.minutes, batch, args.frames)
-            done = [collected(clips, f, v, key) for f, v in jobs]
+            keys = {
+                v: run_key(clips, args.minutes, batch, args.frames, weights_fingerprint(folder, v)) for v in variants
+            }
+            done = [collected(clips, f, v, keys[v]) for f, v in jobs]
         else:
             done = _run_all(clips, jobs, subsets, folder, batch, args)
         for (fraction, variant), result in zip(jobs, done, strict=True):

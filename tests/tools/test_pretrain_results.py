@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import pretrain_results  # noqa: E402
 
@@ -82,3 +84,52 @@ def test_reuse_hands_back_only_results_made_under_the_same_masks_and_budget(tmp_
     saved.write_text(json.dumps({"top1": 0.25, "steps": 9}))  # a result from before the key was stored
     assert pretrain_results.reusable(saved, key) is None
     assert pretrain_results.reusable(tmp_path / "missing.json", key) is None
+
+
+def test_reuse_needs_the_same_pretrained_weights(tmp_path, monkeypatch):
+    """A rerun pretraining (e.g. `--reuse --pretrain_minutes 12` after an 8-minute run) gives other weights, but the
+    key held only the masks and the fine-tuning budget: the fine-tunings of the old weights were handed back."""
+    monkeypatch.chdir(tmp_path)
+    clips = pretrain_results.ClipSet("camera", tmp_path, "test.csv", "labels.txt", 7, 64, {}, 0.75, "random")
+    old, new = tmp_path / "old", tmp_path / "new"
+    for folder, data in ((old, b"weights of 8 minutes"), (new, b"weights of 12 minutes")):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(data)
+    saved = pretrain_results._result_file(clips, 1.0, "pretrained_finetune")
+    saved.parent.mkdir(parents=True)
+    stored = {"top1": 0.5, "steps": 9, "wall_s": 1}
+    key = pretrain_results.run_key(clips, 2.0, 8, 16, pretrain_results.weights_fingerprint(old, "pretrained_finetune"))
+    saved.write_text(json.dumps({**stored, "key": key}))
+    args = (clips, "pretrained_finetune", 1.0, tmp_path / "train.csv")
+    assert pretrain_results.finetune(*args, old, 2.0, 8, 16, 1, reuse=True)["top1"] == 0.5
+    monkeypatch.setattr(pretrain_results, "fit_for", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("trained")))
+    with pytest.raises(RuntimeError, match="trained"):  # trains again instead of handing back the old weights' result
+        pretrain_results.finetune(*args, new, 2.0, 8, 16, 1, reuse=True)
+    assert pretrain_results.weights_fingerprint(new, "scratch") is None  # scratch does not depend on them
+    assert pretrain_results.run_key(clips, 2.0, 8, 16) == pretrain_results.run_key(clips, 2.0, 8, 16, None)
+
+
+def test_collect_trains_nothing_and_reads_the_existing_pretraining(tmp_path, monkeypatch):
+    """`--collect` ("train nothing") ran a full pretraining of --pretrain_minutes (default 8 CPU min) and moved the
+    pretraining the collected fine-tunings came from aside."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "set"
+    root.mkdir()
+    (root / "train.csv").write_text("path,label\n" + "".join(f"{i}.mp4,{i % 2}\n" for i in range(6)))
+    clips = pretrain_results.ClipSet("toy", root, "test.csv", "labels.txt", 2, 32, {}, 0.75)
+    monkeypatch.setattr(pretrain_results, "_sets", lambda *a: [clips])
+    monkeypatch.setattr(pretrain_results, "pretrain", lambda *a: (_ for _ in ()).throw(RuntimeError("pretrained")))
+    run = tmp_path / "runs" / "vidssm" / "pretrain_toy"
+    (run / "pretrained").mkdir(parents=True)
+    (run / "pretrained" / "model.safetensors").write_bytes(b"the weights")
+    fingerprint = pretrain_results.weights_fingerprint(run / "pretrained", "linear_probe")
+    saved = pretrain_results._result_file(clips, 1.0, "linear_probe")
+    saved.parent.mkdir(parents=True)
+    key = pretrain_results.run_key(clips, 2.0, 32, 16, fingerprint)
+    saved.write_text(json.dumps({"top1": 0.75, "steps": 5, "key": key}))
+    out = tmp_path / "out"
+    pretrain_results.main(["--collect", "--sets", "toy", "--fractions", "1.0", "--primary", "toy", "--out", str(out)])
+    doc = json.loads((out / "pretraining.json").read_text())
+    assert doc["label_fractions"]["1.0"] == {"scratch": None, "pretrained_finetune": None, "linear_probe": 0.75}
+    assert doc["datasets"]["toy"]["pretrain"]["steps"] is None  # no checkpoint in the toy run
+    assert sorted(p.name for p in run.parent.iterdir()) == sorted(["pretrain_toy", "labels_toy_1_linear_probe"])
