@@ -143,3 +143,14 @@ def test_a_path_without_a_folder_name_is_refused(tmp_path, monkeypatch, name):
     with pytest.raises(FileExistsError, match="names no folder of its own"):
         build_long_memory(name, LM, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd"]
+
+
+def test_a_path_under_a_file_is_refused(tmp_path):
+    """`--out notes.txt/set` ended in `NotADirectoryError: ... notes.txt/set.tmp-<pid>` (a traceback)."""
+    (tmp_path / "notes.txt").write_text("mine")
+    for out in (tmp_path / "notes.txt" / "set", tmp_path / "notes.txt" / "a" / "b"):
+        with pytest.raises(FileExistsError, match=f"{out} lies under {tmp_path / 'notes.txt'}, a file"):
+            build_long_memory(out, LM, progress=False)
+    assert (tmp_path / "notes.txt").read_text() == "mine" and len(list(tmp_path.iterdir())) == 1
+    build_long_memory(tmp_path / "new" / "deeper" / "set", LM, progress=False)  # missing folders: made
+    assert read_build_meta(tmp_path / "new" / "deeper" / "set")["config"]["num_frames"] == LM.num_frames
