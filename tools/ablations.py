@@ -26,8 +26,8 @@ suite; text after the `<!-- findings -->` line is kept) and `<out>/ablations_<su
     python tools/ablations.py --suite lru-ladder --seeds 2 --minutes 1
     python tools/ablations.py --suite memory --frames 24 64 --seeds 2 --minutes 1.5
     python tools/ablations.py --suite memory --frames 64 --test-frames 256 1024 --minutes 12 --warmup 4 0.3 --seeds 1
-    python tools/ablations.py --suite memory --frames 64 --test-frames 256 1024 --minutes 8 --seeds 1 --first-seed 1
-        (a second seed added to the first run's numbers)
+    python tools/ablations.py --suite memory --frames 64 --test-frames 256 1024 --minutes 12 --warmup 4 0.3 --seeds 1 \
+        --first-seed 1    (a second seed added to the first run's numbers: the same settings, or it is refused)
     python tools/ablations.py --suite block --seeds 2 --max-steps 600 --minutes 4
     python tools/ablations.py --suite block --quick --out /tmp/ablations    # smoke run: files and columns only
 """
@@ -679,6 +679,12 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.first_seed < 0:
         parser.error(f"--first-seed must be >= 0, got {args.first_seed}")
+    if args.first_seed > 0 and (changed := changed_settings(out, args.suite, s)):
+        parser.error(
+            f"--first-seed {args.first_seed} adds runs to the stored {args.suite} runs in {out}, which were made under "
+            f"other settings ({', '.join(changed)}): a mean over both would mix two protocols; use the stored "
+            "settings (ablations_runs.json, _settings) or another --out"
+        )
     runs = run_suite(args.suite, s, args.seeds, frames, Path(args.data), variants, args.test_frames, args.first_seed)
     lock = os.open(out, os.O_RDONLY)
     try:
@@ -690,6 +696,18 @@ def main(argv: list[str] | None = None) -> int:
     for variant, by_setting in results[args.suite].items():
         print(variant, {k: f"{100 * v['mean']:.1f}±{100 * v['std']:.1f}" for k, v in by_setting.items()})
     return 0
+
+
+def changed_settings(out: Path, suite: str, s: Settings) -> list[str]:
+    """The `Settings` fields (`stored → new`) in which `s` differs from the settings of `suite`'s runs stored in
+    `out/ablations_runs.json` (a field that an older file lacks counts at its default, how those runs were made);
+    empty when nothing is stored."""
+    stored = _load(out / "ablations_runs.json").get(suite, {}).get("_settings")
+    if stored is None:
+        return []
+    new = json.loads(json.dumps(s.__dict__))  # tuples as the JSON lists they are stored as
+    old = {**json.loads(json.dumps(Settings().__dict__)), **stored}
+    return [f"{k}: {old[k]} → {v}" for k, v in new.items() if old[k] != v]
 
 
 def merge_results(out: Path, suite: str, runs: dict, settings: dict, append: bool = False) -> dict:

@@ -317,3 +317,37 @@ def test_warmup_is_a_share_of_the_step_cap_too(ablations):
     task, lengths = _recording_task(ablations, 5)
     run = ablations.train_and_test(task, {}, s, 0)
     assert lengths[:10] == [2] * 3 + [5] * 7 and run["warmup_steps"] == 3
+
+
+def test_first_seed_refuses_to_mix_settings_into_the_stored_runs(ablations, tmp_path, capsys):
+    """The docstring's example added an 8-minute run without warm-up as "a second seed" of a 12-minute run with
+    warm-up: the mean mixed the two protocols and `_settings` named only the second."""
+    out, data = tmp_path / "out", tmp_path / "data"
+    args = [
+        "--suite",
+        "memory",
+        "--quick",
+        "--frames",
+        "6",
+        "--variants",
+        "LRU",
+        "--out",
+        str(out),
+        "--data",
+        str(data),
+    ]
+    assert ablations.main([*args, "--seeds", "1", "--warmup", "2", "0.5"]) == 0
+    for other, field in ((["--warmup", "2", "0.25"], "warmup_share: 0.5 → 0.25"), ([], "warmup_frames: 2 → 0"),
+                         (["--warmup", "2", "0.5", "--minutes", "0.2"], "cpu_seconds: 30.0 → 12.0")):  # fmt: skip
+        with pytest.raises(SystemExit):
+            ablations.main([*args, *other, "--seeds", "1", "--first-seed", "1"])
+        assert field in capsys.readouterr().err
+    assert [r["seed"] for r in json.loads((out / "ablations_runs.json").read_text())["memory"]["LRU"]["6"]] == [0]
+    assert ablations.main([*args, "--warmup", "2", "0.5", "--seeds", "1", "--first-seed", "1", "--threads", "2"]) == 0
+    assert [r["seed"] for r in json.loads((out / "ablations_runs.json").read_text())["memory"]["LRU"]["6"]] == [0, 1]
+    stored = json.loads((out / "ablations_runs.json").read_text())
+    del stored["memory"]["_settings"]["stem"]  # a file from before the field: counts at the default ("patch")
+    (out / "ablations_runs.json").write_text(json.dumps(stored))
+    assert ablations.changed_settings(out, "memory", ablations.suite_settings("memory", quick=True)) == [
+        "stem: patch → conv", "warmup_frames: 2 → 0", "warmup_share: 0.5 → 0.0"
+    ]  # fmt: skip
