@@ -632,6 +632,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     if args.warmup is not None and args.suite == "lru-ladder":
         parser.error("--warmup is for the video suites (block, memory): a sequential-MNIST digit starts blank")
+    if args.stem is not None and args.suite == "lru-ladder":
+        parser.error("--stem is for the video suites (block, memory): the lru-ladder reads pixels, not frames")
     if args.test_frames and args.suite != "memory":
         parser.error("--test-frames is for --suite memory (clip lengths to test the trained models on)")
     if any(n < 1 for n in args.test_frames):

@@ -295,6 +295,9 @@ def test_warmup_is_refused_on_the_lru_ladder(ablations, tmp_path, capsys):
     with pytest.raises(SystemExit):
         ablations.main([*args, "--warmup", "4", "0.5"])
     assert "--warmup is for the video suites" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit):  # was accepted, ignored and recorded in `_settings` as if it had been used
+        ablations.main([*args, "--stem", "conv"])
+    assert "--stem is for the video suites" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize(("width", "stem", "message"), [("2", "conv", "too small for a 3-layer conv stem"),
