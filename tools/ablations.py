@@ -658,9 +658,17 @@ def main(argv: list[str] | None = None) -> int:
         "stem": args.stem,
         "max_steps": args.max_steps,
     }
-    for name in ("train", "test", "width"):
+    for name in ("train", "test", "width", "max_steps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.minutes is not None and not args.minutes > 0:  # no training: an untrained model's top-1 was stored
+        parser.error(f"--minutes must be > 0, got {args.minutes}")
+    if args.suite == "memory":
+        for t in args.frames or ():
+            try:
+                LongMemoryConfig(num_frames=t).validate()
+            except ValueError as e:
+                parser.error(f"--frames {t}: {e}")
     if args.warmup is not None:
         try:
             overrides["warmup_frames"], overrides["warmup_share"] = int(args.warmup[0]), float(args.warmup[1])

@@ -354,3 +354,22 @@ def test_first_seed_refuses_to_mix_settings_into_the_stored_runs(ablations, tmp_
     assert ablations.changed_settings(out, "memory", ablations.suite_settings("memory", quick=True)) == [
         "stem: patch → conv", "warmup_frames: 2 → 0", "warmup_share: 0.5 → 0.0"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (["--minutes", "0"], "--minutes must be > 0"),
+        (["--minutes", "-1"], "--minutes must be > 0"),
+        (["--max-steps", "0"], "--max-steps must be >= 1"),
+        (["--frames", "4"], "--frames 4: num_frames must exceed cue_frames"),
+    ],
+)
+def test_budgets_without_training_and_clips_without_distractors_are_refused(ablations, tmp_path, capsys, bad, message):
+    """`--minutes 0` / `--max-steps 0` stored an untrained model's top-1 as a result (`steps: 0`); `--frames 4`
+    ended in a ValueError traceback from the data builder."""
+    out = tmp_path / "o"
+    args = ["--suite", "memory", "--quick", "--variants", "LRU", "--seeds", "1", "--out", str(out)]
+    with pytest.raises(SystemExit):
+        ablations.main([*args, "--data", str(tmp_path / "d"), *bad])
+    assert message in capsys.readouterr().err and not out.exists()
