@@ -49,11 +49,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from safetensors.torch import load_file
 
 from vidssm.data.moving_mnist import MovingMNISTConfig, build_moving_mnist
 from vidssm.data.real_motion import SETS as REAL_SETS
 from vidssm.data.real_motion import RealMotionConfig, build_real_motion
 from vidssm.data.real_motion import is_built as real_is_built
+from vidssm.models.pretrained import WEIGHTS_NAME
 from vidssm.tasks.callbacks import read_metrics
 from vidssm.tasks.cli import fit_for, train_main
 from vidssm.tasks.pretraining import MaskedVideoPretraining
@@ -249,12 +251,17 @@ def run_key(clips: ClipSet, minutes: float, batch_size: int, frames: int, pretra
 
 
 def weights_fingerprint(folder: Path | None, variant: str) -> str | None:
-    """SHA-256 (16 hex digits) of the `model.safetensors` a `variant` run starts from (`folder`, the exported
-    pretraining); None for `scratch` or when there is none."""
-    weights = None if folder is None or variant == "scratch" else folder / "model.safetensors"
+    """SHA-256 (16 hex digits) of the tensors (names, dtypes, shapes, values) of the `model.safetensors` a `variant`
+    run starts from (`folder`, the exported pretraining); None for `scratch` or when there is none. Not of the file's
+    bytes: its header's metadata comes out in a varying order, so two exports of one checkpoint differ as files."""
+    weights = None if folder is None or variant == "scratch" else folder / WEIGHTS_NAME
     if weights is None or not weights.is_file():
         return None
-    return hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    for name, tensor in sorted(load_file(weights).items()):
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def reusable(saved: Path, key: dict) -> dict | None:

@@ -2,10 +2,13 @@
 every set under `datasets`, hand-written findings and earlier sets kept)."""
 
 import json
+import struct
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import pretrain_results  # noqa: E402
@@ -92,9 +95,9 @@ def test_reuse_needs_the_same_pretrained_weights(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     clips = pretrain_results.ClipSet("camera", tmp_path, "test.csv", "labels.txt", 7, 64, {}, 0.75, "random")
     old, new = tmp_path / "old", tmp_path / "new"
-    for folder, data in ((old, b"weights of 8 minutes"), (new, b"weights of 12 minutes")):
+    for folder, value in ((old, 8.0), (new, 12.0)):
         folder.mkdir()
-        (folder / "model.safetensors").write_bytes(data)
+        save_file({"w": torch.full((2, 3), value)}, str(folder / "model.safetensors"))
     saved = pretrain_results._result_file(clips, 1.0, "pretrained_finetune")
     saved.parent.mkdir(parents=True)
     stored = {"top1": 0.5, "steps": 9, "wall_s": 1}
@@ -121,7 +124,7 @@ def test_collect_trains_nothing_and_reads_the_existing_pretraining(tmp_path, mon
     monkeypatch.setattr(pretrain_results, "pretrain", lambda *a: (_ for _ in ()).throw(RuntimeError("pretrained")))
     run = tmp_path / "runs" / "vidssm" / "pretrain_toy"
     (run / "pretrained").mkdir(parents=True)
-    (run / "pretrained" / "model.safetensors").write_bytes(b"the weights")
+    save_file({"w": torch.ones(3)}, str(run / "pretrained" / "model.safetensors"))
     fingerprint = pretrain_results.weights_fingerprint(run / "pretrained", "linear_probe")
     saved = pretrain_results._result_file(clips, 1.0, "linear_probe")
     saved.parent.mkdir(parents=True)
@@ -133,3 +136,29 @@ def test_collect_trains_nothing_and_reads_the_existing_pretraining(tmp_path, mon
     assert doc["label_fractions"]["1.0"] == {"scratch": None, "pretrained_finetune": None, "linear_probe": 0.75}
     assert doc["datasets"]["toy"]["pretrain"]["steps"] is None  # no checkpoint in the toy run
     assert sorted(p.name for p in run.parent.iterdir()) == sorted(["pretrain_toy", "labels_toy_1_linear_probe"])
+
+
+def test_the_fingerprint_is_of_the_tensors_not_of_the_file(tmp_path):
+    """Two exports of one checkpoint differ as files (the header's metadata comes out in a varying order: measured on
+    runs/vidssm/pretrain_camera), so a hash of the bytes would never let `--pretrain_run` reuse a fine-tuning."""
+    tensors = {"b": torch.arange(6.0).reshape(2, 3), "a": torch.ones(4, dtype=torch.bfloat16)}
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        folder.mkdir()
+    save_file(tensors, str(first / "model.safetensors"), metadata={"format": "pt", "architecture": "TRecViT"})
+    data = (first / "model.safetensors").read_bytes()
+    size = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8 : 8 + size])
+    swapped = json.dumps({"__metadata__": dict(reversed(header.pop("__metadata__").items())), **header})
+    swapped = swapped.replace(" ", "").ljust(size).encode()  # the same tensors, the metadata in the other order
+    (second / "model.safetensors").write_bytes(data[:8] + swapped + data[8 + size :])
+    assert (second / "model.safetensors").read_bytes() != data
+    fingerprint = pretrain_results.weights_fingerprint(first, "linear_probe")
+    assert fingerprint == pretrain_results.weights_fingerprint(second, "pretrained_finetune")
+    for changed in (
+        {**tensors, "a": torch.zeros(4, dtype=torch.bfloat16)},
+        {**tensors, "b": tensors["b"].reshape(3, 2)},
+        {**tensors, "b": tensors["b"].double()},
+    ):
+        save_file(changed, str(second / "model.safetensors"))
+        assert pretrain_results.weights_fingerprint(second, "linear_probe") != fingerprint
