@@ -66,6 +66,7 @@ PRETRAIN = EXPERIMENTS / "mae_pretrain_tiny.yaml"
 FINETUNE = EXPERIMENTS / "finetune_from_mae_tiny.yaml"
 REAL_ARGS = yaml.safe_load((EXPERIMENTS / "real_clips_tiny.yaml").read_text())["model"]["init_args"]["backbone_args"]
 VARIANTS = ("scratch", "pretrained_finetune", "linear_probe")
+SET_NAMES = ("mmnist", "camera", "motion")  # --sets
 MMNIST_WIDTH = {"width": 96, "num_heads": 3, "mlp_dim": 384, "rep_size": 384, "depth": 3}
 # the real-footage recipe at width 128, one recurrence channel per token channel (tools/real_footage_results.py's
 # `trecvit_narrow`): about 3x cheaper per step than TRecViT-Ti width
@@ -463,10 +464,16 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--{flag} must be > 0, got {getattr(args, flag)}")
     if not all(0 < f <= 1 for f in args.fractions):
         parser.error(f"--fractions must be in (0, 1], got {args.fractions}")
+    variants = [v for v in VARIANTS if v in args.variants.split(",")]
+    unknown = [v for v in args.variants.split(",") if v not in VARIANTS]
+    if unknown or not variants:  # dropped silently, a typo ran nothing and wrote the set's table empty
+        parser.error(f"--variants: unknown {unknown}; choose from {','.join(VARIANTS)}")
+    unknown = [n for n in args.sets.split(",") if n not in SET_NAMES]
+    if unknown:  # dropped silently: the tool did nothing
+        parser.error(f"--sets: unknown {unknown}; choose from {','.join(SET_NAMES)}")
     torch.set_num_threads(args.threads)  # the pretraining runs in this process
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    variants = [v for v in VARIANTS if v in args.variants.split(",")]
     results = _previous(out)
     sets = _sets(args.sets.split(","), Path(args.data), Path(args.real_data), args.pretrain_sets.split(","))
     masks = {"mask_type": args.mask_type, "mask_ratio": args.mask_ratio}

@@ -131,7 +131,9 @@ def test_collect_trains_nothing_and_reads_the_existing_pretraining(tmp_path, mon
     key = pretrain_results.run_key(clips, 2.0, 32, 16, fingerprint)
     saved.write_text(json.dumps({"top1": 0.75, "steps": 5, "key": key}))
     out = tmp_path / "out"
-    pretrain_results.main(["--collect", "--sets", "toy", "--fractions", "1.0", "--primary", "toy", "--out", str(out)])
+    pretrain_results.main(
+        ["--collect", "--sets", "mmnist", "--fractions", "1.0", "--primary", "toy", "--out", str(out)]
+    )
     doc = json.loads((out / "pretraining.json").read_text())
     assert doc["label_fractions"]["1.0"] == {"scratch": None, "pretrained_finetune": None, "linear_probe": 0.75}
     assert doc["datasets"]["toy"]["pretrain"]["steps"] is None  # no checkpoint in the toy run
@@ -162,3 +164,16 @@ def test_the_fingerprint_is_of_the_tensors_not_of_the_file(tmp_path):
     ):
         save_file(changed, str(second / "model.safetensors"))
         assert pretrain_results.weights_fingerprint(second, "linear_probe") != fingerprint
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--variants", "scratch,linear-probe"), ("--variants", "probe"), ("--sets", "mnist")]
+)
+def test_unknown_variants_and_sets_are_refused(tmp_path, monkeypatch, capsys, flag, value):
+    """`--variants probe` (a typo) ran nothing and rewrote the set's stored table empty; `--sets mnist` did nothing."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pretrain_results, "_sets", lambda *a: (_ for _ in ()).throw(RuntimeError("started")))
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit):
+        pretrain_results.main([flag, value, "--out", str(out)])
+    assert f"{flag}: unknown" in capsys.readouterr().err and not out.exists()
