@@ -493,17 +493,25 @@ def write_markdown(out: Path, results: dict, runs: dict) -> None:
                 "never reset; steps and CPU s are the training run's).",
                 "",
             ]
+        suite_runs = [r for v, by in runs.get(suite, {}).items() if v != "_settings" for rs in by.values() for r in rs]
+        if any("warmup_steps" in r for r in suite_runs):
+            lines += [
+                "Steps `n (w warm-up)`: w of the n steps trained on the first frames of each clip only (`--warmup`).",
+                "",
+            ]
         lines.append("| variant | " + " | ".join(settings) + " | steps | CPU s/run |")
         lines.append("|---" * (len(settings) + 3) + "|")
         for variant, by_setting in results[suite].items():
-            cells, steps, cpu = [], [], []
+            cells, steps, cpu, warm = [], [], [], []
             for setting in settings:
                 r = by_setting.get(setting)
                 cells.append(f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f} ({r['seeds']})" if r else "not run")
                 for run in runs.get(suite, {}).get(variant, {}).get(setting, []):
                     steps.append(run["steps"])
                     cpu.append(run["cpu_s"])
+                    warm.append(run.get("warmup_steps", 0))
             step_text = f"{statistics.fmean(steps):.0f}" if steps else "-"
+            step_text += f" ({statistics.fmean(warm):.0f} warm-up)" if any(warm) else ""
             cpu_text = f"{statistics.fmean(cpu):.0f}" if cpu else "-"
             lines.append(f"| {variant} | " + " | ".join(cells) + f" | {step_text} | {cpu_text} |")
         lines += ["", f"![{suite}](ablations_{suite}.png)"]

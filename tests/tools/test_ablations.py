@@ -373,3 +373,20 @@ def test_budgets_without_training_and_clips_without_distractors_are_refused(abla
     with pytest.raises(SystemExit):
         ablations.main([*args, "--data", str(tmp_path / "d"), *bad])
     assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_the_markdown_shows_the_warmup_steps(ablations, tmp_path):
+    """The warm-up steps were only in ablations_runs.json: the table's steps mixed short and whole-clip steps."""
+    out = tmp_path / "out"
+    out.mkdir()
+    run = {"top1": 0.5, "steps": 100, "cpu_s": 10.0, "wall_s": 11.0, "final_loss": 1.0}
+    runs = {
+        "RG-LRU": {"64": [{**run, "warmup_steps": 30}, {**run, "steps": 120, "warmup_steps": 50}]},
+        "LRU": {"64": [run]},
+    }
+    ablations.merge_results(out, "memory", runs, {"warmup_frames": 4, "warmup_share": 0.3})
+    md = (out / "ablations.md").read_text()
+    assert "| RG-LRU | 50.0 ± 0.0 (2) | 110 (40 warm-up) | 10 |" in md and "| LRU | 50.0 ± 0.0 (1) | 100 | 10 |" in md
+    assert "w of the n steps trained on the first frames" in md
+    ablations.merge_results(out, "memory", {"RG-LRU": {"64": [run]}}, {})  # no warm-up anywhere: no note
+    assert "warm-up" not in (out / "ablations.md").read_text()
