@@ -26,8 +26,8 @@ suite; text after the `<!-- findings -->` line is kept) and `<out>/ablations_<su
     python tools/ablations.py --suite lru-ladder --seeds 2 --minutes 1
     python tools/ablations.py --suite memory --frames 24 64 --seeds 2 --minutes 1.5
     python tools/ablations.py --suite memory --frames 64 --test-frames 256 1024 --minutes 12 --warmup 4 0.3 --seeds 1
-    python tools/ablations.py --suite memory --frames 64 --test-frames 256 1024 --minutes 8 --seeds 1 --first-seed 1
-        (a second seed added to the first run's numbers)
+    python tools/ablations.py --suite memory --frames 64 --test-frames 256 1024 --minutes 12 --warmup 4 0.3 --seeds 1 \
+        --first-seed 1    (a second seed added to the first run's numbers: the same settings, or it is refused)
     python tools/ablations.py --suite block --seeds 2 --max-steps 600 --minutes 4
     python tools/ablations.py --suite block --quick --out /tmp/ablations    # smoke run: files and columns only
 """
@@ -172,8 +172,12 @@ class Settings:
             `warmup_frames` frames (steps) of each clip only (0: no curriculum). With the memory set's 4 cue frames
             the model learns to name the cue at 1/16 of a 64-frame step's cost, then the rest of the budget
             teaches it to keep the cue (the loss is the same function of the shorter clip: its last frame, or
-            every frame from the cue's last on). The same protocol for every variant.
-        warmup_share: Share of `cpu_seconds` spent on the `warmup_frames` clips, in [0, 1).
+            every frame from the cue's last on, or its last frame when it is shorter than the cue). The same
+            protocol for every variant. A clip no longer than `warmup_frames` is not cut (nor counted in a run's
+            `warmup_steps`).
+        warmup_share: Share of `cpu_seconds` spent on the `warmup_frames` clips, in [0, 1); the warm-up also
+            ends after this share of `max_steps` (with a step cap, e.g. the block suite's `--max-steps 600`, the
+            cheap short steps could otherwise use every step of the run).
         stem: Tokenizer of the video models (`TRecViTConfig.stem`): `"patch"` or `"conv"` (Xiao et al. 2021).
         ring: Initial eigenvalue ring `(low, high)` of every recurrent block of every variant: RG-LRU
             `min_rad, max_rad`, LRU `r_min, r_max` (a variant's own value of a field wins, e.g. `floor 0.6`).
@@ -262,6 +266,18 @@ def last_frame_logits(model: torch.nn.Module, video: torch.Tensor) -> torch.Tens
     return model.head.cls_head(model(video, output="embedding")[:, -1])
 
 
+def build_model(suite: str, variant: dict, s: Settings) -> torch.nn.Module:
+    """A model of `suite` for `variant` under `s` (8-frame clips, 10 classes: the sizes a task does not change), to
+    check the settings before any data is built.
+
+    Raises:
+        ValueError, AssertionError: The width, heads or stem do not fit together (the builders' messages).
+    """
+    if suite == "lru-ladder":
+        return SequenceClassifier(temporal_config(variant, s.width, s.ring), s.width, s.depth, s.num_heads, 10)
+    return video_model(variant, s, 8, 10)
+
+
 # --- data ---------------------------------------------------------------------------------------------
 
 
@@ -348,7 +364,8 @@ def memory_task(s: Settings, cache: Path, frames: int, train: bool = True) -> Ta
         return torch.from_numpy(np.load(root / f"{split}.npy")), torch.from_numpy(np.load(root / f"{split}_labels.npy"))
 
     def every_frame_loss(model: torch.nn.Module, batch: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        logits = frame_logits(model, _as_video(batch))[:, cfg.cue_frames - 1 :]  # from the cue's last frame on
+        # from the cue's last frame on (a `--warmup` clip shorter than the cue: its last frame, not an empty slice)
+        logits = frame_logits(model, _as_video(batch))[:, min(cfg.cue_frames, batch.shape[1]) - 1 :]
         return F.cross_entropy(logits.flatten(0, 1), y[:, None].expand(-1, logits.shape[1]).flatten())
 
     (x, y), (tx, ty) = load("train"), load("test")
@@ -391,8 +408,9 @@ def train_and_test(task: Task, variant: dict, s: Settings, seed: int, longer: di
     `L: task` of `longer`, on that task's test clips: `at_length`).
 
     Returns:
-        `{"top1", "steps", "cpu_s", "wall_s", "final_loss"}` (times of the training only), and `"top1_at": {L: top1}`
-        when `longer` is given.
+        `{"top1", "steps", "cpu_s", "wall_s", "final_loss"}` (times of the training only), `"warmup_steps"` (steps
+        on clips cut to `s.warmup_frames`) when `s.warmup_frames` is set, and `"top1_at": {L: top1}` when `longer`
+        is given.
     """
     torch.manual_seed(seed)
     model = task.build(variant)
@@ -405,7 +423,9 @@ def train_and_test(task: Task, variant: dict, s: Settings, seed: int, longer: di
     while steps < s.max_steps and time.process_time() - cpu0 < s.cpu_seconds:
         idx = torch.randint(len(task.train_y), (s.batch_size,), generator=gen)
         x = task.train_x[idx]
-        if s.warmup_frames and time.process_time() - cpu0 < s.warmup_share * s.cpu_seconds:
+        # the first share of the budget: of the CPU time, or of the step cap when that ends the run first
+        warm = time.process_time() - cpu0 < s.warmup_share * s.cpu_seconds and steps < s.warmup_share * s.max_steps
+        if 0 < s.warmup_frames < x.shape[1] and warm:  # a clip no longer than `warmup_frames` is not cut: no count
             x, warmup_steps = x[:, : s.warmup_frames], warmup_steps + 1  # length curriculum: a short clip first
         if task.loss is None:
             loss = F.cross_entropy(task.logits(model, x), task.train_y[idx])
@@ -473,17 +493,25 @@ def write_markdown(out: Path, results: dict, runs: dict) -> None:
                 "never reset; steps and CPU s are the training run's).",
                 "",
             ]
+        suite_runs = [r for v, by in runs.get(suite, {}).items() if v != "_settings" for rs in by.values() for r in rs]
+        if any("warmup_steps" in r for r in suite_runs):
+            lines += [
+                "Steps `n (w warm-up)`: w of the n steps trained on the first frames of each clip only (`--warmup`).",
+                "",
+            ]
         lines.append("| variant | " + " | ".join(settings) + " | steps | CPU s/run |")
         lines.append("|---" * (len(settings) + 3) + "|")
         for variant, by_setting in results[suite].items():
-            cells, steps, cpu = [], [], []
+            cells, steps, cpu, warm = [], [], [], []
             for setting in settings:
                 r = by_setting.get(setting)
                 cells.append(f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f} ({r['seeds']})" if r else "not run")
                 for run in runs.get(suite, {}).get(variant, {}).get(setting, []):
                     steps.append(run["steps"])
                     cpu.append(run["cpu_s"])
+                    warm.append(run.get("warmup_steps", 0))
             step_text = f"{statistics.fmean(steps):.0f}" if steps else "-"
+            step_text += f" ({statistics.fmean(warm):.0f} warm-up)" if any(warm) else ""
             cpu_text = f"{statistics.fmean(cpu):.0f}" if cpu else "-"
             lines.append(f"| {variant} | " + " | ".join(cells) + f" | {step_text} | {cpu_text} |")
         lines += ["", f"![{suite}](ablations_{suite}.png)"]
@@ -594,7 +622,8 @@ def main(argv: list[str] | None = None) -> int:
         nargs=2,
         metavar=("FRAMES", "SHARE"),
         default=None,
-        help="length curriculum: train on the first FRAMES frames of each clip for SHARE of the CPU budget",
+        help="length curriculum: train on the first FRAMES frames of each clip for SHARE of the CPU budget (or of "
+        "--max-steps, whichever ends first)",
     )
     parser.add_argument("--max-steps", type=int, default=None, help="step cap per run")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: CPU time = training time)")
@@ -609,6 +638,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.warmup is not None and args.suite == "lru-ladder":
+        parser.error("--warmup is for the video suites (block, memory): a sequential-MNIST digit starts blank")
+    if args.stem is not None and args.suite == "lru-ladder":
+        parser.error("--stem is for the video suites (block, memory): the lru-ladder reads pixels, not frames")
     if args.test_frames and args.suite != "memory":
         parser.error("--test-frames is for --suite memory (clip lengths to test the trained models on)")
     if any(n < 1 for n in args.test_frames):
@@ -633,9 +666,17 @@ def main(argv: list[str] | None = None) -> int:
         "stem": args.stem,
         "max_steps": args.max_steps,
     }
-    for name in ("train", "test", "width"):
+    for name in ("train", "test", "width", "max_steps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.minutes is not None and not args.minutes > 0:  # no training: an untrained model's top-1 was stored
+        parser.error(f"--minutes must be > 0, got {args.minutes}")
+    if args.suite == "memory":
+        for t in args.frames or ():
+            try:
+                LongMemoryConfig(num_frames=t).validate()
+            except ValueError as e:
+                parser.error(f"--frames {t}: {e}")
     if args.warmup is not None:
         try:
             overrides["warmup_frames"], overrides["warmup_share"] = int(args.warmup[0]), float(args.warmup[1])
@@ -646,11 +687,22 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.error(f"--warmup: {e}")
     frames = args.frames or ([8] if args.quick else list(MEMORY_FRAMES))
+    for variant in variants:  # before any set is built: a size the models cannot take fails in a second
+        try:
+            build_model(args.suite, VARIANTS[args.suite][variant], s)
+        except (ValueError, AssertionError) as e:
+            parser.error(f"{variant!r} cannot be built with these settings (--width {s.width}, --stem {s.stem}): {e}")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.first_seed < 0:
         parser.error(f"--first-seed must be >= 0, got {args.first_seed}")
+    if args.first_seed > 0 and (changed := changed_settings(out, args.suite, s)):
+        parser.error(
+            f"--first-seed {args.first_seed} adds runs to the stored {args.suite} runs in {out}, which were made under "
+            f"other settings ({', '.join(changed)}): a mean over both would mix two protocols; use the stored "
+            "settings (ablations_runs.json, _settings) or another --out"
+        )
     runs = run_suite(args.suite, s, args.seeds, frames, Path(args.data), variants, args.test_frames, args.first_seed)
     lock = os.open(out, os.O_RDONLY)
     try:
@@ -662,6 +714,18 @@ def main(argv: list[str] | None = None) -> int:
     for variant, by_setting in results[args.suite].items():
         print(variant, {k: f"{100 * v['mean']:.1f}±{100 * v['std']:.1f}" for k, v in by_setting.items()})
     return 0
+
+
+def changed_settings(out: Path, suite: str, s: Settings) -> list[str]:
+    """The `Settings` fields (`stored → new`) in which `s` differs from the settings of `suite`'s runs stored in
+    `out/ablations_runs.json` (a field that an older file lacks counts at its default, how those runs were made);
+    empty when nothing is stored."""
+    stored = _load(out / "ablations_runs.json").get(suite, {}).get("_settings")
+    if stored is None:
+        return []
+    new = json.loads(json.dumps(s.__dict__))  # tuples as the JSON lists they are stored as
+    old = {**json.loads(json.dumps(Settings().__dict__)), **stored}
+    return [f"{k}: {old[k]} → {v}" for k, v in new.items() if old[k] != v]
 
 
 def merge_results(out: Path, suite: str, runs: dict, settings: dict, append: bool = False) -> dict:

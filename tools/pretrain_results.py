@@ -24,8 +24,10 @@ reconstruction). The JSON holds the asked keys of the primary set (`--primary`) 
 ...}, ...}` (top-1 in [0, 1]), and every set in the same layout under `"datasets": {name: {...}}`; sets measured
 earlier and not rerun are kept from the existing file. Each run's result is kept in `runs/vidssm/<run>/result.json`;
 `--reuse` reads it instead of training again (e.g. after an interrupted session), when it was made under the same
-masks, budget, batch and clip length (`run_key`). An earlier pretraining run is moved aside (`<run>.<date-time>`),
-not deleted.
+masks, budget, batch and clip length (`run_key`) and, for the variants that start from the pretraining, from the
+same pretrained weights (`weights_fingerprint`: a new pretraining runs them again; `--pretrain_run` keeps an earlier
+one). An earlier pretraining run is moved aside (`<run>.<date-time>`), not deleted. `--collect` trains nothing, not
+even the pretraining: it reads `runs/vidssm/pretrain_<set>` as it is.
 
     python tools/pretrain_results.py --sets camera --pretrain_minutes 12 --minutes 2.5 --jobs 3
     python tools/pretrain_results.py --sets mmnist --fractions 0.05 1.0 --minutes 0.5 --pretrain_minutes 1
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import multiprocessing
 import platform
@@ -46,11 +49,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from safetensors.torch import load_file
 
 from vidssm.data.moving_mnist import MovingMNISTConfig, build_moving_mnist
 from vidssm.data.real_motion import SETS as REAL_SETS
 from vidssm.data.real_motion import RealMotionConfig, build_real_motion
 from vidssm.data.real_motion import is_built as real_is_built
+from vidssm.models.pretrained import WEIGHTS_NAME
 from vidssm.tasks.callbacks import read_metrics
 from vidssm.tasks.cli import fit_for, train_main
 from vidssm.tasks.pretraining import MaskedVideoPretraining
@@ -61,6 +66,7 @@ PRETRAIN = EXPERIMENTS / "mae_pretrain_tiny.yaml"
 FINETUNE = EXPERIMENTS / "finetune_from_mae_tiny.yaml"
 REAL_ARGS = yaml.safe_load((EXPERIMENTS / "real_clips_tiny.yaml").read_text())["model"]["init_args"]["backbone_args"]
 VARIANTS = ("scratch", "pretrained_finetune", "linear_probe")
+SET_NAMES = ("mmnist", "camera", "motion")  # --sets
 MMNIST_WIDTH = {"width": 96, "num_heads": 3, "mlp_dim": 384, "rep_size": 384, "depth": 3}
 # the real-footage recipe at width 128, one recurrence channel per token channel (tools/real_footage_results.py's
 # `trecvit_narrow`): about 3x cheaper per step than TRecViT-Ti width
@@ -220,20 +226,43 @@ def export_pretrained(run: Path) -> int:
     return int(torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"])
 
 
+def pretrained_steps(run: Path) -> int | None:
+    """The optimiser steps of the pretraining run `run` (its `last.ckpt`), None when it has none."""
+    ckpt = run / "checkpoints" / "last.ckpt"
+    return int(torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"]) if ckpt.is_file() else None
+
+
 def _result_file(clips: ClipSet, fraction: float, variant: str) -> Path:
     return Path("runs") / "vidssm" / f"labels_{clips.name}_{fraction:g}_{variant}" / "result.json"
 
 
-def run_key(clips: ClipSet, minutes: float, batch_size: int, frames: int) -> dict:
-    """What a fine-tuning result depends on beyond its name (set, fraction, variant): the pretraining's masks and
-    the fine-tuning budget. A stored result is reused only under the same key (`reusable`)."""
-    return {
+def run_key(clips: ClipSet, minutes: float, batch_size: int, frames: int, pretrained: str | None = None) -> dict:
+    """What a fine-tuning result depends on beyond its name (set, fraction, variant): the pretraining's masks, the
+    fine-tuning budget and, for the variants that start from it, the pretrained weights (`pretrained`:
+    `weights_fingerprint`; a rerun pretraining, e.g. with another `--pretrain_minutes`, gives other weights). A
+    stored result is reused only under the same key (`reusable`)."""
+    key = {
         "mask_type": clips.mask_type,
         "mask_ratio": clips.mask_ratio,
         "minutes": minutes,
         "batch_size": batch_size,
         "frames": frames,
     }
+    return key if pretrained is None else {**key, "pretrained": pretrained}
+
+
+def weights_fingerprint(folder: Path | None, variant: str) -> str | None:
+    """SHA-256 (16 hex digits) of the tensors (names, dtypes, shapes, values) of the `model.safetensors` a `variant`
+    run starts from (`folder`, the exported pretraining); None for `scratch` or when there is none. Not of the file's
+    bytes: its header's metadata comes out in a varying order, so two exports of one checkpoint differ as files."""
+    weights = None if folder is None or variant == "scratch" else folder / WEIGHTS_NAME
+    if weights is None or not weights.is_file():
+        return None
+    digest = hashlib.sha256()
+    for name, tensor in sorted(load_file(weights).items()):
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def reusable(saved: Path, key: dict) -> dict | None:
@@ -265,7 +294,8 @@ def finetune(
 ) -> dict:
     """One fine-tuning run and its test top-1 (run in a worker process, on `threads` threads); with `reuse`, the
     result a previous run with the same name and settings (`run_key`) left in `result.json`, if any."""
-    saved, key = _result_file(clips, fraction, variant), run_key(clips, minutes, batch_size, frames)
+    saved = _result_file(clips, fraction, variant)
+    key = run_key(clips, minutes, batch_size, frames, weights_fingerprint(folder, variant))
     if reuse and (stored := reusable(saved, key)) is not None:
         return stored
     name = saved.parent.name
@@ -399,7 +429,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse the results of runs that finished before")
     parser.add_argument("--no_write", action="store_true", help="only train (e.g. the scratch runs first)")
     parser.add_argument("--no_gif", action="store_true", help="no reconstruction GIF")
-    parser.add_argument("--collect", action="store_true", help="train nothing: write the results runs left")
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="train nothing (no pretraining either): write the results runs left, from runs/vidssm/pretrain_<set>",
+    )
     parser.add_argument("--batch_size", type=int, default=32, help="unless the set fixes it (real sets: 8)")
     parser.add_argument("--frames", type=int, default=16, help="frames per training / test clip")
     parser.add_argument(
@@ -430,10 +464,16 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--{flag} must be > 0, got {getattr(args, flag)}")
     if not all(0 < f <= 1 for f in args.fractions):
         parser.error(f"--fractions must be in (0, 1], got {args.fractions}")
+    variants = [v for v in VARIANTS if v in args.variants.split(",")]
+    unknown = [v for v in args.variants.split(",") if v not in VARIANTS]
+    if unknown or not variants:  # dropped silently, a typo ran nothing and wrote the set's table empty
+        parser.error(f"--variants: unknown {unknown}; choose from {','.join(VARIANTS)}")
+    unknown = [n for n in args.sets.split(",") if n not in SET_NAMES]
+    if unknown:  # dropped silently: the tool did nothing
+        parser.error(f"--sets: unknown {unknown}; choose from {','.join(SET_NAMES)}")
     torch.set_num_threads(args.threads)  # the pretraining runs in this process
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    variants = [v for v in VARIANTS if v in args.variants.split(",")]
     results = _previous(out)
     sets = _sets(args.sets.split(","), Path(args.data), Path(args.real_data), args.pretrain_sets.split(","))
     masks = {"mask_type": args.mask_type, "mask_ratio": args.mask_ratio}
@@ -445,9 +485,12 @@ def main(argv: list[str] | None = None) -> None:
             if args.pretrain_run:
                 run = Path(args.pretrain_run)
                 steps = export_pretrained(run)
+            elif args.collect:  # trains nothing: the pretraining the collected runs started from, as it is
+                run = Path("runs") / "vidssm" / f"pretrain_{clips.name}"
+                steps = pretrained_steps(run)
             else:
                 run, steps = pretrain(clips, args.pretrain_minutes, clips.pretrain_batch or batch, args.frames)
-            if not args.no_gif:
+            if not args.no_gif and (run / "checkpoints" / "last.ckpt").is_file():
                 gif = reconstruction_gif(run, clips, out / f"pretraining_{clips.name}.gif")
             folder = run / "pretrained"
         unlabelled = clips.pretrain_csv or clips.root / "train.csv"
@@ -495,8 +538,10 @@ def main(argv: list[str] | None = None) -> None:
                 res["clips"][str(fraction)] = sum(1 for _ in f) - 1
         jobs = [(fraction, variant) for fraction in args.fractions for variant in variants]
         if args.collect:
-            key = run_key(clips, args.minutes, batch, args.frames)
-            done = [collected(clips, f, v, key) for f, v in jobs]
+            keys = {
+                v: run_key(clips, args.minutes, batch, args.frames, weights_fingerprint(folder, v)) for v in variants
+            }
+            done = [collected(clips, f, v, keys[v]) for f, v in jobs]
         else:
             done = _run_all(clips, jobs, subsets, folder, batch, args)
         for (fraction, variant), result in zip(jobs, done, strict=True):

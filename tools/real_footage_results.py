@@ -17,6 +17,7 @@ Variants (all fed by the same `VideoDataModule` batches, same optimiser and sche
     trecvit_raw    trecvit_plain fed raw [0, 1] pixels (no pixel normalisation: what a new user got first)
     trecvit_conv   trecvit_plain with a convolutional stem ("early convolutions", Xiao et al. 2021)
     trecvit_narrow64  the recipe at width 128 (recurrence width = width) on 64x64 frames: ~3x the steps per CPU s
+    trecvit_narrow64_conv  trecvit_narrow64 tokenized by a convolutional stem (Xiao et al. 2021)
     frames         the recipe's frame-averaging twin (`trecvit_tiny_frames`: no temporal blocks; its RGB-difference
                    tokens still show it x_t - x_{t-1})
     frames_single  the twin without RGB-difference tokens: one frame at a time

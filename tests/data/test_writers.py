@@ -115,3 +115,42 @@ def test_the_command_line_names_a_file_out(tmp_path, capsys):
         main(["long-memory", "--frames", "6", "--out", str(out)])
     assert err.value.code == 2 and f"{out} is a file or a broken link" in capsys.readouterr().err
     assert out.read_bytes() == b"not a folder"
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_link_to_a_folder_as_out_is_refused_before_building(tmp_path, force):
+    """A link to an empty folder used to pass the check, build every clip, then fail in `shutil.rmtree(link)` with
+    an OSError traceback, leaving `<link>.tmp-<pid>` behind."""
+    empty, link = tmp_path / "empty", tmp_path / "link"
+    empty.mkdir()
+    link.symlink_to(empty)
+    with pytest.raises(FileExistsError, match=f"{link} is a link to the folder {empty}; pass that folder itself"):
+        build_long_memory(link, LM, force=force, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "link"] and not any(empty.iterdir())
+    build_long_memory(empty, LM, progress=False)  # the folder itself: built
+    assert build_long_memory(link, LM, progress=False) == link  # a link to the same build: reused, not rebuilt
+    other = LongMemoryConfig(**{**LM.__dict__, "seed": 1})
+    with pytest.raises(FileExistsError, match="is a link to the folder"):
+        build_long_memory(link, other, force=True, progress=False)
+    assert read_build_meta(empty)["config"]["seed"] == LM.seed
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_path_without_a_folder_name_is_refused(tmp_path, monkeypatch, name):
+    """`--out .` in an empty folder used to end in `ValueError: PosixPath('.') has an empty name`."""
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    with pytest.raises(FileExistsError, match="names no folder of its own"):
+        build_long_memory(name, LM, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd"]
+
+
+def test_a_path_under_a_file_is_refused(tmp_path):
+    """`--out notes.txt/set` ended in `NotADirectoryError: ... notes.txt/set.tmp-<pid>` (a traceback)."""
+    (tmp_path / "notes.txt").write_text("mine")
+    for out in (tmp_path / "notes.txt" / "set", tmp_path / "notes.txt" / "a" / "b"):
+        with pytest.raises(FileExistsError, match=f"{out} lies under {tmp_path / 'notes.txt'}, a file"):
+            build_long_memory(out, LM, progress=False)
+    assert (tmp_path / "notes.txt").read_text() == "mine" and len(list(tmp_path.iterdir())) == 1
+    build_long_memory(tmp_path / "new" / "deeper" / "set", LM, progress=False)  # missing folders: made
+    assert read_build_meta(tmp_path / "new" / "deeper" / "set")["config"]["num_frames"] == LM.num_frames

@@ -63,3 +63,45 @@ def test_rejects_bad_configuration():
         LocalAttention(10, num_heads=3, window_size=4)
     with pytest.raises(ValueError, match="window_size"):
         LocalAttention(8, num_heads=2, window_size=0)
+
+
+def rope_reference(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """float64 loops: channels i and i + P/2 (P = ceil(hd / 2) rounded down to even) turn by pos * 10000^(-2i/P)."""
+    out = x.double().clone()
+    hd = x.shape[-1]
+    rot = (hd + 1) // 2 // 2 * 2
+    for b in range(x.shape[0]):
+        for t in range(x.shape[1]):
+            for i in range(rot // 2):
+                angle = float(pos[b, t]) * 10_000.0 ** (-2 * i / rot)
+                c, s = (
+                    torch.cos(torch.tensor(angle, dtype=torch.float64)),
+                    torch.sin(torch.tensor(angle, dtype=torch.float64)),
+                )
+                a, z = x[b, t, ..., i].double(), x[b, t, ..., i + rot // 2].double()
+                out[b, t, ..., i], out[b, t, ..., i + rot // 2] = a * c - z * s, z * c + a * s
+    return out
+
+
+@pytest.mark.parametrize("head_dim", [3, 4, 5, 6, 8, 10])
+def test_rope_matches_reference_for_every_head_dim(head_dim):
+    """head_dim 5, 6, 10 (width 12 with 2 heads: `tools/ablations.py --width 12`) used to return a wrong width or
+    fail to broadcast; the even-half sizes are unchanged."""
+    torch.manual_seed(0)
+    x, pos = torch.randn(2, 5, 2, head_dim), torch.randint(0, 50, (2, 5))
+    assert rel_err(apply_rope(x, pos), rope_reference(x, pos)) <= 1e-5
+
+
+@pytest.mark.parametrize("width", [10, 12, 20])
+def test_heads_of_odd_half_size_run_and_match_the_reference(width):
+    m = LocalAttention(width, num_heads=2, window_size=3)
+    x = torch.randn(2, 9, width)
+    reset = torch.rand(2, 9) < 0.2
+    y, state = m(x, reset)
+    assert y.shape == x.shape and state.k.shape == (2, 3, width // 2)
+    assert rel_err(y, attention_reference(m, x, reset)) <= 1e-5
+
+
+def test_rejects_heads_too_small_for_rope():
+    with pytest.raises(ValueError, match="channels per head: RoPE needs >= 3"):
+        LocalAttention(4, num_heads=2, window_size=8)  # `tools/ablations.py --width 4`: a cat error in forward

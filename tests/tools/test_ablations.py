@@ -3,6 +3,7 @@ run of the tool on tiny settings, not a test of accuracy; the full suites are to
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -255,3 +256,137 @@ def test_memory_suite_tokenizes_with_a_conv_stem(ablations):
         assert isinstance(model.tokenizer.patch_embed, ConvPatchEmbed)
     patch = ablations.video_model({"kind": "rglru"}, ablations.Settings(width=8), 8, 10)
     assert not isinstance(patch.tokenizer.patch_embed, ConvPatchEmbed)
+
+
+def test_a_warmup_shorter_than_the_cue_still_trains_every_frame_loss(ablations, tmp_path):
+    """`--warmup 2 0.5` on the memory suite (cue frames 0-3): the every-frame loss sliced from the cue's last frame
+    (index 3) of a 2-frame clip was empty, so the loss was NaN and every warm-up step had zero gradients."""
+    s = dataclasses.replace(ablations.suite_settings("memory", quick=True), warmup_frames=2)
+    task = ablations.memory_task(s, tmp_path, 6)
+    torch.manual_seed(0)
+    model = task.build({"kind": "rglru"})
+    x, y = task.train_x[:4], task.train_y[:4]
+    loss = task.loss(model, x[:, :2], y)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert sum(float(p.grad.norm()) for p in model.parameters() if p.grad is not None) > 0
+    reference = torch.nn.functional.cross_entropy(
+        ablations.frame_logits(model, ablations._as_video(x[:, :2]))[:, -1], y
+    )
+    assert torch.allclose(loss, reference)  # the shorter clip's last frame
+    full = task.loss(model, x, y)  # whole clips: frames 3.. as before
+    logits = ablations.frame_logits(model, ablations._as_video(x))[:, 3:]
+    assert torch.allclose(full, torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.repeat_interleave(3)))
+
+
+def test_warmup_longer_than_the_clip_counts_no_warmup_steps(ablations):
+    """`--warmup 100 0.5` on 5-frame clips cuts nothing: it reported every step as a warm-up step."""
+    s = ablations.Settings(batch_size=2, max_steps=6, cpu_seconds=60.0, warmup_frames=5, warmup_share=0.9)
+    task, lengths = _recording_task(ablations, 5)
+    run = ablations.train_and_test(task, {}, s, 0)
+    assert lengths[:6] == [5] * 6 and run["warmup_steps"] == 0
+    s = ablations.Settings(batch_size=2, max_steps=6, cpu_seconds=60.0, warmup_frames=4, warmup_share=0.9)
+    task, lengths = _recording_task(ablations, 5)
+    assert ablations.train_and_test(task, {}, s, 0)["warmup_steps"] == 6 and lengths[:6] == [4] * 6
+
+
+def test_warmup_is_refused_on_the_lru_ladder(ablations, tmp_path, capsys):
+    args = ["--suite", "lru-ladder", "--quick", "--out", str(tmp_path / "o"), "--data", str(tmp_path / "d")]
+    with pytest.raises(SystemExit):
+        ablations.main([*args, "--warmup", "4", "0.5"])
+    assert "--warmup is for the video suites" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit):  # was accepted, ignored and recorded in `_settings` as if it had been used
+        ablations.main([*args, "--stem", "conv"])
+    assert "--stem is for the video suites" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("width", "stem", "message"), [("2", "conv", "too small for a 3-layer conv stem"),
+    ("5", "patch", "divisible by num_heads"), ("4", "patch", "RoPE needs >= 3")])  # fmt: skip
+def test_sizes_the_models_cannot_take_fail_before_any_data_is_built(ablations, tmp_path, capsys, width, stem, message):
+    """`--width 4` crashed in the attention's forward and `--width 2 --stem conv` in the model's constructor, both
+    after the data set was built (12,000 clips with the memory suite's defaults), with a traceback."""
+    data = tmp_path / "data"
+    args = ["--suite", "memory", "--quick", "--frames", "6", "--out", str(tmp_path / "o"), "--data", str(data)]
+    with pytest.raises(SystemExit):
+        ablations.main([*args, "--width", width, "--stem", stem])
+    err = capsys.readouterr().err
+    assert "cannot be built with these settings" in err and message in err and not data.exists()
+
+
+def test_warmup_is_a_share_of_the_step_cap_too(ablations):
+    """With `--max-steps` ending the run before the CPU budget, a CPU-time warm-up share took every step: the model
+    never saw a whole clip (e.g. `--max-steps 600 --minutes 4 --warmup 4 0.3` on the block suite)."""
+    s = ablations.Settings(batch_size=2, max_steps=10, cpu_seconds=600.0, warmup_frames=2, warmup_share=0.3)
+    task, lengths = _recording_task(ablations, 5)
+    run = ablations.train_and_test(task, {}, s, 0)
+    assert lengths[:10] == [2] * 3 + [5] * 7 and run["warmup_steps"] == 3
+
+
+def test_first_seed_refuses_to_mix_settings_into_the_stored_runs(ablations, tmp_path, capsys):
+    """The docstring's example added an 8-minute run without warm-up as "a second seed" of a 12-minute run with
+    warm-up: the mean mixed the two protocols and `_settings` named only the second."""
+    out, data = tmp_path / "out", tmp_path / "data"
+    args = [
+        "--suite",
+        "memory",
+        "--quick",
+        "--frames",
+        "6",
+        "--variants",
+        "LRU",
+        "--out",
+        str(out),
+        "--data",
+        str(data),
+    ]
+    assert ablations.main([*args, "--seeds", "1", "--warmup", "2", "0.5"]) == 0
+    for other, field in ((["--warmup", "2", "0.25"], "warmup_share: 0.5 → 0.25"), ([], "warmup_frames: 2 → 0"),
+                         (["--warmup", "2", "0.5", "--minutes", "0.2"], "cpu_seconds: 30.0 → 12.0")):  # fmt: skip
+        with pytest.raises(SystemExit):
+            ablations.main([*args, *other, "--seeds", "1", "--first-seed", "1"])
+        assert field in capsys.readouterr().err
+    assert [r["seed"] for r in json.loads((out / "ablations_runs.json").read_text())["memory"]["LRU"]["6"]] == [0]
+    assert ablations.main([*args, "--warmup", "2", "0.5", "--seeds", "1", "--first-seed", "1", "--threads", "2"]) == 0
+    assert [r["seed"] for r in json.loads((out / "ablations_runs.json").read_text())["memory"]["LRU"]["6"]] == [0, 1]
+    stored = json.loads((out / "ablations_runs.json").read_text())
+    del stored["memory"]["_settings"]["stem"]  # a file from before the field: counts at the default ("patch")
+    (out / "ablations_runs.json").write_text(json.dumps(stored))
+    assert ablations.changed_settings(out, "memory", ablations.suite_settings("memory", quick=True)) == [
+        "stem: patch → conv", "warmup_frames: 2 → 0", "warmup_share: 0.5 → 0.0"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (["--minutes", "0"], "--minutes must be > 0"),
+        (["--minutes", "-1"], "--minutes must be > 0"),
+        (["--max-steps", "0"], "--max-steps must be >= 1"),
+        (["--frames", "4"], "--frames 4: num_frames must exceed cue_frames"),
+    ],
+)
+def test_budgets_without_training_and_clips_without_distractors_are_refused(ablations, tmp_path, capsys, bad, message):
+    """`--minutes 0` / `--max-steps 0` stored an untrained model's top-1 as a result (`steps: 0`); `--frames 4`
+    ended in a ValueError traceback from the data builder."""
+    out = tmp_path / "o"
+    args = ["--suite", "memory", "--quick", "--variants", "LRU", "--seeds", "1", "--out", str(out)]
+    with pytest.raises(SystemExit):
+        ablations.main([*args, "--data", str(tmp_path / "d"), *bad])
+    assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_the_markdown_shows_the_warmup_steps(ablations, tmp_path):
+    """The warm-up steps were only in ablations_runs.json: the table's steps mixed short and whole-clip steps."""
+    out = tmp_path / "out"
+    out.mkdir()
+    run = {"top1": 0.5, "steps": 100, "cpu_s": 10.0, "wall_s": 11.0, "final_loss": 1.0}
+    runs = {
+        "RG-LRU": {"64": [{**run, "warmup_steps": 30}, {**run, "steps": 120, "warmup_steps": 50}]},
+        "LRU": {"64": [run]},
+    }
+    ablations.merge_results(out, "memory", runs, {"warmup_frames": 4, "warmup_share": 0.3})
+    md = (out / "ablations.md").read_text()
+    assert "| RG-LRU | 50.0 ± 0.0 (2) | 110 (40 warm-up) | 10 |" in md and "| LRU | 50.0 ± 0.0 (1) | 100 | 10 |" in md
+    assert "w of the n steps trained on the first frames" in md
+    ablations.merge_results(out, "memory", {"RG-LRU": {"64": [run]}}, {})  # no warm-up anywhere: no note
+    assert "warm-up" not in (out / "ablations.md").read_text()

@@ -58,3 +58,13 @@ def test_bad_budget_arguments_exit_naming_the_flag(argv, capsys, tmp_path):
         rf.main([*argv, "--data", str(tmp_path / "none"), "--out", str(tmp_path)])
     assert argv[0] in capsys.readouterr().err
     assert not (tmp_path / "none").exists()  # refused before building anything
+
+
+def test_the_help_describes_every_variant():
+    """`--help` offered `trecvit_narrow64_conv` as a choice but its Variants list did not say what it is."""
+    described = set()
+    for line in rf.__doc__.split("Variants", 1)[1].splitlines()[1:]:
+        words = line.split()
+        if line[4:5].strip():  # a variant's first line (continuation lines are indented further)
+            described |= {words[0]} | ({words[2]} if len(words) > 2 and words[1] == "/" else set())  # "a / b  ..."
+    assert set(rf.VARIANTS) <= described

@@ -119,12 +119,22 @@ def check_out_folder(out: Path, builder: str, force: bool) -> None:
 
     Raises:
         FileExistsError: `out` holds files that are not a vidssm build, another builder's build (named), or (without
-            `force`) this builder's build with other parameters; or `out` is a file or a broken link, not a folder.
+            `force`) this builder's build with other parameters; or `out` is a file, a link (to a folder or broken)
+            or a path without a folder name of its own (`.`, `..`, `/`), not a folder; or it lies under a file.
     """
     if (out.exists() or out.is_symlink()) and not out.is_dir():
         raise FileExistsError(
             f"{out} is a file or a broken link, not a folder; choose a folder for the {builder} build"
         )
+    if out.is_symlink():  # a build replaces `out` by renaming a sibling folder onto it, which a link cannot take
+        raise FileExistsError(
+            f"{out} is a link to the folder {out.resolve()}; pass that folder itself to build the {builder} set there"
+        )
+    above = next((p for p in out.parents if p.exists() or p.is_symlink()), None)  # the nearest existing folder
+    if above is not None and not above.is_dir():  # `--out notes.txt/set`: a NotADirectoryError when writing
+        raise FileExistsError(f"{out} lies under {above}, a file or a broken link, not a folder")
+    if out.name in ("", ".", ".."):  # the build is written next to `out` first: it needs a folder name
+        raise FileExistsError(f"{out} names no folder of its own; give the {builder} build a named folder")
     if not out.exists() or not any(out.iterdir()):
         return
     held = build_kind(read_build_meta(out))

@@ -15,14 +15,16 @@ from .state import AttentionState
 
 
 def apply_rope(x: torch.Tensor, positions: torch.Tensor, max_wavelength: float = 10_000.0) -> torch.Tensor:
-    """Rotary embedding on the first half of the last dim.
+    """Rotary embedding on the first half of the last dim (`ceil(head_dim / 2)` channels, rounded down to whole
+    pairs: channel `i` turns with channel `i + rot / 2`; the other channels pass).
 
     Args:
         x: Queries `[B, T, num_heads, head_dim]` or keys `[B, T, head_dim]`.
         positions: Position within the segment, `[B, T]`.
     """
-    x_rope, x_pass = x.chunk(2, dim=-1)
-    half = x_rope.shape[-1] // 2
+    rot = (x.shape[-1] + 1) // 2 // 2 * 2  # an odd half (head_dim 5, 6, 10, ...) used to break the shapes
+    x_rope, x_pass = x[..., :rot], x[..., rot:]
+    half = rot // 2
     freq = max_wavelength ** (-2 * torch.arange(half, device=x.device, dtype=torch.float32) / x_rope.shape[-1])
     pos = positions.to(torch.float32).view(*positions.shape, *([1] * (x.ndim - 2)))
     angle = pos * freq  # [B, T, (1,) half]
@@ -65,6 +67,10 @@ class LocalAttention(nn.Module):
             raise ValueError(f"width {width} must be divisible by num_heads {num_heads}")
         if window_size < 1:
             raise ValueError(f"window_size must be >= 1, got {window_size}")
+        if width // num_heads < 3:
+            raise ValueError(
+                f"width {width} / num_heads {num_heads} = {width // num_heads} channels per head: RoPE needs >= 3"
+            )
         self.num_heads, self.window_size = num_heads, window_size
         self.head_dim = width // num_heads
         self.proj_q = fan_in_normal_(nn.Linear(width, width, bias=False))
