@@ -174,21 +174,15 @@ def test_test_frames_run_writes_the_longer_settings(ablations, tmp_path):
         ablations.main(["--suite", "block", "--quick", "--test-frames", "32", "--out", str(out)])
 
 
-def test_first_seed_adds_seeds_to_an_earlier_run(ablations, tmp_path):
+def _lru_quick_args(tmp_path: Path) -> tuple[Path, list[str]]:
+    """The results folder and the arguments of a quick LRU memory run at 6 frames."""
     out, data = tmp_path / "out", tmp_path / "data"
-    args = [
-        "--suite",
-        "memory",
-        "--quick",
-        "--frames",
-        "6",
-        "--variants",
-        "LRU",
-        "--out",
-        str(out),
-        "--data",
-        str(data),
-    ]
+    return out, ["--suite", "memory", "--quick", "--frames", "6", "--variants", "LRU", "--out", str(out),
+                 "--data", str(data)]  # fmt: skip
+
+
+def test_first_seed_adds_seeds_to_an_earlier_run(ablations, tmp_path):
+    out, args = _lru_quick_args(tmp_path)
     assert ablations.main([*args, "--seeds", "1"]) == 0
     assert ablations.main([*args, "--seeds", "2", "--first-seed", "1"]) == 0
     runs = json.loads((out / "ablations_runs.json").read_text())["memory"]["LRU"]["6"]
@@ -325,20 +319,7 @@ def test_warmup_is_a_share_of_the_step_cap_too(ablations):
 def test_first_seed_refuses_to_mix_settings_into_the_stored_runs(ablations, tmp_path, capsys):
     """The docstring's example added an 8-minute run without warm-up as "a second seed" of a 12-minute run with
     warm-up: the mean mixed the two protocols and `_settings` named only the second."""
-    out, data = tmp_path / "out", tmp_path / "data"
-    args = [
-        "--suite",
-        "memory",
-        "--quick",
-        "--frames",
-        "6",
-        "--variants",
-        "LRU",
-        "--out",
-        str(out),
-        "--data",
-        str(data),
-    ]
+    out, args = _lru_quick_args(tmp_path)
     assert ablations.main([*args, "--seeds", "1", "--warmup", "2", "0.5"]) == 0
     for other, field in ((["--warmup", "2", "0.25"], "warmup_share: 0.5 → 0.25"), ([], "warmup_frames: 2 → 0"),
                          (["--warmup", "2", "0.5", "--minutes", "0.2"], "cpu_seconds: 30.0 → 12.0")):  # fmt: skip
