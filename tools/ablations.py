@@ -255,6 +255,11 @@ def video_model(variant: dict, s: Settings, frames: int, num_classes: int) -> to
     )
 
 
+def sequence_model(variant: dict, s: Settings) -> torch.nn.Module:
+    """The lru-ladder's `SequenceClassifier` (temporal blocks only, 10 classes) whose blocks follow `variant`."""
+    return SequenceClassifier(temporal_config(variant, s.width, s.ring), s.width, s.depth, s.num_heads, 10)
+
+
 def frame_logits(model: torch.nn.Module, video: torch.Tensor) -> torch.Tensor:
     """Logits `[B, T, K]` from the readout of every frame of `video` `[B, T, 3, H, W]`."""
     return model.head.cls_head(model(video, output="embedding"))
@@ -273,9 +278,7 @@ def build_model(suite: str, variant: dict, s: Settings) -> torch.nn.Module:
     Raises:
         ValueError, AssertionError: The width, heads or stem do not fit together (the builders' messages).
     """
-    if suite == "lru-ladder":
-        return SequenceClassifier(temporal_config(variant, s.width, s.ring), s.width, s.depth, s.num_heads, 10)
-    return video_model(variant, s, 8, 10)
+    return sequence_model(variant, s) if suite == "lru-ladder" else video_model(variant, s, 8, 10)
 
 
 # --- data ---------------------------------------------------------------------------------------------
@@ -307,7 +310,7 @@ def seqmnist_task(s: Settings) -> Task:
         y[: s.num_train],
         tx[: s.num_test],
         ty[: s.num_test],
-        lambda v: SequenceClassifier(temporal_config(v, s.width, s.ring), s.width, s.depth, s.num_heads, 10),
+        lambda v: sequence_model(v, s),
         lambda model, batch: model(batch),
     )
 
