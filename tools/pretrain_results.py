@@ -223,7 +223,7 @@ def export_pretrained(run: Path) -> int:
     task = MaskedVideoPretraining.load_from_checkpoint(ckpt, map_location="cpu")
     shutil.rmtree(run / "pretrained", ignore_errors=True)
     task.backbone.save_pretrained(run / "pretrained")
-    return int(torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"])
+    return pretrained_steps(run)
 
 
 def pretrained_steps(run: Path) -> int | None:
