@@ -154,3 +154,44 @@ def test_a_path_under_a_file_is_refused(tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine" and len(list(tmp_path.iterdir())) == 1
     build_long_memory(tmp_path / "new" / "deeper" / "set", LM, progress=False)  # missing folders: made
     assert read_build_meta(tmp_path / "new" / "deeper" / "set")["config"]["num_frames"] == LM.num_frames
+
+
+@pytest.mark.parametrize("fault", [KeyboardInterrupt, RuntimeError])
+def test_an_interrupted_build_leaves_nothing_and_keeps_the_old_build(tmp_path, monkeypatch, fault):
+    """Ctrl-C (or an error) in the middle of a build used to leave `<out>.tmp-<pid>` with every clip written so far."""
+    import vidssm.data.long_memory as long_memory
+
+    out = tmp_path / "lm"
+    build_long_memory(out, LM, progress=False)
+    before = _snapshot(out)
+    calls = []
+
+    def render_then_stop(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise fault("stopped")
+        return render(*args)
+
+    render = long_memory.render_long_memory_clip
+    monkeypatch.setattr(long_memory, "render_long_memory_clip", render_then_stop)
+    with pytest.raises(fault, match="stopped"):
+        build_long_memory(out, LongMemoryConfig(**{**LM.__dict__, "seed": 1}), force=True, progress=False)
+    assert len(calls) == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["lm"]
+    assert _snapshot(out) == before  # the earlier build is untouched
+
+
+def test_leftovers_of_killed_builds_are_removed_and_live_ones_kept(tmp_path):
+    """A build killed outright (no Python cleanup) leaves `<out>.tmp-<pid>`; the next build of `out` removes the
+    leftovers of processes that no longer run, and never a folder of a build still running or of another name."""
+    import os
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # its pid no longer runs (not reused this instant)
+    (tmp_path / f"lm.tmp-{dead.pid}" / "train").mkdir(parents=True)
+    live = tmp_path / f"lm.tmp-{os.getppid()}"
+    live.mkdir()
+    (tmp_path / "lm.tmp-notes").mkdir()
+    (tmp_path / "other.tmp-1").mkdir()
+    build_long_memory(tmp_path / "lm", LM, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lm", f"lm.tmp-{os.getppid()}", "lm.tmp-notes", "other.tmp-1"]

@@ -32,7 +32,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from vidssm.data.moving_mnist import DIRECTIONS, SPLITS, mnist_digits, render_temporal_clip, resize_digit, split_digits
-from vidssm.data.writers import check_out_folder, install_build, read_build_meta, write_video
+from vidssm.data.writers import check_out_folder, read_build_meta, staged_build, write_video
 
 NUM_CLASSES = 10
 _FORMAT_VERSION = 1
@@ -193,45 +192,42 @@ def build_long_memory(
     images, classes = mnist_digits()
     splits = split_digits(len(images), cfg.seed)
     images = np.stack([resize_digit(image, cfg.digit_size) for image in images])  # once, not once per appearance
-    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    counts = {"train": cfg.num_train, "val": cfg.num_val, "test": cfg.num_test}
-    with tqdm(total=sum(counts.values()), desc="long-memory", unit="clip", disable=not progress) as bar:
-        for split_id, split in enumerate(SPLITS):
-            n, size = counts[split], cfg.image_size
-            frames = np.zeros((n, cfg.num_frames, size, size), np.uint8)
-            labels = np.zeros(n, np.int64)
-            digits = np.zeros((n, 1 + cfg.num_distractors), np.int64)
-            rows = []
-            for i in range(n):
-                frames[i], labels[i], digits[i] = render_long_memory_clip(
-                    cfg, images, classes, splits[split], split_id, i
-                )
+    with staged_build(out) as tmp:
+        counts = {"train": cfg.num_train, "val": cfg.num_val, "test": cfg.num_test}
+        with tqdm(total=sum(counts.values()), desc="long-memory", unit="clip", disable=not progress) as bar:
+            for split_id, split in enumerate(SPLITS):
+                n, size = counts[split], cfg.image_size
+                frames = np.zeros((n, cfg.num_frames, size, size), np.uint8)
+                labels = np.zeros(n, np.int64)
+                digits = np.zeros((n, 1 + cfg.num_distractors), np.int64)
+                rows = []
+                for i in range(n):
+                    frames[i], labels[i], digits[i] = render_long_memory_clip(
+                        cfg, images, classes, splits[split], split_id, i
+                    )
+                    if videos:
+                        rel = f"{split}/{i:06d}.mp4"
+                        rgb = np.repeat(frames[i][..., None], 3, axis=-1)
+                        options = {"crf": "12", "x264-params": "rc-lookahead=0:mbtree=0:sync-lookahead=0"}
+                        write_video(tmp / rel, rgb, fps=10, options=options, bframes=0)
+                        rows.append((rel, int(labels[i])))
+                    bar.update()
+                np.save(tmp / f"{split}.npy", frames)
+                np.save(tmp / f"{split}_labels.npy", labels)
+                np.save(tmp / f"{split}_digits.npy", digits)
                 if videos:
-                    rel = f"{split}/{i:06d}.mp4"
-                    rgb = np.repeat(frames[i][..., None], 3, axis=-1)
-                    options = {"crf": "12", "x264-params": "rc-lookahead=0:mbtree=0:sync-lookahead=0"}
-                    write_video(tmp / rel, rgb, fps=10, options=options, bframes=0)
-                    rows.append((rel, int(labels[i])))
-                bar.update()
-            np.save(tmp / f"{split}.npy", frames)
-            np.save(tmp / f"{split}_labels.npy", labels)
-            np.save(tmp / f"{split}_digits.npy", digits)
-            if videos:
-                with open(tmp / f"{split}.csv", "w", newline="") as f:
-                    csv.writer(f).writerows([("path", "label"), *rows])
-    (tmp / "labels.json").write_text(json.dumps([str(c) for c in range(NUM_CLASSES)], indent=1) + "\n")
-    meta = {
-        "builder": "long-memory",  # `vidssm data long-memory`: what --out holds (check_out_folder)
-        "format_version": _FORMAT_VERSION,
-        "config": asdict(cfg),
-        "videos": videos,
-        "classes": [str(c) for c in range(NUM_CLASSES)],
-        "digit_ids": {s: splits[s].tolist() for s in SPLITS},
-    }
-    (tmp / "meta.json").write_text(json.dumps(meta) + "\n")
-    install_build(tmp, out)
+                    with open(tmp / f"{split}.csv", "w", newline="") as f:
+                        csv.writer(f).writerows([("path", "label"), *rows])
+        (tmp / "labels.json").write_text(json.dumps([str(c) for c in range(NUM_CLASSES)], indent=1) + "\n")
+        meta = {
+            "builder": "long-memory",  # `vidssm data long-memory`: what --out holds (check_out_folder)
+            "format_version": _FORMAT_VERSION,
+            "config": asdict(cfg),
+            "videos": videos,
+            "classes": [str(c) for c in range(NUM_CLASSES)],
+            "digit_ids": {s: splits[s].tolist() for s in SPLITS},
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta) + "\n")
     return out
 
 

@@ -30,7 +30,6 @@ import gzip
 import importlib.util
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vidssm.data.writers import check_out_folder, install_build, read_build_meta, write_video
+from vidssm.data.writers import check_out_folder, read_build_meta, staged_build, write_video
 
 SPLITS = ("train", "val", "test")
 DIRECTIONS = ("right", "left", "down", "up")
@@ -264,32 +263,29 @@ def build_moving_mnist(
     check_out_folder(out, "moving-mnist", force=force)
     images, _ = mnist_digits()
     splits = split_digits(len(images), cfg.seed)
-    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    counts = {"train": cfg.num_train, "val": cfg.num_val, "test": cfg.num_test}
-    options = {"crf": str(cfg.crf)} if cfg.kind == "temporal" else {"qp": "0"}
-    # Reproducible bytes: x264's lookahead (rate-control lookahead, MB-tree) and adaptive B-frame decisions vary
-    # from run to run on these tiny frames, so both are off (costs a little compression, nothing in quality).
-    options["x264-params"] = "rc-lookahead=0:mbtree=0:sync-lookahead=0:lookahead-threads=1"
-    total = sum(counts.values())
-    with tqdm(total=total, desc=f"moving-mnist {cfg.kind}", unit="clip", disable=not progress) as bar:
-        for split_id, split in enumerate(SPLITS):
-            rows = []
-            for i in range(counts[split]):
-                frames, label = _render(cfg, images, splits[split], split_id, i)
-                rel = f"{split}/{i:06d}.mp4"
-                write_video(
-                    tmp / rel, np.repeat(frames[..., None], 3, axis=-1), fps=cfg.fps, options=options, bframes=0
-                )
-                rows.append((rel, label))
-                bar.update()
-            with open(tmp / f"{split}.csv", "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(["path", "label"] if cfg.kind == "temporal" else ["path"])
-                w.writerows(rows if cfg.kind == "temporal" else [(r,) for r, _ in rows])
-    if cfg.kind == "temporal":
-        (tmp / "labels.json").write_text(json.dumps(list(DIRECTIONS), indent=1) + "\n")
-    (tmp / "meta.json").write_text(json.dumps(_meta(cfg, splits)) + "\n")
-    install_build(tmp, out)
+    with staged_build(out) as tmp:
+        counts = {"train": cfg.num_train, "val": cfg.num_val, "test": cfg.num_test}
+        options = {"crf": str(cfg.crf)} if cfg.kind == "temporal" else {"qp": "0"}
+        # Reproducible bytes: x264's lookahead (rate-control lookahead, MB-tree) and adaptive B-frame decisions vary
+        # from run to run on these tiny frames, so both are off (costs a little compression, nothing in quality).
+        options["x264-params"] = "rc-lookahead=0:mbtree=0:sync-lookahead=0:lookahead-threads=1"
+        total = sum(counts.values())
+        with tqdm(total=total, desc=f"moving-mnist {cfg.kind}", unit="clip", disable=not progress) as bar:
+            for split_id, split in enumerate(SPLITS):
+                rows = []
+                for i in range(counts[split]):
+                    frames, label = _render(cfg, images, splits[split], split_id, i)
+                    rel = f"{split}/{i:06d}.mp4"
+                    write_video(
+                        tmp / rel, np.repeat(frames[..., None], 3, axis=-1), fps=cfg.fps, options=options, bframes=0
+                    )
+                    rows.append((rel, label))
+                    bar.update()
+                with open(tmp / f"{split}.csv", "w", newline="") as f:
+                    w = csv.writer(f)
+                    w.writerow(["path", "label"] if cfg.kind == "temporal" else ["path"])
+                    w.writerows(rows if cfg.kind == "temporal" else [(r,) for r, _ in rows])
+        if cfg.kind == "temporal":
+            (tmp / "labels.json").write_text(json.dumps(list(DIRECTIONS), indent=1) + "\n")
+        (tmp / "meta.json").write_text(json.dumps(_meta(cfg, splits)) + "\n")
     return out

@@ -32,7 +32,6 @@ import csv
 import importlib.util
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,7 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vidssm.data.readers import open_video
-from vidssm.data.writers import check_out_folder, install_build, read_build_meta, write_video
+from vidssm.data.writers import check_out_folder, read_build_meta, staged_build, write_video
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 MOTION_CLASSES = tuple(f"{arrow}_x{speed}" for arrow in ("forward", "reversed") for speed in (1, 2, 4))
@@ -256,32 +255,30 @@ def build_real_motion(
         return out
     check_out_folder(out, "real-motion", force=force)
     meta = _meta(cfg, sources)
-    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    options = {"crf": str(cfg.crf), "x264-params": "rc-lookahead=0:mbtree=0:sync-lookahead=0:lookahead-threads=1"}
-    bases = {"train": cfg.train_bases, "test": cfg.test_bases}
-    total = sum(len(SETS[s]) * bases[split] for s in SETS for split in SPLITS)
-    with tqdm(total=total, desc="real-footage clips", unit="clip", disable=not progress) as bar:
-        for set_id, (set_name, classes) in enumerate(SETS.items()):
-            maker, short_side = _MAKERS[set_name]
-            videos = {name: _load(sources[name], short_side) for name in sources}
-            (tmp / set_name).mkdir(parents=True)
-            (tmp / set_name / "labels.json").write_text(json.dumps(list(classes), indent=1) + "\n")
-            for split_id, split in enumerate(SPLITS):
-                names = meta["sources"][split]
-                rows = []
-                for i in range(bases[split]):
-                    source = names[i % len(names)]  # round robin: every source equally often
-                    rng = np.random.default_rng([cfg.seed, set_id, split_id, i])
-                    for label, clip in enumerate(maker(videos[source], rng, cfg)):
-                        rel = f"{split}/{len(rows):06d}.mp4"
-                        write_video(tmp / set_name / rel, clip, fps=25, options=options, bframes=0)
-                        rows.append((rel, classes[label], source))
-                        bar.update()
-                with open(tmp / set_name / f"{split}.csv", "w", newline="") as f:
-                    writer = csv.writer(f)
-                    writer.writerow(["path", "label", "source"])
-                    writer.writerows(rows)
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-    install_build(tmp, out)
+    with staged_build(out) as tmp:
+        options = {"crf": str(cfg.crf), "x264-params": "rc-lookahead=0:mbtree=0:sync-lookahead=0:lookahead-threads=1"}
+        bases = {"train": cfg.train_bases, "test": cfg.test_bases}
+        total = sum(len(SETS[s]) * bases[split] for s in SETS for split in SPLITS)
+        with tqdm(total=total, desc="real-footage clips", unit="clip", disable=not progress) as bar:
+            for set_id, (set_name, classes) in enumerate(SETS.items()):
+                maker, short_side = _MAKERS[set_name]
+                videos = {name: _load(sources[name], short_side) for name in sources}
+                (tmp / set_name).mkdir(parents=True)
+                (tmp / set_name / "labels.json").write_text(json.dumps(list(classes), indent=1) + "\n")
+                for split_id, split in enumerate(SPLITS):
+                    names = meta["sources"][split]
+                    rows = []
+                    for i in range(bases[split]):
+                        source = names[i % len(names)]  # round robin: every source equally often
+                        rng = np.random.default_rng([cfg.seed, set_id, split_id, i])
+                        for label, clip in enumerate(maker(videos[source], rng, cfg)):
+                            rel = f"{split}/{len(rows):06d}.mp4"
+                            write_video(tmp / set_name / rel, clip, fps=25, options=options, bframes=0)
+                            rows.append((rel, classes[label], source))
+                            bar.update()
+                    with open(tmp / set_name / f"{split}.csv", "w", newline="") as f:
+                        writer = csv.writer(f)
+                        writer.writerow(["path", "label", "source"])
+                        writer.writerows(rows)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     return out

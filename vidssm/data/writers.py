@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -169,3 +171,38 @@ def install_build(tmp: Path, out: Path) -> None:
             )
         shutil.rmtree(out)
     tmp.rename(out)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+@contextmanager
+def staged_build(out: Path) -> Iterator[Path]:
+    """Yields an empty folder next to `out` (`<out>.tmp-<pid>`) to write a build into, and puts it in place of `out`
+    (`install_build`) when the block ends. A build that fails or is interrupted (an error, Ctrl-C) removes its
+    folder, so nothing half-written is left; leftovers of builds whose process was killed (`<out>.tmp-<pid>` of a
+    process that no longer runs) are removed first.
+
+    Raises:
+        FileExistsError: from `install_build`.
+    """
+    for stale in out.parent.glob(f"{out.name}.tmp-*") if out.parent.is_dir() else ():
+        pid = stale.name.rsplit("-", 1)[-1]
+        if stale.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    install_build(tmp, out)
