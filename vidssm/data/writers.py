@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -193,7 +194,7 @@ def staged_build(out: Path) -> Iterator[Path]:
     Raises:
         FileExistsError: from `install_build`.
     """
-    for stale in out.parent.glob(f"{out.name}.tmp-*") if out.parent.is_dir() else ():
+    for stale in out.parent.glob(f"{glob.escape(out.name)}.tmp-*") if out.parent.is_dir() else ():
         pid = stale.name.rsplit("-", 1)[-1]
         if stale.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
