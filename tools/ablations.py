@@ -9,7 +9,10 @@ recorded too), then scored on the held-out test split:
   linear real diagonal → complex diagonal → + exponential parametrisation → + ring init → + γ-normalisation.
 - `block`: a tiny TRecViT, switching the block's ingredients (Griffin / TRecViT, Pătrăucean et al. 2024 Section
   4.4 and Table 5), on the 16-frame long-memory set (`Settings.block_memory_frames`; temporal Moving-MNIST, the
-  direction of motion, with `block_memory_frames=0` and in `--quick`: every variant learns it to 98.5-100%).
+  direction of motion, with `block_memory_frames=0` and in `--quick`: every variant learns it to 98.5-100%);
+  `--real camera|motion`: on a real-footage set of `vidssm data real-motion` instead (held-out source videos), with
+  the real-footage recipe's model (`tools/real_footage_results.py`'s `trecvit_narrow64`: width 128, 64x64 frames,
+  RGB-difference tokens) whose temporal blocks follow the variant, batch 8, lr 1e-3 (setting `"<set>"`).
 - `memory`: the long-memory set (`vidssm.data.long_memory`) at T = 64, 256, 1024 frames, tested at the last frame:
   recurrence vs local attention vs a hybrid vs frame averaging. Its defaults (`SUITE_DEFAULTS`) train every variant
   on the loss of every frame's readout from the cue's last frame on (`Settings.every_frame_loss`) and start every
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import importlib.util
 import json
 import math
 import os
@@ -55,7 +59,10 @@ import vidssm
 from vidssm.data.long_memory import LongMemoryConfig, build_long_memory
 from vidssm.data.moving_mnist import MovingMNISTConfig, build_moving_mnist
 from vidssm.data.readers import read_frames
+from vidssm.data.real_motion import SETS as REAL_SETS
+from vidssm.data.real_motion import RealMotionConfig, build_real_motion
 from vidssm.data.sequential_mnist import sequential_mnist
+from vidssm.data.writers import build_kind, read_build_meta
 from vidssm.models.sequence import SequenceClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,7 +142,10 @@ CHANCE = {"lru-ladder": 0.1, "block": 0.1, "memory": 0.1, "mmnist_temporal": 0.2
 
 
 def chance(suite: str, settings: list[str]) -> float:
-    """Chance top-1 of `suite` (the block suite's Moving-MNIST setting has 4 classes, its memory setting 10)."""
+    """Chance top-1 of `suite` (the block suite's Moving-MNIST setting has 4 classes, its memory setting 10, a
+    real-footage set `1 / its classes`)."""
+    if len(settings) == 1 and settings[0] in REAL_SETS:
+        return 1 / len(REAL_SETS[settings[0]])
     return CHANCE["mmnist_temporal"] if settings == ["mmnist_temporal"] else CHANCE[suite]
 
 
@@ -159,6 +169,8 @@ class Settings:
         block_frames: Frames of the Moving-MNIST clips.
         block_memory_frames: Block suite task: 0 for temporal Moving-MNIST (direction of motion, 4 classes), or
             `T` for the long-memory set at `T` frames (cue class, 10 classes; the memory suite's data settings).
+        block_real: Block suite task: a real-footage set of `vidssm data real-motion` (`"camera"`, `"motion"`)
+            in place of the synthetic ones ("": none); its model is the real-footage recipe's (`real_model`).
         block_speed: Largest speed (px/frame) of the Moving-MNIST digit (`MovingMNISTConfig.max_speed`).
         digit_size: Digit side of the video suites (None: 5/8 of the frame for block, 3/4 for memory).
         still_cue: Memory suite: the cue digit stands still in the centre (`LongMemoryConfig.still_cue`).
@@ -200,6 +212,7 @@ class Settings:
     block_frames: int = 8
     block_speed: int = 3
     block_memory_frames: int = 0
+    block_real: str = ""
     digit_size: int | None = None
     still_cue: bool = False
     every_frame_loss: bool = False
@@ -255,6 +268,29 @@ def video_model(variant: dict, s: Settings, frames: int, num_classes: int) -> to
     )
 
 
+def _real_footage_variants() -> dict:
+    """`tools/real_footage_results.py`'s `VARIANTS` (the home of the real-footage models), loaded by path."""
+    spec = importlib.util.spec_from_file_location("real_footage_results", ROOT / "tools" / "real_footage_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.VARIANTS
+
+
+REAL_MODEL = "trecvit_narrow64"  # the real-footage recipe at width 128 on 64x64 frames
+REAL_SIZE = 64  # frame side of REAL_MODEL
+
+
+def real_model(variant: dict, s: Settings, num_classes: int) -> torch.nn.Module:
+    """The real-footage recipe's `REAL_MODEL` (zero-centred pixels, RGB-difference tokens, its Conv1D init) whose
+    temporal blocks follow `variant` (the variant's fields over the recipe's `temporal` fields)."""
+    name, args = _real_footage_variants()[REAL_MODEL]
+    width = args["width"]
+    temporal = {**args.get("temporal", {}), **temporal_config(variant, width, s.ring)}
+    if "rglru" not in ((temporal["kind"],) if isinstance(temporal["kind"], str) else temporal["kind"]):
+        temporal.pop("conv1d_w_init_variance_scale", None)  # the RG-LRU's Conv1D init: no field of other kinds
+    return vidssm.create_model(name, **{**args, "num_classes": num_classes, "temporal": temporal})
+
+
 def sequence_model(variant: dict, s: Settings) -> torch.nn.Module:
     """The lru-ladder's `SequenceClassifier` (temporal blocks only, 10 classes) whose blocks follow `variant`."""
     return SequenceClassifier(temporal_config(variant, s.width, s.ring), s.width, s.depth, s.num_heads, 10)
@@ -278,7 +314,9 @@ def build_model(suite: str, variant: dict, s: Settings) -> torch.nn.Module:
     Raises:
         ValueError, AssertionError: The width, heads or stem do not fit together (the builders' messages).
     """
-    return sequence_model(variant, s) if suite == "lru-ladder" else video_model(variant, s, 8, 10)
+    if suite == "lru-ladder":
+        return sequence_model(variant, s)
+    return real_model(variant, s, 7) if suite == "block" and s.block_real else video_model(variant, s, 8, 10)
 
 
 # --- data ---------------------------------------------------------------------------------------------
@@ -344,6 +382,41 @@ def block_task(s: Settings, cache: Path) -> Task:
         ty,
         lambda v: video_model(v, s, s.block_frames, 4),
         lambda model, batch: model(_as_video(batch)),
+    )
+
+
+def real_task(s: Settings, data: Path) -> Task:
+    """The real-footage set `s.block_real` of the real-motion build in `data` (built with the default parameters
+    when `data` holds none), decoded once to uint8 clips `[N, T, 3, 64, 64]` (whole frames resized with
+    antialiasing, as the recipe's test transform; no augmentation) and cached next to the build."""
+    meta = read_build_meta(data) or {}
+    if build_kind(meta) == "real-motion":  # any parameters (e.g. a test's tiny build): read as it is
+        cfg = RealMotionConfig(**{**meta["config"], "test_sources": tuple(meta["config"]["test_sources"])})
+    else:
+        cfg = RealMotionConfig()
+    root = build_real_motion(data, cfg, progress=True) / s.block_real
+    classes = REAL_SETS[s.block_real]
+
+    def load(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        path = root / f"{split}_{REAL_SIZE}px.npy"
+        rows = [line.split(",") for line in (root / f"{split}.csv").read_text().splitlines()[1:]]
+        if not path.is_file():
+            clips = []
+            for r in tqdm(rows, desc=f"decode {s.block_real}/{split}", unit="clip", leave=False):
+                x = torch.from_numpy(read_frames(root / r[0], range(cfg.frames), backend="pyav")).permute(0, 3, 1, 2)
+                x = F.interpolate(x.float(), size=(REAL_SIZE, REAL_SIZE), mode="bilinear", antialias=True)
+                clips.append(x.round().clamp(0, 255).to(torch.uint8).numpy())
+            np.save(path, np.stack(clips))
+        return torch.from_numpy(np.load(path)), torch.tensor([classes.index(r[1]) for r in rows])
+
+    (x, y), (tx, ty) = load("train"), load("test")
+    return Task(
+        x,
+        y,
+        tx,
+        ty,
+        lambda v: real_model(v, s, len(classes)),
+        lambda model, batch: model(batch.float().div(255)),
     )
 
 
@@ -561,12 +634,15 @@ def run_suite(
     variants: list[str],
     test_frames: list[int] = (),
     first_seed: int = 0,
+    real_data: Path | None = None,
 ) -> dict:
     """Runs every variant × setting × seed of `suite`; returns `{variant: {setting: [run, ...]}}`. Memory suite:
     models trained at T are also tested at each `test_frames` length L > T (setting `"T→L"`, `at_length`)."""
     if suite == "lru-ladder":
         setting = "seqmnist" if s.seq_length == 784 else f"seqmnist{s.seq_length}"
         tasks = {setting: lambda: seqmnist_task(s)}
+    elif suite == "block" and s.block_real:
+        tasks = {s.block_real: lambda: real_task(s, real_data or ROOT / "data" / "real_motion")}
     elif suite == "block" and s.block_memory_frames:
         t = s.block_memory_frames
         tasks = {f"memory{t}": lambda: memory_task(s, cache, t)}
@@ -629,6 +705,16 @@ def main(argv: list[str] | None = None) -> int:
         "--max-steps, whichever ends first)",
     )
     parser.add_argument("--max-steps", type=int, default=None, help="step cap per run")
+    parser.add_argument(
+        "--real",
+        choices=sorted(REAL_SETS),
+        default=None,
+        help="block suite: train on this real-footage set (vidssm data real-motion) with the real-footage recipe's "
+        "model, batch 8, lr 1e-3",
+    )
+    parser.add_argument(
+        "--real-data", default=str(ROOT / "data" / "real_motion"), help="built by `vidssm data real-motion`"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: CPU time = training time)")
     parser.add_argument("--data", default=str(ROOT / "data" / "ablations"), help="cache folder of built sets")
     parser.add_argument("--out", default=None, help="results folder (default: docs/results; required with --quick)")
@@ -645,6 +731,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--warmup is for the video suites (block, memory): a sequential-MNIST digit starts blank")
     if args.stem is not None and args.suite == "lru-ladder":
         parser.error("--stem is for the video suites (block, memory): the lru-ladder reads pixels, not frames")
+    if args.real and args.suite != "block":
+        parser.error("--real is for --suite block (the block ingredients on real footage)")
     if args.test_frames and args.suite != "memory":
         parser.error("--test-frames is for --suite memory (clip lengths to test the trained models on)")
     if any(n < 1 for n in args.test_frames):
@@ -660,6 +748,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--variants: unknown {unknown}; {args.suite} has {list(VARIANTS[args.suite])}")
     s = suite_settings(args.suite, args.quick)
+    if args.real:  # the real-footage recipe's batch and learning rate (configs/experiments/real_clips_tiny.yaml)
+        s = replace(s, block_real=args.real, batch_size=2 if args.quick else 8, lr=1e-3)
     overrides = {
         "cpu_seconds": None if args.minutes is None else 60 * args.minutes,
         "seq_length": args.seq_length,
@@ -706,7 +796,17 @@ def main(argv: list[str] | None = None) -> int:
             f"other settings ({', '.join(changed)}): a mean over both would mix two protocols; use the stored "
             "settings (ablations_runs.json, _settings) or another --out"
         )
-    runs = run_suite(args.suite, s, args.seeds, frames, Path(args.data), variants, args.test_frames, args.first_seed)
+    runs = run_suite(
+        args.suite,
+        s,
+        args.seeds,
+        frames,
+        Path(args.data),
+        variants,
+        args.test_frames,
+        args.first_seed,
+        Path(args.real_data),
+    )
     lock = os.open(out, os.O_RDONLY)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # suites may run in parallel processes into the same files

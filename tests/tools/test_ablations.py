@@ -9,8 +9,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+
+from vidssm.layers import TemporalConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTING = {"lru-ladder": "seqmnist16", "block": "mmnist_temporal", "memory": "8"}  # the --quick settings
@@ -371,3 +374,41 @@ def test_the_markdown_shows_the_warmup_steps(ablations, tmp_path):
     assert "w of the n steps trained on the first frames" in md
     ablations.merge_results(out, "memory", {"RG-LRU": {"64": [run]}}, {})  # no warm-up anywhere: no note
     assert "warm-up" not in (out / "ablations.md").read_text()
+
+
+def test_real_footage_block_models_are_the_recipe_with_the_variant(ablations):
+    s = dataclasses.replace(ablations.suite_settings("block"), block_real="camera")
+    backbone, args = ablations._real_footage_variants()[ablations.REAL_MODEL]
+    recipe = vidssm_config(backbone, args)
+    for name, variant in ablations.VARIANTS["block"].items():
+        cfg = ablations.build_model("block", variant, s).config
+        assert cfg.num_classes == 7 and cfg.img_size == ablations.REAL_SIZE == recipe.img_size, name
+        for field in ("width", "rgb_diff", "pixel_mean", "depth", "stem"):
+            assert getattr(cfg, field) == getattr(recipe, field), (name, field)
+        for field, value in vars(recipe.temporal).items():  # the recipe's temporal fields, but the variant's own
+            want = 3 * cfg.width if variant.get(field) == "3D" else variant.get(field, value)
+            if field == "conv1d_w_init_variance_scale" and variant["kind"] != "rglru":  # an RG-LRU field only
+                want = TemporalConfig.__dataclass_fields__[field].default
+            assert getattr(cfg.temporal, field) == want, (name, field)
+
+
+def vidssm_config(backbone: str, args: dict):
+    import vidssm
+
+    return vidssm.models.get_model_config(backbone, num_classes=7, **args)
+
+
+def test_block_suite_on_real_footage(ablations, tmp_path):
+    from vidssm.data.real_motion import RealMotionConfig, build_real_motion
+
+    data = build_real_motion(tmp_path / "rm", RealMotionConfig(frames=8, size=48, train_bases=2, test_bases=1))
+    out = tmp_path / "out"
+    argv = ["--suite", "block", "--quick", "--seeds", "1", "--real", "camera", "--real-data", str(data)]
+    assert ablations.main([*argv, "--out", str(out), "--variants", "no gates", "LRU"]) == 0
+    results = json.loads((out / "ablations.json").read_text())["block"]
+    assert set(results) == {"no gates", "LRU"} and all(set(r) == {"camera"} for r in results.values())
+    clips = np.load(data / "camera" / "test_64px.npy")  # decoded once, resized to the recipe's 64x64
+    assert clips.shape == (7, 8, 3, 64, 64) and clips.dtype == np.uint8
+    assert "Chance 14%" in (out / "ablations.md").read_text()  # 7 camera classes
+    with pytest.raises(SystemExit):
+        ablations.main(["--suite", "memory", "--real", "camera", "--quick", "--out", str(out)])
