@@ -149,3 +149,22 @@ def test_short_video_warns_once_naming_the_file_and_repeats_the_last_frame(clips
     whole = VideoClipDataset([VideoRecord(clip.path, 0)], UniformSampler(len(clip.frames) + 1))
     with pytest.warns(ShortVideoWarning, match=rf"{len(clip.frames)} frames, but a clip spans {len(clip.frames) + 1}"):
         whole[0]
+
+
+def test_workers_warn_once_per_file_between_them(clips, broken, capfd):
+    """Each DataLoader worker process used to give its own ShortVideoWarning / BadVideoWarning for the same file
+    (spawned workers: fresh warning filters, printing to the inherited stderr)."""
+    clip = clips["h264_bframes_mp4"]
+    records = [VideoRecord(clip.path, 0, 10, 14)] * 8 + [VideoRecord(broken["garbage"], 1)] * 4  # spans 5 > 4
+    ds = VideoClipDataset(records, RandomClipSampler(3, stride=2), eval_transform(32), check_files=False)
+    loader = DataLoader(
+        ds, batch_size=2, num_workers=2, collate_fn=collate_clips, multiprocessing_context="spawn", shuffle=False
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the workers' warnings go to their stderr, not to this process
+        batches = list(loader)
+    assert sum(len(b["bad_files"]) for b in batches) >= 4  # every garbage row was skipped and replaced
+    err = capfd.readouterr().err
+    assert err.count(f"{clip.path.name}: 4 frames in its range [10, 14)") == 1, err
+    assert err.count("skipping unreadable video") == 1, err
+    assert err.count("BadVideoWarning") == err.count("ShortVideoWarning") == 1, err

@@ -1,15 +1,22 @@
 """`VideoClipDataset`: annotated videos → clips `[T, 3, H, W]` float in [0, 1], surviving bad files.
 
 A file that is missing, empty, truncated, corrupt or undecodable does not stop training: the dataset warns once
-per file (`BadVideoWarning`, naming it), draws a replacement sample, and reports the skipped paths in the sample
-(`"bad_files"`) so the data module can total them per epoch across workers. `on_error="raise"` fails fast instead.
+per file, between all its DataLoader workers (`BadVideoWarning`, naming it; `WarnedOnce`), draws a replacement
+sample, and reports the skipped paths in the sample (`"bad_files"`) so the data module can total them per epoch
+across workers. `on_error="raise"` fails fast instead.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
 import warnings
+import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import av
 import numpy as np
@@ -24,6 +31,37 @@ from vidssm.data.transforms import to_video
 
 class BadVideoWarning(UserWarning):
     """A video was skipped because it cannot be read; the message names the file."""
+
+
+class WarnedOnce:
+    """Which warnings a dataset gave, across its DataLoader worker processes: a warning is given by the first
+    process to claim its key (an `O_EXCL` marker file in a folder the dataset made), so a file is named once per
+    dataset, not once per worker. The folder is removed with the dataset in the process that made it. Without it
+    (removed, unwritable) each process falls back to its own record."""
+
+    def __init__(self) -> None:
+        self.folder = tempfile.mkdtemp(prefix="vidssm-warned-")
+        self._local: set[str] = set()
+        weakref.finalize(self, _remove_if_owner, self.folder, os.getpid())
+
+    def first(self, key: str) -> bool:
+        """Whether `key` is claimed here for the first time (by any process sharing this record)."""
+        if key in self._local:
+            return False
+        self._local.add(key)
+        marker = Path(self.folder) / hashlib.sha1(key.encode()).hexdigest()
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        except OSError:  # the folder is gone or unwritable: this process's own record decides
+            return True
+        return True
+
+
+def _remove_if_owner(folder: str, pid: int) -> None:
+    if os.getpid() == pid:  # a forked worker that exits normally must not remove the parent's record
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class ShortVideoWarning(UserWarning):
@@ -122,7 +160,7 @@ class VideoClipDataset(Dataset):
         self.seed = int(seed)
         self.bad_files: Counter[str] = Counter()  # skips seen by this process
         self._known_bad: dict[int, VideoReadError] = {}  # not decoded again by this process
-        self._warned_short: set[str] = set()  # ShortVideoWarning given (once per file / range and process)
+        self._warned = WarnedOnce()  # BadVideoWarning / ShortVideoWarning given: once per file, across workers
 
     def _replacement(self, rng: np.random.Generator) -> int:
         """A random index not yet known to be bad (any index once all tries hit known-bad ones)."""
@@ -175,8 +213,7 @@ class VideoClipDataset(Dataset):
         span = (num - 1) * stride + 1
         path = str(record.path)
         key = f"{path}[{record.start_frame}:{record.end_frame}]"
-        if frames < span and key not in self._warned_short:
-            self._warned_short.add(key)
+        if frames < span and self._warned.first(f"short {key}"):
             whole = record.start_frame is None and record.end_frame is None
             what = "frames" if whole else f"frames in its range [{record.start_frame}, {record.end_frame})"
             warnings.warn(
@@ -215,7 +252,7 @@ class VideoClipDataset(Dataset):
                         raise
                     raise VideoReadError(record.path, str(err)) from err
                 path = str(record.path)
-                if path not in self.bad_files:
+                if self._warned.first(f"bad {path}"):
                     warnings.warn(
                         f"skipping unreadable video {err if isinstance(err, VideoReadError) else f'{path}: {err}'}"
                         f"; drawing a replacement sample",
