@@ -421,30 +421,36 @@ def real_task(s: Settings, data: Path) -> Task:
 
 
 def memory_task(s: Settings, cache: Path, frames: int, train: bool = True) -> Task:
-    """The long-memory set at `frames` frames (`train=False`: its test clips only, which do not depend on the number
-    of training clips)."""
-    cfg = LongMemoryConfig(
-        num_frames=frames,
-        image_size=s.image_size,
-        digit_size=s.digit_size or s.image_size * 3 // 4,
-        still_cue=s.still_cue,
-        num_train=s.num_train if train else 0,
-        num_val=0,
-        num_test=s.num_test,
-    )
-    cue = "still" if s.still_cue else "moving"
-    name = f"long_memory_{s.image_size}px_{cfg.digit_size}d_{cue}_{frames}f_{cfg.num_train}_{s.num_test}"
-    root = build_long_memory(cache / name, cfg, progress=False)
+    """The long-memory set at `frames` frames (`train=False`: its test clips only). The training and the test clips
+    are cached as two builds (every clip has its own generator, so a split does not depend on the other's size):
+    another `--test` count rebuilds only the test clips."""
 
-    def load(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def build(num_train: int, num_test: int) -> Path:
+        cfg = LongMemoryConfig(
+            num_frames=frames,
+            image_size=s.image_size,
+            digit_size=s.digit_size or s.image_size * 3 // 4,
+            still_cue=s.still_cue,
+            num_train=num_train,
+            num_val=0,
+            num_test=num_test,
+        )
+        cue = "still" if s.still_cue else "moving"
+        name = f"long_memory_{s.image_size}px_{cfg.digit_size}d_{cue}_{frames}f_{num_train}_{num_test}"
+        return build_long_memory(cache / name, cfg, progress=False)
+
+    def load(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(np.load(root / f"{split}.npy")), torch.from_numpy(np.load(root / f"{split}_labels.npy"))
+
+    cue_frames = LongMemoryConfig(num_frames=frames).cue_frames
+    tx, ty = load(build(0, s.num_test), "test")
+    x, y = load(build(s.num_train, 0), "train") if train else (tx[:0], ty[:0])
 
     def every_frame_loss(model: torch.nn.Module, batch: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         # from the cue's last frame on (a `--warmup` clip shorter than the cue: its last frame, not an empty slice)
-        logits = frame_logits(model, _as_video(batch))[:, min(cfg.cue_frames, batch.shape[1]) - 1 :]
+        logits = frame_logits(model, _as_video(batch))[:, min(cue_frames, batch.shape[1]) - 1 :]
         return F.cross_entropy(logits.flatten(0, 1), y[:, None].expand(-1, logits.shape[1]).flatten())
 
-    (x, y), (tx, ty) = load("train"), load("test")
     return Task(
         x,
         y,

@@ -412,3 +412,17 @@ def test_block_suite_on_real_footage(ablations, tmp_path):
     assert "Chance 14%" in (out / "ablations.md").read_text()  # 7 camera classes
     with pytest.raises(SystemExit):
         ablations.main(["--suite", "memory", "--real", "camera", "--quick", "--out", str(out)])
+
+
+def test_another_test_count_rebuilds_only_the_test_clips(ablations, tmp_path):
+    data = tmp_path / "data"
+    argv = ["--suite", "memory", "--quick", "--seeds", "1", "--variants", "RG-LRU", "--data", str(data)]
+    assert ablations.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    first = {p.name: (p / "meta.json").stat().st_mtime_ns for p in data.iterdir()}
+    assert sorted(name.rsplit("f_", 1)[1] for name in first) == ["0_4", "8_0"]  # test and training clips apart
+    assert ablations.main([*argv, "--test", "6", "--out", str(tmp_path / "b")]) == 0
+    second = {p.name: (p / "meta.json").stat().st_mtime_ns for p in data.iterdir()}
+    assert [name.rsplit("f_", 1)[1] for name in set(second) - set(first)] == ["0_6"]  # training clips reused
+    assert all(second[name] == stamp for name, stamp in first.items())
+    runs = json.loads((tmp_path / "b" / "ablations_runs.json").read_text())["memory"]
+    assert runs["_settings"]["num_test"] == 6 and runs["_settings"]["num_train"] == 8
