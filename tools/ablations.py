@@ -569,6 +569,14 @@ def write_markdown(out: Path, results: dict, runs: dict) -> None:
         settings = sorted({k for v in results[suite].values() for k in v}, key=lambda k: (not k.isdigit(), len(k), k))
         level = chance(suite, settings)
         lines += ["", f"## {suite}", "", f"Chance {level:.0%}. Settings: `{json.dumps(info)}`.", ""]
+        if info.get("block_real"):
+            lines += [
+                f"Real footage: the `{info['block_real']}` set of `vidssm data real-motion` (test clips from unseen",
+                f"source videos), 64x64, no augmentation; the model is the real-footage recipe's `{REAL_MODEL}`",
+                "(`tools/real_footage_results.py`: width 128, depth 4, RGB-difference tokens) with the variant's",
+                "temporal fields; `width`, `image_size`, `patch_size` and the digit fields above do not apply.",
+                "",
+            ]
         if any("→" in k for k in settings):
             lines += [
                 "`T→L`: the models trained on T-frame clips, tested on L-frame clips (same weights, the state",

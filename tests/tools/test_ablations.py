@@ -409,7 +409,8 @@ def test_block_suite_on_real_footage(ablations, tmp_path):
     assert set(results) == {"no gates", "LRU"} and all(set(r) == {"camera"} for r in results.values())
     clips = np.load(data / "camera" / "test_64px.npy")  # decoded once, resized to the recipe's 64x64
     assert clips.shape == (7, 8, 3, 64, 64) and clips.dtype == np.uint8
-    assert "Chance 14%" in (out / "ablations.md").read_text()  # 7 camera classes
+    md = (out / "ablations.md").read_text()
+    assert "Chance 14%" in md and "the `camera` set of `vidssm data real-motion`" in md  # 7 camera classes
     with pytest.raises(SystemExit):
         ablations.main(["--suite", "memory", "--real", "camera", "--quick", "--out", str(out)])
 
