@@ -348,3 +348,12 @@ def test_resume_keeps_the_training_curves_before_the_resumed_step(tmp_path, monk
     after = losses()
     assert sorted(after) == [0, 1, 2, 3, 4]
     assert all(float(after[s]) == pytest.approx(float(first[s]), rel=1e-6) for s in first)  # the earlier rows kept
+    # a `vidssm test` in between (it replaces metrics.csv with its own rows, keeping the fit's in metrics_fit.csv):
+    # the resumed fit continues the fit's curves, not the test's file
+    test = ["test", *common[1:], "--ckpt_path", str(metrics.parent / "checkpoints" / "last.ckpt")]
+    train_main(test)
+    assert "train/" not in metrics.read_text().splitlines()[0]
+    train_main([*common, "--trainer.max_steps", "7", "--ckpt_path", "last"])
+    again = losses()
+    assert sorted(again) == list(range(7))
+    assert all(float(again[s]) == pytest.approx(float(after[s]), rel=1e-6) for s in after)

@@ -121,7 +121,7 @@ class VidssmCLI(LightningCLI):
                 for folder in folders:
                     _keep_fit_logs(folder)
             elif cfg.get("ckpt_path"):  # a resume: the CSV logger deletes metrics.csv when the run starts
-                resumed_rows = [row for folder in folders for row in _metrics_rows(folder)]
+                resumed_rows = [row for folder in folders for row in _fit_rows(folder)]
             else:  # moved only once the new run starts: a config that fails to build leaves the earlier run
                 self._earlier_runs = folders
         self._default_callbacks = [
@@ -174,6 +174,16 @@ def _metrics_rows(folder: Path) -> list[dict[str, str]]:
     if not (folder / "metrics.csv").is_file():
         return []
     with open(folder / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _fit_rows(folder: Path) -> list[dict[str, str]]:
+    """The training rows of `folder`: its `metrics.csv`, or, when a `vidssm test` into the folder has since replaced
+    that file with its own metrics (`_keep_fit_logs`), the fit's rows it kept in `metrics_fit.csv`."""
+    rows = _metrics_rows(folder)
+    if any(key.startswith("train/") for row in rows[:1] for key in row) or not (folder / "metrics_fit.csv").is_file():
+        return rows
+    with open(folder / "metrics_fit.csv", newline="") as f:
         return list(csv.DictReader(f))
 
 
