@@ -171,3 +171,14 @@ def test_bad_configs_and_missing_footage(tmp_path, monkeypatch):
     monkeypatch.setattr(real_motion, "OPENCV_DATA", tmp_path / "no-opencv-doc")
     with pytest.raises(FileNotFoundError, match="opencv-doc"):
         build_real_motion(tmp_path / "b", SMALL, progress=False)
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [("--train-bases", "-3", "train_bases"), ("--test-bases", "0", "test_bases"), ("--max-speed-px", "0", "speed")],
+)
+def test_the_cli_refuses_configurations_that_build_no_dataset(tmp_path, capsys, flag, value, message):
+    with pytest.raises(SystemExit) as exit_info:
+        data_main(["real-motion", "--out", str(tmp_path / "x"), "--quiet", flag, value])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # refused before anything was written

@@ -72,7 +72,8 @@ def main(argv: list[str]) -> int:
         Exit status.
 
     Raises:
-        SystemExit: Bad arguments, or the output folder holds another build (status 2; the message names `--force`).
+        SystemExit: Bad arguments or a configuration the builder refuses (`ValueError`), or the output folder holds
+            another build (status 2; the message names `--force`).
     """
     parser = _parser()
     args = parser.parse_args(argv)
@@ -81,6 +82,8 @@ def main(argv: list[str]) -> int:
     except FileExistsError as err:
         # The builders' messages name the Python API's `force=True`; on the command line the switch is --force.
         parser.error(str(err).replace("pass force=True", "pass --force to replace it"))
+    except ValueError as err:  # a configuration the builder cannot build: its fields are the flags' names
+        parser.error(f"{args.command}: {err}")
     return 2  # not reached: parser.error exits
 
 

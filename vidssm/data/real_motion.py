@@ -121,6 +121,15 @@ class RealMotionConfig:
             )
         if self.frames < 2 or self.size < 16 or self.size % 2:
             raise ValueError(f"need frames >= 2 and an even size >= 16, got frames={self.frames} size={self.size}")
+        if self.train_bases < 1 or self.test_bases < 1:
+            raise ValueError(
+                f"train_bases and test_bases must be >= 1 (an empty split is no dataset), got {self.train_bases} and "
+                f"{self.test_bases}"
+            )
+        if not 0 < self.max_speed_px <= self.size / 4 or not 0 <= self.crf <= 51:
+            raise ValueError(
+                f"need 0 < max_speed_px <= size / 4 and crf in [0, 51], got {self.max_speed_px} and {self.crf}"
+            )
 
 
 def _load(path: Path, short_side: int) -> np.ndarray:
