@@ -10,9 +10,10 @@ recorded too), then scored on the held-out test split:
 - `block`: a tiny TRecViT, switching the block's ingredients (Griffin / TRecViT, Pătrăucean et al. 2024 Section
   4.4 and Table 5), on the 16-frame long-memory set (`Settings.block_memory_frames`; temporal Moving-MNIST, the
   direction of motion, with `block_memory_frames=0` and in `--quick`: every variant learns it to 98.5-100%);
-  `--real camera|motion`: on a real-footage set of `vidssm data real-motion` instead (held-out source videos), with
-  the real-footage recipe's model (`tools/real_footage_results.py`'s `trecvit_narrow64`: width 128, 64x64 frames,
-  RGB-difference tokens) whose temporal blocks follow the variant, batch 8, lr 1e-3 (setting `"<set>"`).
+  `--real camera|motion|order`: on a real-footage set of `vidssm data real-motion` instead (held-out source
+  videos), with the real-footage recipe's model (`tools/real_footage_results.py`'s `trecvit_narrow64`: width 128,
+  64x64 frames, RGB-difference tokens) whose temporal blocks follow the variant, batch 8, lr 1e-3 (setting
+  `"<set>"`); the set is built into `--real-data` when that folder holds no real-motion build.
 - `memory`: the long-memory set (`vidssm.data.long_memory`) at T = 64, 256, 1024 frames, tested at the last frame:
   recurrence vs local attention vs a hybrid vs frame averaging. Its defaults (`SUITE_DEFAULTS`) train every variant
   on the loss of every frame's readout from the cue's last frame on (`Settings.every_frame_loss`) and start every
@@ -747,6 +748,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--stem is for the video suites (block, memory): the lru-ladder reads pixels, not frames")
     if args.real and args.suite != "block":
         parser.error("--real is for --suite block (the block ingredients on real footage)")
+    if args.real:  # the real-footage model and clips are the recipe's: these flags would be recorded, not used
+        unused = [f"--{n}" for n in ("width", "stem", "train", "test") if getattr(args, n) is not None]
+        if unused:
+            parser.error(f"{', '.join(unused)}: not used with --real (the real-footage recipe's model, every clip)")
+    if args.seq_length is not None and (args.seq_length < 1 or math.isqrt(args.seq_length) ** 2 != args.seq_length):
+        parser.error(f"--seq-length must be a square >= 1 (a whole image, pixel by pixel), got {args.seq_length}")
+    if args.first_seed < 0:
+        parser.error(f"--first-seed must be >= 0, got {args.first_seed}")
     if args.test_frames and args.suite != "memory":
         parser.error("--test-frames is for --suite memory (clip lengths to test the trained models on)")
     if any(n < 1 for n in args.test_frames):
@@ -802,8 +811,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.first_seed < 0:
-        parser.error(f"--first-seed must be >= 0, got {args.first_seed}")
     if args.first_seed > 0 and (changed := changed_settings(out, args.suite, s)):
         parser.error(
             f"--first-seed {args.first_seed} adds runs to the stored {args.suite} runs in {out}, which were made under "

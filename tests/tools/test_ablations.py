@@ -80,6 +80,23 @@ def test_bad_arguments_exit(ablations):
         ablations.main(["--suite", "nope"])
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--suite", "lru-ladder", "--seq-length", "10"], "--seq-length must be a square"),
+        (["--suite", "lru-ladder", "--seq-length", "-4"], "--seq-length must be a square"),
+        (["--suite", "block", "--first-seed", "-1"], "--first-seed must be >= 0"),
+        (["--suite", "block", "--real", "order", "--width", "7", "--train", "3"], "--width, --train: not used"),
+    ],
+)
+def test_bad_values_name_the_flag_before_anything_is_written(ablations, tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit):
+        ablations.main([*argv, "--quick", "--out", str(out), "--data", str(tmp_path / "data")])
+    assert message in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "data").exists()
+
+
 def test_quick_run_needs_an_out_folder(ablations, capsys):
     """A smoke run must never merge its numbers into the committed docs/results."""
     with pytest.raises(SystemExit):
