@@ -454,6 +454,10 @@ def load_csv(
         s, e = (row.get("start_frame") or "").strip(), (row.get("end_frame") or "").strip()
         s = _int(s, csv_path, line, "start_frame") if s else None
         e = _int(e, csv_path, line, "end_frame") if e else None
+        if (s is not None and s < 0) or (e is not None and e <= (s or 0)):
+            raise AnnotationError(
+                csv_path, f"frame range [{s}, {e}) is empty or negative (need 0 <= start_frame < end_frame)", line
+            )
         rows.append((_resolve(root, row["path"]), (row.get("label") or "").strip() or None, s, e))
         lines.append(line)
     labels = [r[1] for r in rows if r[1] is not None]
