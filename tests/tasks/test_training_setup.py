@@ -181,6 +181,7 @@ def test_uniform_prediction_warning(losses, warns, caplog):
             trainer.global_step = step
             callback.on_train_batch_end(trainer, task, {"loss": torch.tensor(losses(task.chance_loss))}, None, step)
     assert callback.warned == warns
+    assert not [r for r in caplog.records if "uniform" in r.getMessage()]  # a warning only, not also a log line
 
 
 class _no_warning:

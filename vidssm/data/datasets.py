@@ -66,8 +66,8 @@ def _remove_if_owner(folder: str, pid: int) -> None:
 
 class ShortVideoWarning(UserWarning):
     """A video (or its annotated frame range) is shorter than a clip: frames are repeated to fill the clip (dense
-    samplers repeat the last one). Once per file (or annotated range) and process, so once per data-loader worker;
-    the message names the file, the range, its frames and the frames a clip spans."""
+    samplers repeat the last one). Once per file (or annotated range) and dataset, between all its data-loader
+    workers (`WarnedOnce`); the message names the file, the range, its frames and the frames a clip spans."""
 
 
 def check_records(records: Sequence[VideoRecord], source: str = "annotations") -> list[VideoRecord]:

@@ -191,13 +191,13 @@ class UniformPredictionWarning(L.Callback):
             message = (
                 f"the training loss is still {mean:.3f} after {trainer.global_step} steps, within "
                 f"{self.tolerance:.0%} of ln({round(math.exp(chance))}) = {chance:.3f}: the model predicts the uniform "
-                "distribution and is not learning. For a TRecViT trained from scratch on small real footage use "
-                "configs/experiments/real_clips_tiny.yaml's backbone_args: zero-centred pixels (pixel_mean and "
-                "pixel_std 0.5), RGB-difference tokens (rgb_diff: 3.0) and temporal: {conv1d_w_init_variance_scale: "
-                "1.0} (docs/results/real_footage.md); also check the learning rate and the labels."
+                "distribution and has not learned yet. Check the learning rate and the labels, and train longer if "
+                "the run is short. A TRecViT trained from scratch on small real footage needs zero-centred pixels "
+                "(pixel_mean and pixel_std 0.5), RGB-difference tokens (rgb_diff: 3.0) and temporal: "
+                "{conv1d_w_init_variance_scale: 1.0}, as configs/experiments/real_clips_tiny.yaml sets "
+                "(docs/results/real_footage.md)."
             )
-            log.warning(message)
-            rank_zero_warn(message)
+            rank_zero_warn(message)  # once: a UserWarning (Lightning's logger would print it a second time)
 
 
 def read_metrics(csv_path: Path) -> dict[str, list[tuple[int, float]]]:
