@@ -32,3 +32,16 @@ def test_export_command(tmp_path, capsys):
 def test_unknown_command_prints_usage(capsys):
     assert cli.main(["frobnicate"]) == 2
     assert "commands:" in capsys.readouterr().out
+
+
+def test_export_of_a_training_checkpoint_is_one_line_pointing_at_the_pretrained_folder(tmp_path, capsys):
+    import pytest
+
+    ckpt = tmp_path / "runs" / "vidssm" / "r1" / "checkpoints" / "last.ckpt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"not a folder")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "x.onnx")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert f"--checkpoint {ckpt}" in err and str(tmp_path / "runs" / "vidssm" / "r1" / "pretrained") in err

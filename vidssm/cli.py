@@ -33,7 +33,10 @@ def _export(argv: list[str]) -> int:
     import vidssm
     from vidssm.export import export_model
 
-    model = vidssm.from_pretrained(args.checkpoint) if args.checkpoint else vidssm.create_model(args.model)
+    try:
+        model = vidssm.from_pretrained(args.checkpoint) if args.checkpoint else vidssm.create_model(args.model)
+    except (FileNotFoundError, ValueError, KeyError) as err:  # as `vidssm stream` and `extract-features`: one line
+        parser.error(f"--checkpoint {args.checkpoint}: {err}" if args.checkpoint else f"--model {args.model}: {err}")
     try:
         model.check_output(args.output)
     except ValueError as err:

@@ -187,7 +187,11 @@ def from_pretrained(directory: str | Path, **overrides: Any) -> nn.Module:
     directory = Path(directory)
     meta_path = directory / CONFIG_NAME
     if not meta_path.is_file():
-        raise FileNotFoundError(f"{directory} has no {CONFIG_NAME}; is it a save_pretrained folder?")
+        hint = ""
+        if directory.suffix == ".ckpt" or directory.parent.name == "checkpoints":  # a Lightning checkpoint of a run
+            run = directory.parent.parent
+            hint = f" (a training checkpoint: a run's model is its pretrained/ folder, {run / 'pretrained'})"
+        raise FileNotFoundError(f"{directory} has no {CONFIG_NAME}; is it a save_pretrained folder?{hint}")
     meta = json.loads(meta_path.read_text())
     try:
         cls = model_class(meta.get("architecture"))
