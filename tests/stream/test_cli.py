@@ -167,3 +167,17 @@ def test_stream_of_a_headless_backbone_is_one_clear_error(tmp_path, clip_path, b
     assert message.startswith(f"error: {tmp_path / 'backbone'} has no trained classifier")
     assert "init_from" in message and "extract-features" in message
     assert not list(tmp_path.glob("cache/**/*.onnx"))  # nothing was exported
+
+
+def test_a_missing_source_fails_before_the_backend_is_built(monkeypatch, capsys):
+    """The backend build (an ONNX export for `--backend auto`) used to run before a mistyped path was noticed."""
+    import vidssm.stream.cli as stream_cli
+
+    def no_build(args):
+        raise AssertionError("the backend was built before the source was checked")
+
+    monkeypatch.setattr(stream_cli, "_backend", no_build)
+    assert stream_main(["--model", "trecvit_debug", "--source", "no/such/video.mp4", *EAGER]) == 1
+    assert "no/such/video.mp4: no such file" in capsys.readouterr().err
+    assert stream_main(["--model", "trecvit_debug", "--source", "ftp://x/y", *EAGER]) == 1
+    assert "unsupported URL scheme" in capsys.readouterr().err

@@ -121,9 +121,14 @@ def stream_main(argv: list[str] | None = None) -> int:
     _logging(args.verbose)
 
     from .loop import run_stream
-    from .sources import SourceError, open_source
+    from .sources import SourceError, check_source, open_source
     from .streaming import StreamingRunner
 
+    try:
+        check_source(args.source)  # a mistyped path fails now, not after the backend is built (an export)
+    except SourceError as err:
+        print(f"vidssm stream: {err}", file=sys.stderr)
+        return 1
     try:
         backend = _backend(args)
         runner = StreamingRunner(backend, args.top_k, args.smoothing, args.reset_every)

@@ -355,16 +355,30 @@ def open_source(
     Raises:
         SourceError: It cannot be opened (missing file, bad URL, camera unavailable), with a clear message.
     """
+    check_source(spec)
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
         return CaptureSource(int(spec), retries=retries, retry_delay=retry_delay)
     text = str(spec)
     if text.lower().startswith(URL_SCHEMES):
         return CaptureSource(text, retries=retries, retry_delay=retry_delay, live=live)
+    path = Path(text).expanduser()
+    return ImageDirSource(path) if path.is_dir() else VideoFileSource(path)
+
+
+def check_source(spec: str | int | Path) -> None:
+    """Checks, without opening anything, that `spec` can name a source (`open_source`): a camera index, a URL of a
+    supported scheme, or a path that exists. `vidssm stream` calls it before building its backend.
+
+    Raises:
+        SourceError: An unsupported URL scheme, or a path that does not exist.
+    """
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
+        return
+    text = str(spec)
+    if text.lower().startswith(URL_SCHEMES):
+        return
     if "://" in text:
         raise SourceError(f"{text}: unsupported URL scheme (expected one of {', '.join(URL_SCHEMES)})")
     path = Path(text).expanduser()
-    if path.is_dir():
-        return ImageDirSource(path)
     if not path.exists():
         raise SourceError(f"{path}: no such file or directory (expected a camera index, URL, folder or video)")
-    return VideoFileSource(path)
