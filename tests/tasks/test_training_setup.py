@@ -358,3 +358,30 @@ def test_resume_keeps_the_training_curves_before_the_resumed_step(tmp_path, monk
     again = losses()
     assert sorted(again) == list(range(7))
     assert all(float(again[s]) == pytest.approx(float(after[s]), rel=1e-6) for s in after)
+
+
+def test_test_without_a_checkpoint_or_run_name_says_so(tmp_path, monkeypatch):
+    """`vidssm test` without --ckpt_path scored random weights and printed a normal table, and without --run_name
+    wrote into a new version_N folder; both are warned about (and not when given)."""
+    import warnings
+
+    from vidssm.tasks.cli import train_main
+
+    monkeypatch.chdir(tmp_path)
+    common = [
+        "--seed_everything", "0",
+        "--model", "vidssm.tasks.classification.ClipClassification", "--model.backbone", "trecvit_debug",
+        "--model.backbone_args", "{img_size: 32, width: 32, depth: 1, temporal: [rglru], frames_per_clip: 6}",
+        "--data", "tests.tasks.synthetic.RampData", "--data.n", "16", "--data.batch_size", "8",
+        "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+    ]  # fmt: skip
+    train_main(["fit", *common, "--run_name", "r", "--trainer.max_steps", "1", "--trainer.limit_val_batches", "0"])
+    with pytest.warns(UserWarning) as caught:
+        train_main(["test", *common])
+    messages = " ".join(str(w.message) for w in caught)
+    assert "without --ckpt_path scores the model as configured" in messages and "without --run_name" in messages
+    ckpt = tmp_path / "runs" / "vidssm" / "r" / "checkpoints" / "last.ckpt"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_main(["test", *common, "--run_name", "r", "--ckpt_path", str(ckpt)])
+    assert not [w for w in caught if "without --" in str(w.message)]

@@ -110,6 +110,8 @@ class VidssmCLI(LightningCLI):
             for logger in loggers:
                 if logger.get("init_args", {}).get("save_dir") == DEFAULT_SAVE_DIR:
                     logger["init_args"]["save_dir"] = str(root_dir)
+        if self.subcommand in ("test", "validate", "predict"):
+            _warn_evaluation_inputs(self.subcommand, cfg)
         self._earlier_runs: list[Path] = []  # moved aside when a fresh fit starts (`before_fit`)
         resumed_rows: list[dict[str, str]] = []
         if run_name and isinstance(loggers, list):
@@ -156,6 +158,27 @@ class VidssmCLI(LightningCLI):
         if config.get("enable_progress_bar") is not False:
             extra.append(ProgressBar())
         return super()._instantiate_trainer(config, [*callbacks, *extra])
+
+
+def _warn_evaluation_inputs(subcommand: str, cfg) -> None:
+    """`vidssm test` (validate, predict) without `--ckpt_path` scores the model as its config builds it (random
+    weights, or `init_from`'s), and without `--run_name` writes into a new `version_N` folder: both are said."""
+    init_args = (cfg.get("model") or {}).get("init_args") or {}
+    if not cfg.get("ckpt_path") and not init_args.get("init_from"):
+        warnings.warn(
+            f"vidssm {subcommand} without --ckpt_path scores the model as configured, with untrained weights; pass "
+            "--ckpt_path runs/vidssm/<run>/checkpoints/last.ckpt (or --model.init_args.init_from) to score a "
+            "trained model",
+            UserWarning,
+            stacklevel=3,
+        )
+    if not cfg.get("run_name"):
+        warnings.warn(
+            f"vidssm {subcommand} without --run_name writes its metrics into a new runs/vidssm/version_N folder; "
+            "pass the fit's --run_name to keep them next to the trained run",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _run_folders(loggers: list, run_name: str) -> list[Path]:
