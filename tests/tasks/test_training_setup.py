@@ -385,3 +385,23 @@ def test_test_without_a_checkpoint_or_run_name_says_so(tmp_path, monkeypatch):
         warnings.simplefilter("always")
         train_main(["test", *common, "--run_name", "r", "--ckpt_path", str(ckpt)])
     assert not [w for w in caught if "without --" in str(w.message)]
+
+
+def test_a_folder_of_empty_folders_is_removed_not_moved_aside(tmp_path):
+    """A fit that failed to start leaves empty run folders; the next fit moved them aside with a warning."""
+    import warnings
+
+    from vidssm.tasks.cli import _move_aside
+
+    empty = tmp_path / "e2"
+    (empty / "checkpoints").mkdir(parents=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _move_aside(empty)
+    assert not empty.exists() and list(tmp_path.iterdir()) == []
+    held = tmp_path / "r"
+    (held / "checkpoints").mkdir(parents=True)
+    (held / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    with pytest.warns(UserWarning, match="held an earlier run: moved to"):
+        _move_aside(held)
+    assert not held.exists() and [p.name.startswith("r.") for p in tmp_path.iterdir()] == [True]

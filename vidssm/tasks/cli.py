@@ -230,9 +230,13 @@ def _keep_fit_logs(folder: Path) -> None:
 def _move_aside(folder: Path) -> None:
     """A fresh `fit` into a `--run_name` folder that holds an earlier run moves that run to `<folder>.<time>` when the
     new run starts: the new run's folder then holds only its own checkpoints, export and event files (a shorter
-    rerun used to leave the earlier run's later `stepNNNNNN.ckpt` files next to its own), and nothing is deleted.
+    rerun used to leave the earlier run's later `stepNNNNNN.ckpt` files next to its own), and nothing is deleted
+    (a folder holding only empty folders, what a run that failed to start leaves, is removed instead of moved).
     `--ckpt_path` (resume) keeps the folder."""
     if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    if not any(path.is_file() or path.is_symlink() for path in folder.rglob("*")):  # empty folders of a failed start
+        shutil.rmtree(folder)
         return
     stamp = time.strftime("%Y%m%d-%H%M%S")
     dest = folder.with_name(f"{folder.name}.{stamp}")
