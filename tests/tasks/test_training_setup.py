@@ -405,3 +405,18 @@ def test_a_folder_of_empty_folders_is_removed_not_moved_aside(tmp_path):
     with pytest.warns(UserWarning, match="held an earlier run: moved to"):
         _move_aside(held)
     assert not held.exists() and [p.name.startswith("r.") for p in tmp_path.iterdir()] == [True]
+
+
+@pytest.mark.parametrize("budget", ["-5", "0"])
+def test_a_non_positive_cpu_budget_is_an_argument_error(tmp_path, monkeypatch, capsys, budget):
+    from vidssm.tasks.cli import train_main
+
+    monkeypatch.chdir(tmp_path)
+    argv = [
+        "fit", "--model", "vidssm.tasks.classification.ClipClassification", "--model.backbone", "trecvit_debug",
+        "--data", "tests.tasks.synthetic.RampData", "--cpu_time_budget", budget,
+    ]  # fmt: skip
+    with pytest.raises(SystemExit):
+        train_main(argv)
+    err = capsys.readouterr().err
+    assert "--cpu_time_budget must be a positive number" in err and "Traceback" not in err

@@ -143,8 +143,11 @@ class VidssmCLI(LightningCLI):
             UniformPredictionWarning(),
             FinalCheckpoint(),
         ]
-        if cfg.get("cpu_time_budget"):
-            self._default_callbacks.append(CPUTimeBudget(cfg["cpu_time_budget"]))
+        if cfg.get("cpu_time_budget") is not None:
+            budget = cfg["cpu_time_budget"]
+            if not budget > 0:  # a clean argument error, not a traceback from the callback
+                self.parser.error(f"--cpu_time_budget must be a positive number of CPU seconds, got {budget}")
+            self._default_callbacks.append(CPUTimeBudget(budget))
         if resumed_rows:
             self._default_callbacks.append(KeepMetricsOnResume(resumed_rows))
 
