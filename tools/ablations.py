@@ -866,6 +866,8 @@ def merge_results(out: Path, suite: str, runs: dict, settings: dict, append: boo
                 rs = all_runs.get(suite, {}).get(variant, {}).get(setting, []) + rs
             results.setdefault(suite, {}).setdefault(variant, {})[setting] = summarise(rs)
             all_runs.setdefault(suite, {}).setdefault(variant, {})[setting] = rs
+    order = list(VARIANTS[suite])  # the suite's order, whichever process merged first
+    results[suite] = dict(sorted(results[suite].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
     all_runs[suite]["_settings"] = settings
     (out / "ablations.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     (out / "ablations_runs.json").write_text(json.dumps(all_runs, indent=1, ensure_ascii=False) + "\n")
