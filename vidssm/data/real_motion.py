@@ -185,6 +185,23 @@ def _render(video: np.ndarray, start: int, track: tuple[np.ndarray, np.ndarray, 
     )
 
 
+def _camera_window(
+    video: np.ndarray, rng: np.random.Generator, cfg: RealMotionConfig
+) -> tuple[int, float, float, float, float, float]:
+    """A camera's draws for one base window: `start` frame, the largest box side `big` (0.6 of the short side), the
+    box `side` (0.7-1 × big), the `travel` of a pan over the whole clip (`speed` output pixels per frame, in source
+    pixels) and the centre `cy, cx`, far enough from the edges for any box to travel half of it either way."""
+    n, h, w = video.shape[:3]
+    start = int(rng.integers(0, n - cfg.frames + 1))
+    big = 0.6 * min(h, w)
+    speed = rng.uniform(0.5, 1.0) * cfg.max_speed_px
+    side = rng.uniform(0.7, 1.0) * big
+    travel = speed * (cfg.frames - 1) * side / cfg.size
+    cy = rng.uniform(big / 2 + travel / 2, h - big / 2 - travel / 2)
+    cx = rng.uniform(big / 2 + travel / 2, w - big / 2 - travel / 2)
+    return start, big, side, travel, cy, cx
+
+
 def camera_clips(video: np.ndarray, rng: np.random.Generator, cfg: RealMotionConfig) -> list[np.ndarray]:
     """One base window of `video` in every `CAMERA_CLASSES` variant, in class order.
 
@@ -199,17 +216,8 @@ def camera_clips(video: np.ndarray, rng: np.random.Generator, cfg: RealMotionCon
     Returns:
         Seven clips `[T, size, size, 3]` uint8.
     """
-    n, h, w = video.shape[:3]
-    start = int(rng.integers(0, n - cfg.frames + 1))
-    big = 0.6 * min(h, w)
+    start, big, side, travel, cy, cx = _camera_window(video, rng, cfg)
     t = np.arange(cfg.frames) / (cfg.frames - 1)  # 0 → 1 over the clip
-    speed = rng.uniform(0.5, 1.0) * cfg.max_speed_px
-    side = rng.uniform(0.7, 1.0) * big
-    travel = speed * (cfg.frames - 1) * side / cfg.size  # source pixels a pan moves in total
-    cy, cx = (
-        rng.uniform(big / 2 + travel / 2, h - big / 2 - travel / 2),
-        rng.uniform(big / 2 + travel / 2, w - big / 2 - travel / 2),
-    )
     tracks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # centre y, centre x, side per frame
     ones = np.ones_like(t)
     tracks["static"] = (cy * ones, cx * ones, side * ones)
@@ -239,16 +247,10 @@ def order_clips(video: np.ndarray, rng: np.random.Generator, cfg: RealMotionConf
     Returns:
         Six clips `[T, size, size, 3]` uint8.
     """
-    n, h, w = video.shape[:3]
-    start = int(rng.integers(0, n - cfg.frames + 1))
-    big = 0.6 * min(h, w)
+    start, big, side, travel, cy, cx = _camera_window(video, rng, cfg)
+    reach = travel / 2  # source pixels of each half's move: the same speed per frame as `camera_clips`
     t = np.arange(cfg.frames) / (cfg.frames - 1)
     tent = 1 - np.abs(2 * t - 1)  # 0 → 1 → 0: out, then back
-    speed = rng.uniform(0.5, 1.0) * cfg.max_speed_px
-    side = rng.uniform(0.7, 1.0) * big
-    reach = speed * (cfg.frames - 1) / 2 * side / cfg.size  # source pixels of each half's move
-    cy = rng.uniform(big / 2 + reach, h - big / 2 - reach)
-    cx = rng.uniform(big / 2 + reach, w - big / 2 - reach)
     ones = np.ones_like(t)
     tracks = {
         "pan_left_right": (cy * ones, cx - reach * tent, side * ones),
