@@ -45,7 +45,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vidssm.data.readers import open_video
-from vidssm.data.writers import check_out_folder, read_build_meta, staged_build, write_video
+from vidssm.data.writers import build_kind, check_out_folder, read_build_meta, staged_build, write_video
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 MOTION_CLASSES = tuple(f"{arrow}_x{speed}" for arrow in ("forward", "reversed") for speed in (1, 2, 4))
@@ -277,10 +277,16 @@ def _meta(cfg: RealMotionConfig, sources: dict[str, Path]) -> dict:
     }
 
 
-def is_built(out: str | os.PathLike, cfg: RealMotionConfig) -> bool:
-    """Whether `out` holds a complete build of exactly this configuration."""
+def _built_with(out: str | os.PathLike, cfg: RealMotionConfig) -> dict | None:
+    """`out`'s `meta.json` when it is a real-motion build of exactly `cfg`'s parameters (any format version)."""
     data = read_build_meta(out) or {}
-    return data.get("format_version") == _FORMAT_VERSION and data.get("config") == json.loads(json.dumps(asdict(cfg)))
+    same = build_kind(data) == "real-motion" and data.get("config") == json.loads(json.dumps(asdict(cfg)))
+    return data if same else None
+
+
+def is_built(out: str | os.PathLike, cfg: RealMotionConfig) -> bool:
+    """Whether `out` holds a complete build of exactly this configuration, in this version's format."""
+    return (_built_with(out, cfg) or {}).get("format_version") == _FORMAT_VERSION
 
 
 def build_real_motion(
@@ -310,9 +316,8 @@ def build_real_motion(
     out = Path(out)
     if is_built(out, cfg) and not force:
         return out
-    old = read_build_meta(out) or {}
-    if old.get("builder") == "real-motion" and old.get("config") == json.loads(json.dumps(asdict(cfg))):
-        force = True  # the same parameters, written by an older vidssm (fewer sets): rebuilt, nothing chosen is lost
+    if _built_with(out, cfg):  # the same parameters, by an older vidssm (fewer sets): rebuilt, nothing chosen is lost
+        force = True
     check_out_folder(out, "real-motion", force=force)
     meta = _meta(cfg, sources)
     with staged_build(out) as tmp:
