@@ -170,8 +170,9 @@ class Settings:
         block_frames: Frames of the Moving-MNIST clips.
         block_memory_frames: Block suite task: 0 for temporal Moving-MNIST (direction of motion, 4 classes), or
             `T` for the long-memory set at `T` frames (cue class, 10 classes; the memory suite's data settings).
-        block_real: Block suite task: a real-footage set of `vidssm data real-motion` (`"camera"`, `"motion"`)
-            in place of the synthetic ones ("": none); its model is the real-footage recipe's (`real_model`).
+        block_real: Block suite task: a real-footage set of `vidssm data real-motion` (`"camera"`, `"motion"`,
+            `"order"`) in place of the synthetic ones ("": none); its model is the real-footage recipe's
+            (`real_model`).
         block_speed: Largest speed (px/frame) of the Moving-MNIST digit (`MovingMNISTConfig.max_speed`).
         digit_size: Digit side of the video suites (None: 5/8 of the frame for block, 3/4 for memory).
         still_cue: Memory suite: the cue digit stands still in the centre (`LongMemoryConfig.still_cue`).
@@ -317,7 +318,9 @@ def build_model(suite: str, variant: dict, s: Settings) -> torch.nn.Module:
     """
     if suite == "lru-ladder":
         return sequence_model(variant, s)
-    return real_model(variant, s, 7) if suite == "block" and s.block_real else video_model(variant, s, 8, 10)
+    if suite == "block" and s.block_real:
+        return real_model(variant, s, len(REAL_SETS[s.block_real]))
+    return video_model(variant, s, 8, 10)
 
 
 # --- data ---------------------------------------------------------------------------------------------
