@@ -18,6 +18,7 @@ Variants (all fed by the same `VideoDataModule` batches, same optimiser and sche
     trecvit_conv   trecvit_plain with a convolutional stem ("early convolutions", Xiao et al. 2021)
     trecvit_narrow64  the recipe at width 128 (recurrence width = width) on 64x64 frames: ~3x the steps per CPU s
     trecvit_narrow64_conv  trecvit_narrow64 tokenized by a convolutional stem (Xiao et al. 2021)
+    trecvit_narrow64_p8  trecvit_narrow64 with 8x8 patches (64 tokens per frame instead of 16: ~4x the cost per step)
     frames         the recipe's frame-averaging twin (`trecvit_tiny_frames`: no temporal blocks; its RGB-difference
                    tokens still show it x_t - x_{t-1})
     frames_single  the twin without RGB-difference tokens: one frame at a time
@@ -72,6 +73,10 @@ VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, ba
         "trecvit_tiny",
         {**RECIPE_ARGS, **NARROW, "img_size": 64, "stem": "conv", "temporal": _temporal(state_multiplier=1)},
     ),
+    "trecvit_narrow64_p8": (  # trecvit_narrow64 with 8x8 patches: 8x8 tokens per frame, finer motion
+        "trecvit_tiny",
+        {**RECIPE_ARGS, **NARROW, "img_size": 64, "patch_size": 8, "temporal": _temporal(state_multiplier=1)},
+    ),
     "frames": ("trecvit_tiny_frames", {**RECIPE_ARGS, "temporal": "none"}),  # the twin: sees x_t and x_t - x_{t-1}
     "frames_single": ("trecvit_tiny_frames", {**PLAIN, "temporal": "none"}),  # one frame at a time, nothing else
     "frames_narrow64": (  # the twin of trecvit_narrow64: same tokens (x_t and x_t - x_{t-1}), no temporal blocks
@@ -87,6 +92,7 @@ VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, ba
 EXTRA_ARGS: dict[str, list[str]] = {  # name -> more `vidssm fit` arguments (optimiser, data) of a variant
     "trecvit_narrow64": ["--data.init_args.img_size", "64"],
     "trecvit_narrow64_conv": ["--data.init_args.img_size", "64"],
+    "trecvit_narrow64_p8": ["--data.init_args.img_size", "64"],
     "frames_narrow64": ["--data.init_args.img_size", "64"],
 }
 

@@ -66,7 +66,7 @@ def test_folder_datamodule_trains_and_reports_bad_files(folder_dataset, tmp_path
     )
     dm.prepare_data()
     trainer = L.Trainer(
-        max_epochs=1,
+        max_epochs=3,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -77,10 +77,34 @@ def test_folder_datamodule_trains_and_reports_bad_files(folder_dataset, tmp_path
         trainer.fit(_MeanPixel(), datamodule=dm)
     messages = [str(w.message) for w in record]
     assert any("broken.mp4" in m and "replacement" in m for m in messages)
-    assert any("epoch 0 (train): skipped 1 samples" in m and "broken.mp4" in m for m in messages)
+    epoch_reports = [m for m in messages if "(train): skipped" in m]  # the same broken file: said once, not 3 times
+    assert len(epoch_reports) == 1, messages
+    assert "epoch 0 (train): skipped 1 samples" in epoch_reports[0] and "broken.mp4" in epoch_reports[0]
     assert dm.label_map.names == ["cat", "dog"] and label_map.exists() and dm.num_classes == 2
     assert len(dm.datasets["train"]) == 7 and len(dm.datasets["val"]) == 4
     assert trainer.callback_metrics["data/bad_videos_train"] == 1
+
+
+def test_bad_video_report_warns_again_only_for_new_files(tmp_path):
+    from collections import Counter
+    from types import SimpleNamespace
+
+    dm = VideoDataModule(str(tmp_path), num_workers=0)
+    logged = []
+    module = SimpleNamespace(log=lambda name, value, **_: logged.append((name, value)))
+    report = BadVideoReport()
+    epochs = [Counter({"a.mp4": 2}), Counter({"a.mp4": 1}), Counter({"a.mp4": 1, "b.mp4": 1}), Counter()]
+    said = []
+    for epoch, bad in enumerate(epochs):
+        dm.bad_files["train"] = bad
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            report._report(SimpleNamespace(datamodule=dm, current_epoch=epoch), module, "train")
+        said.append([str(w.message) for w in record])
+    assert [len(s) for s in said] == [1, 0, 1, 0]  # a.mp4 at epoch 0; nothing new at 1; b.mp4 new at 2
+    assert "skipped 2 samples from 1" in said[0][0] and "later epochs warn only for new files" in said[0][0]
+    assert "b.mp4" in said[2][0] and "later epochs" not in said[2][0]
+    assert logged == [("data/bad_videos_train", v) for v in (2.0, 1.0, 2.0, 0.0)]  # the count: every epoch
 
 
 def test_folder_datamodule_multiview_test_batches(folder_dataset):
