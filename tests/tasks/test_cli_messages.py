@@ -57,3 +57,18 @@ def test_the_dotted_form_merges_into_the_config_dict(tmp_path):
     assert (dotted.depth, dotted.img_size, dotted.pixel_mean) == (2, 32, (0.5, 0.5, 0.5))
     whole = instantiate([*common, "--model.init_args.backbone_args", '{"depth": 2}']).model.backbone.config
     assert (whole.depth, whole.pixel_mean) == (2, None)  # what the help warns about: the dict is replaced
+
+
+def test_a_recipe_without_its_data_root_says_what_to_type(capsys, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[2] / "configs" / "experiments" / "real_clips_tiny.yaml"
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["fit", "--config", str(recipe)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "the following arguments are required: root" in err
+    assert err.count("hint: give the dataset folder on the command line: --data.init_args.root DIR") == 1
+    assert err.rstrip().splitlines()[-1].startswith("hint: ")  # the last line, where the eye lands
+    assert not (tmp_path / "runs").exists()  # nothing started

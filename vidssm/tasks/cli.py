@@ -64,6 +64,25 @@ def _message(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}"
 
 
+MISSING_HINTS = {  # jsonargparse's "the following arguments are required: <name>" -> what to type
+    "root": "give the dataset folder on the command line: --data.init_args.root DIR (recipes leave it out; a CSV "
+    "set also needs --data.init_args.train_annotations / val_annotations FILE)",
+}
+
+
+class HintingParser(LightningArgumentParser):
+    """`LightningArgumentParser` whose argument errors end with what to type for a missing required argument
+    (`MISSING_HINTS`), e.g. the data root a recipe config leaves to the command line."""
+
+    def error(self, message: str, ex: Exception | None = None):
+        hints = [  # once, by the parser that prints (nested parsers raise into its message)
+            hint
+            for name, hint in MISSING_HINTS.items()
+            if f"arguments are required: {name}" in message and self.exit_on_error and hint not in message
+        ]
+        return super().error(message + "".join(f"\nhint: {hint}" for hint in hints), ex)
+
+
 class VidssmCLI(LightningCLI):
     """LightningCLI with vidssm's links and default callbacks; an error while building the classes from the config
     is re-raised as `ConstructionError` naming its root cause (jsonargparse buries it in a union traceback)."""
@@ -279,6 +298,7 @@ def _run_cli(args: list[str] | None) -> None:
         subclass_mode_model=True,
         subclass_mode_data=True,
         args=args,
+        parser_class=HintingParser,
         save_config_kwargs={"overwrite": True},
         trainer_defaults={
             "logger": [
