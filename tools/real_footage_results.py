@@ -117,10 +117,18 @@ def _factor_accuracy(names: list[str], confusion: torch.Tensor) -> dict[str, flo
 
 
 def run(
-    set_name: str, variant: str, data: Path, minutes: float, num_classes: int, clock: str, extra: Sequence[str] = ()
+    set_name: str,
+    variant: str,
+    data: Path,
+    minutes: float,
+    num_classes: int,
+    clock: str,
+    extra: Sequence[str] = (),
+    seed: int = 0,
 ) -> dict:
-    """Trains `variant` on `set_name` for `minutes`, tests it on the held-out clips; `extra`: more `vidssm fit`
-    arguments (e.g. `--model.init_args.lr 3e-3`), after the variant's own."""
+    """Trains `variant` on `set_name` for `minutes` from `seed` (model init, batch order, augmentation), tests it on
+    the held-out clips; `extra`: more `vidssm fit` arguments (e.g. `--model.init_args.lr 3e-3`), after the
+    variant's own. The run folder is `runs/vidssm/real_<set>_<variant>[_s<seed>]`."""
     root = data / set_name
     backbone, backbone_args = VARIANTS[variant]
     if isinstance(backbone, dict):
@@ -144,10 +152,12 @@ def run(
         "1000000",  # held-out clips are scored once, by `vidssm test`, after the budget
         "--trainer.log_every_n_steps",
         "5",
+        "--seed_everything",
+        str(seed),
         *EXTRA_ARGS.get(variant, ()),
         *extra,
     ]
-    name = f"real_{set_name}_{variant}"
+    name = f"real_{set_name}_{variant}" + (f"_s{seed}" if seed else "")
     shutil.rmtree(Path("runs") / "vidssm" / name, ignore_errors=True)  # a fresh run, never a resumed one
     run_dir, train_s = fit_for(args, name, minutes, progress_bar=False, clock=clock)
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
@@ -156,6 +166,7 @@ def run(
     row = dict(
         set=set_name,
         variant=variant,
+        seed=seed,
         test_top1=_last(series, "test/top1"),
         steps=steps,
         s_per_step=round(train_s / max(steps, 1), 2),
@@ -163,10 +174,26 @@ def run(
         params_m=round(sum(v.numel() for k, v in ckpt["state_dict"].items() if "running" not in k) / 1e6, 2),
         loss_curve=[(s * train_s / max(steps, 1), v) for s, v in series.get("train/loss_step", [])],
     )
-    if set_name == "motion":
+    if set_name in FACTORS:
         names, confusion = read_confusion(run_dir / "confusion_test.csv")
-        row.update(_factor_accuracy(names, confusion))
+        row.update(FACTORS[set_name][0](names, confusion))
     return row
+
+
+def _group_accuracy(names: list[str], confusion: torch.Tensor) -> dict[str, float]:
+    """For the order set: top-1 over the clips of the pans (4 classes) and of the zooms (2 classes) apart."""
+    correct = confusion.diagonal()
+    out = {}
+    for group, prefix in (("pans_top1", "pan_"), ("zooms_top1", "zoom_")):
+        rows = torch.tensor([n.startswith(prefix) for n in names])
+        out[group] = correct[rows].sum().item() / max(confusion[rows].sum().item(), 1)
+    return out
+
+
+FACTORS = {  # set -> (the confusion's breakdown, its markdown columns (key, title))
+    "motion": (_factor_accuracy, (("arrow_top1", "arrow of time"), ("speed_top1", "speed"))),
+    "order": (_group_accuracy, (("pans_top1", "pans"), ("zooms_top1", "zooms"))),
+}
 
 
 def _plot(rows: list[dict], path: Path) -> None:
@@ -181,7 +208,8 @@ def _plot(rows: list[dict], path: Path) -> None:
         for r in (r for r in rows if r["set"] == set_name):
             if r["loss_curve"]:
                 x, y = zip(*r["loss_curve"], strict=True)
-                ax.plot(x, y, label=f"{r['variant']} ({r['test_top1']:.0%} held-out)", alpha=0.85)
+                seed = f" seed {r['seed']}" if r.get("seed") else ""
+                ax.plot(x, y, label=f"{r['variant']}{seed} ({r['test_top1']:.0%} held-out)", alpha=0.85)
         chance = torch.log(torch.tensor(float(len(SETS[set_name])))).item()
         ax.axhline(chance, color="grey", ls="--", lw=1, label=f"ln {len(SETS[set_name])} (uniform)")
         ax.set(title=f"{set_name}: training loss", xlabel="training seconds", ylabel="loss")
@@ -204,15 +232,14 @@ def _markdown(rows: list[dict], meta: dict) -> str:
     ]
     for set_name in sorted({r["set"] for r in rows}):
         chance = 1 / len(SETS[set_name])
-        extra = set_name == "motion"
+        columns = FACTORS[set_name][1] if set_name in FACTORS else ()
         out.append(f"\n## `{set_name}` ({len(SETS[set_name])} classes, chance {chance:.1%})\n")
-        head = "| variant | held-out top-1 |" + (" arrow of time | speed |" if extra else "")
+        head = "| variant | seed | held-out top-1 |" + "".join(f" {title} |" for _, title in columns)
         out.append(head + " steps | s/step | params (M) |")
-        out.append("|---|---:|" + ("---:|---:|" if extra else "") + "---:|---:|---:|")
+        out.append("|---|---:|---:|" + "---:|" * len(columns) + "---:|---:|---:|")
         for r in (r for r in rows if r["set"] == set_name):
-            cells = f"| {r['variant']} | {r['test_top1']:.1%} |"
-            if extra:
-                cells += f" {r['arrow_top1']:.1%} | {r['speed_top1']:.1%} |"
+            cells = f"| {r['variant']} | {r.get('seed', 0)} | {r['test_top1']:.1%} |"
+            cells += "".join(f" {r[key]:.1%} |" if key in r else " |" for key, _ in columns)
             out.append(cells + f" {r['steps']} | {r['s_per_step']} | {r['params_m']} |")
     out.append("\n![training curves](real_footage.png)\n")
     return "\n".join(out) + "\n"
@@ -231,6 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--data", default=str(ROOT / "data" / "real_motion"), help="built by `vidssm data real-motion`")
     parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds: one run of each variant per seed")
     parser.add_argument("--merge", action="store_true", help="add to the rows already in the output JSON")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads of the training process (1: CPU-time budgets stay fair)"
@@ -247,15 +275,16 @@ def main(argv: list[str] | None = None) -> None:
         build_real_motion(data, cfg)
     rows = []
     for set_name in args.sets:
-        for variant in args.variants:
-            rows.append(run(set_name, variant, data, args.minutes, len(SETS[set_name]), args.clock))
-            print({k: v for k, v in rows[-1].items() if k != "loss_curve"}, flush=True)
+        for seed in args.seeds:
+            for variant in args.variants:
+                rows.append(run(set_name, variant, data, args.minutes, len(SETS[set_name]), args.clock, seed=seed))
+                print({k: v for k, v in rows[-1].items() if k != "loss_curve"}, flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.merge and (out / "real_footage.json").is_file():  # keep the rows of other sets / variants
-        done = {(r["set"], r["variant"]) for r in rows}
+        done = {(r["set"], r["variant"], r["seed"]) for r in rows}
         old = json.loads((out / "real_footage.json").read_text())["results"]
-        rows = [r for r in old if (r["set"], r["variant"]) not in done] + rows
+        rows = [r for r in old if (r["set"], r["variant"], r.get("seed", 0)) not in done] + rows
     meta = dict(
         command=shlex.join(
             ["python", "tools/real_footage_results.py", *(sys.argv[1:] if argv is None else argv)]

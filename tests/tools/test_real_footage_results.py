@@ -36,6 +36,8 @@ def test_the_recipe_variant_is_the_yaml_recipe():
                               "state_multiplier": 1}),
         ("trecvit_narrow64_conv", {"img_size": 64, "width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512,
                                    "state_multiplier": 1, "stem": "conv"}),
+        ("trecvit_narrow64_p8", {"img_size": 64, "width": 128, "num_heads": 2, "mlp_dim": 512, "rep_size": 512,
+                                 "state_multiplier": 1, "patch_size": 8}),
         ("frames", {"kind": "none", "conv1d_w_init_variance_scale": 0.01}),  # no temporal blocks: no Conv1D
         ("frames_narrow64", {"kind": "none", "conv1d_w_init_variance_scale": 0.01, "img_size": 64, "width": 128,
                              "num_heads": 2, "mlp_dim": 512, "rep_size": 512}),
@@ -68,3 +70,21 @@ def test_the_help_describes_every_variant():
         if line[4:5].strip():  # a variant's first line (continuation lines are indented further)
             described |= {words[0]} | ({words[2]} if len(words) > 2 and words[1] == "/" else set())  # "a / b  ..."
     assert set(rf.VARIANTS) <= described
+
+
+def test_order_breakdown_scores_pans_and_zooms_apart_and_reaches_the_table():
+    import torch
+
+    names = ["pan_down_up", "pan_left_right", "pan_right_left", "pan_up_down", "zoom_in_out", "zoom_out_in"]
+    confusion = torch.zeros(6, 6)
+    confusion[:4, :4] = torch.eye(4) * 9  # every pan right (9 clips each) ...
+    confusion[0, 1] = 3  # ... but 3 of pan_down_up called pan_left_right
+    confusion[4, 4], confusion[4, 5], confusion[5, 5] = 2, 6, 8  # zooms: 10 right of 16
+    groups = rf._group_accuracy(names, confusion)
+    assert groups == pytest.approx({"pans_top1": 36 / 39, "zooms_top1": 10 / 16})
+    row = dict(set="order", variant="trecvit_narrow64_p8", seed=1, test_top1=0.8, steps=3, s_per_step=1.0,
+               params_m=1.2, **groups)  # fmt: skip
+    meta = dict(minutes=1, clock="cpu", threads=1, torch="x", cpu="y", config="c.yaml", test_sources=["bikes"])
+    table = rf._markdown([row], meta)
+    assert "| variant | seed | held-out top-1 | pans | zooms |" in table
+    assert "| trecvit_narrow64_p8 | 1 | 80.0% | 92.3% | 62.5% |" in table
