@@ -23,6 +23,7 @@ Variants (all fed by the same `VideoDataModule` batches, same optimiser and sche
                    tokens still show it x_t - x_{t-1})
     frames_single  the twin without RGB-difference tokens: one frame at a time
     frames_narrow64  the twin of trecvit_narrow64 (width 128, 64x64, RGB-difference tokens, no temporal blocks)
+    frames_narrow64_p8  the twin of trecvit_narrow64_p8 (8x8 patches)
     c3d            a small 3D CNN (`vidssm.models.baselines.Conv3DClassifier`, four Conv3d stages)
     late_cnn       a late-temporal model: a ResNet-18 encoder per frame (3x3 feature-map tokens), 2 RG-LRU blocks
 """
@@ -83,6 +84,10 @@ VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, ba
         "trecvit_tiny_frames",
         {**RECIPE_ARGS, **NARROW, "img_size": 64, "temporal": "none"},
     ),
+    "frames_narrow64_p8": (  # the twin of trecvit_narrow64_p8
+        "trecvit_tiny_frames",
+        {**RECIPE_ARGS, **NARROW, "img_size": 64, "patch_size": 8, "temporal": "none"},
+    ),
     "c3d": ({"class_path": "vidssm.models.baselines.Conv3DClassifier", "init_args": {"num_classes": 0}}, None),
     "late_cnn": (
         "late_rglru_resnet18",
@@ -94,6 +99,7 @@ EXTRA_ARGS: dict[str, list[str]] = {  # name -> more `vidssm fit` arguments (opt
     "trecvit_narrow64_conv": ["--data.init_args.img_size", "64"],
     "trecvit_narrow64_p8": ["--data.init_args.img_size", "64"],
     "frames_narrow64": ["--data.init_args.img_size", "64"],
+    "frames_narrow64_p8": ["--data.init_args.img_size", "64"],
 }
 
 FINDINGS = "<!-- findings: written by hand, kept when the table is regenerated -->\n"

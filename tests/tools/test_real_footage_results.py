@@ -41,6 +41,8 @@ def test_the_recipe_variant_is_the_yaml_recipe():
         ("frames", {"kind": "none", "conv1d_w_init_variance_scale": 0.01}),  # no temporal blocks: no Conv1D
         ("frames_narrow64", {"kind": "none", "conv1d_w_init_variance_scale": 0.01, "img_size": 64, "width": 128,
                              "num_heads": 2, "mlp_dim": 512, "rep_size": 512}),
+        ("frames_narrow64_p8", {"kind": "none", "conv1d_w_init_variance_scale": 0.01, "img_size": 64, "width": 128,
+                                "num_heads": 2, "mlp_dim": 512, "rep_size": 512, "patch_size": 8}),
         ("frames_single", {"kind": "none", "rgb_diff": 0.0, "conv1d_w_init_variance_scale": 0.01}),
     ],
 )  # fmt: skip
