@@ -24,7 +24,8 @@ Variants (all fed by the same `VideoDataModule` batches, same optimiser and sche
     frames_single  the twin without RGB-difference tokens: one frame at a time
     frames_narrow64  the twin of trecvit_narrow64 (width 128, 64x64, RGB-difference tokens, no temporal blocks)
     frames_narrow64_p8  the twin of trecvit_narrow64_p8 (8x8 patches)
-    c3d            a small 3D CNN (`vidssm.models.baselines.Conv3DClassifier`, four Conv3d stages)
+    c3d            a small 3D CNN (`vidssm.models.baselines.Conv3DClassifier`, four Conv3d stages), at 96x96
+    c3d64          the 3D CNN on the 64x64 frames of the *_narrow64 variants
     late_cnn       a late-temporal model: a ResNet-18 encoder per frame (3x3 feature-map tokens), 2 RG-LRU blocks
 """
 
@@ -89,6 +90,7 @@ VARIANTS: dict[str, tuple[str | dict, dict | None]] = {  # name -> (backbone, ba
         {**RECIPE_ARGS, **NARROW, "img_size": 64, "patch_size": 8, "temporal": "none"},
     ),
     "c3d": ({"class_path": "vidssm.models.baselines.Conv3DClassifier", "init_args": {"num_classes": 0}}, None),
+    "c3d64": ({"class_path": "vidssm.models.baselines.Conv3DClassifier", "init_args": {"num_classes": 0}}, None),
     "late_cnn": (
         "late_rglru_resnet18",
         {"img_size": 96, "embedding": "tokens", "frames_per_clip": RECIPE_ARGS["frames_per_clip"]},
@@ -100,6 +102,7 @@ EXTRA_ARGS: dict[str, list[str]] = {  # name -> more `vidssm fit` arguments (opt
     "trecvit_narrow64_p8": ["--data.init_args.img_size", "64"],
     "frames_narrow64": ["--data.init_args.img_size", "64"],
     "frames_narrow64_p8": ["--data.init_args.img_size", "64"],
+    "c3d64": ["--data.init_args.img_size", "64"],
 }
 
 FINDINGS = "<!-- findings: written by hand, kept when the table is regenerated -->\n"
