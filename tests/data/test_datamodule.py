@@ -85,6 +85,28 @@ def test_folder_datamodule_trains_and_reports_bad_files(folder_dataset, tmp_path
     assert trainer.callback_metrics["data/bad_videos_train"] == 1
 
 
+def test_evaluation_leaves_a_bad_video_out_instead_of_scoring_a_replacement(folder_dataset, tmp_path):
+    """Validation / test must score each readable clip once: a replacement for a bad video would count another
+    clip twice (a new user's 14-clip test set with 2 bad files gave a 14-clip confusion matrix)."""
+    import shutil
+
+    root = tmp_path / "set"
+    shutil.copytree(folder_dataset, root)
+    (root / "val" / "cat" / "broken.mp4").write_bytes(b"\x00" * 300)
+    (root / "val" / "cat" / "broken2.mp4").write_bytes(b"\x11" * 300)  # next to broken.mp4: a batch of two bad
+    dm = VideoDataModule(str(root), num_frames=4, img_size=32, batch_size=2, num_workers=0, pin_memory=False)
+    dm.setup("validate")
+    with pytest.warns(BadVideoWarning, match="left out of the evaluation"):
+        batches = [dm.on_before_batch_transfer(b, 0) for b in dm.val_dataloader()]
+    indices = [i for b in batches for i in b["index"].tolist()]
+    readable = [i for i, r in enumerate(dm.datasets["val"].records) if "broken" not in r.path.name]
+    assert sorted(indices) == readable  # each readable clip once, no stand-ins
+    assert sum(b["label"].numel() for b in batches) == 4
+    assert sum(dm.pop_bad_files("unknown").values()) == 2
+    assert any(b["video"] is None and b["label"].numel() == 0 for b in batches)  # a batch of two bad files
+    assert all(b["video"].shape[0] == b["label"].numel() for b in batches if b["video"] is not None)
+
+
 def test_bad_video_report_warns_again_only_for_new_files(tmp_path):
     from collections import Counter
     from types import SimpleNamespace

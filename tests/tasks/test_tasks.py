@@ -200,3 +200,18 @@ def test_every_task_logs_loss_and_metrics_the_same_way(stage):
             for name, bar in metrics[kind].items()
         }
         assert logged == want, kind
+
+
+@pytest.mark.parametrize("task_cls", [ClipClassification, OnlineClassification])
+def test_a_batch_whose_clips_were_all_unreadable_is_skipped_by_evaluation(task_cls):
+    """`collate_clips` leaves unreadable clips out of evaluation batches; a batch of only such clips has no video."""
+    task = task_cls("trecvit_debug", backbone_args=SMALL, num_classes=3).eval()
+    empty = {"video": None, "label": torch.zeros(0, dtype=torch.int64), "index": torch.zeros(0, dtype=torch.int64)}
+    assert task.validation_step(dict(empty), 0) is None and task.test_step(dict(empty), 0) is None
+    video = torch.rand(2, 6, 3, 32, 32)
+    full = {"video": video, "label": torch.tensor([0, 2]), "index": torch.tensor([0, 1])}
+    with torch.no_grad():
+        assert torch.isfinite(task.test_step(full, 0))  # a batch with clips is still scored
+    if task_cls is ClipClassification:
+        assert task.predict_step(dict(empty), 0).shape == (0, 3)
+        assert task.predict_step(full, 0).shape == (2, 3)

@@ -2,8 +2,9 @@
 
 A file that is missing, empty, truncated, corrupt or undecodable does not stop training: the dataset warns once
 per file, between all its DataLoader workers (`BadVideoWarning`, naming it; `WarnedOnce`), draws a replacement
-sample, and reports the skipped paths in the sample (`"bad_files"`) so the data module can total them per epoch
-across workers. `on_error="raise"` fails fast instead.
+sample (training; evaluation leaves the sample out: `replace_bad=False`), and reports the skipped paths in the
+sample (`"bad_files"`) so the data module can total them per epoch across workers. `on_error="raise"` fails fast
+instead.
 """
 
 from __future__ import annotations
@@ -109,7 +110,9 @@ class VideoClipDataset(Dataset):
 
     A sample is a dict: `video` `[T, 3, H, W]` float (or `[V, T, 3, H, W]` when the sampler or transform gives
     several views), `label` int (-1 unlabelled), `index` int (the sample actually returned; differs from the asked
-    index after a replacement), `bad_files` list of skipped paths.
+    index after a replacement), `bad_files` list of skipped paths. With `replace_bad=False` (evaluation) an
+    unreadable video is not replaced: its sample has `video` None, and `collate_clips` leaves it out of the batch, so
+    a score is over the readable clips of the split, each once.
 
     Randomness (clip start, crop, flip, replacement draws): `dataset[(index, epoch)]` (what `EpochShuffle(...,
     with_epoch=True)` yields) draws it from `(seed, epoch, index)` alone, so a sample is the same in any worker
@@ -123,6 +126,8 @@ class VideoClipDataset(Dataset):
         backend: Reader backend (`decord`, `pyav`, `torchcodec`).
         decode_size: `(H, W)` to scale frames to while decoding (None: stored size).
         on_error: `"skip"` (warn, draw a replacement) or `"raise"`.
+        replace_bad: With `"skip"`: draw a replacement for a bad video (training) or leave the sample out (False:
+            evaluation; a replacement would score another clip twice in its place).
         max_retries: Replacements tried for one sample before giving up with an error.
         allow_truncated: Use the decodable frames of truncated files instead of skipping them.
         check_files: Drop rows whose file is missing or empty up front (one warning).
@@ -138,6 +143,7 @@ class VideoClipDataset(Dataset):
         backend: str = "decord",
         decode_size: tuple[int, int] | None = None,
         on_error: str = "skip",
+        replace_bad: bool = True,
         max_retries: int = 20,
         allow_truncated: bool = False,
         check_files: bool = True,
@@ -154,6 +160,7 @@ class VideoClipDataset(Dataset):
         self.backend = backend
         self.decode_size = decode_size
         self.on_error = on_error
+        self.replace_bad = replace_bad
         self.max_retries = max_retries
         self.allow_truncated = allow_truncated
         self.source = source
@@ -255,12 +262,14 @@ class VideoClipDataset(Dataset):
                 if self._warned.first(f"bad {path}"):
                     warnings.warn(
                         f"skipping unreadable video {err if isinstance(err, VideoReadError) else f'{path}: {err}'}"
-                        f"; drawing a replacement sample",
+                        f"; {'drawing a replacement sample' if self.replace_bad else 'left out of the evaluation'}",
                         BadVideoWarning,
                         stacklevel=2,
                     )
                 self.bad_files[path] += 1
                 bad.append(path)
+                if not self.replace_bad:
+                    return {"video": None, "label": record.label, "index": index, "bad_files": bad}
                 index = self._replacement(rng)
                 continue
             return {"video": video, "label": record.label, "index": index, "bad_files": bad}
@@ -270,10 +279,15 @@ class VideoClipDataset(Dataset):
 
 
 def collate_clips(batch: list[dict]) -> dict:
-    """Stacks samples: `video` `[B, ...]`, `label` `[B]` int64, `index` `[B]` int64, `bad_files` one flat list."""
+    """Stacks samples: `video` `[B, ...]`, `label` `[B]` int64, `index` `[B]` int64, `bad_files` one flat list.
+
+    Samples left out for an unreadable video (`video` None, `replace_bad=False`) are dropped, their paths kept in
+    `bad_files`; when none is left, `video` is None and `label` / `index` are empty (the tasks skip such a batch).
+    """
+    kept = [b for b in batch if b["video"] is not None]
     return {
-        "video": torch.stack([b["video"] for b in batch]),
-        "label": torch.tensor([b["label"] for b in batch], dtype=torch.int64),
-        "index": torch.tensor([b["index"] for b in batch], dtype=torch.int64),
+        "video": torch.stack([b["video"] for b in kept]) if kept else None,
+        "label": torch.tensor([b["label"] for b in kept], dtype=torch.int64),
+        "index": torch.tensor([b["index"] for b in kept], dtype=torch.int64),
         "bad_files": [p for b in batch for p in b["bad_files"]],
     }

@@ -248,8 +248,12 @@ class VideoTask(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
 
-    def validation_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def validation_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        if batch["video"] is None:  # every clip of the batch unreadable: left out (`collate_clips`)
+            return None
         return self._step(batch, "val")
 
-    def test_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def test_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        if batch["video"] is None:
+            return None
         return self._step(batch, "test")

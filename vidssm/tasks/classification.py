@@ -108,8 +108,10 @@ class ClipClassification(VideoTask):
         write_confusion(confusion, names, folder / "confusion_test.csv")
 
     def predict_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        """Class probabilities `[B, classes]` (views averaged)."""
+        """Class probabilities `[B, classes]` (views averaged); `[0, classes]` when every clip was unreadable."""
         video = batch["video"]
+        if video is None:
+            return torch.zeros(0, self.backbone.head.cls_head.out_features)
         if video.ndim == 6:
             return self.backbone(video.flatten(0, 1)).softmax(-1).unflatten(0, video.shape[:2]).mean(1)
         return self.backbone(video).softmax(-1)

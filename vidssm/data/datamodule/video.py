@@ -67,7 +67,8 @@ class VideoDataModule(L.LightningDataModule):
         persistent_workers: Keep workers between epochs (when `num_workers > 0`).
         backend: Video reader backend.
         decode_size: `(H, W)` to scale frames to while decoding (None: stored size).
-        on_error: `"skip"` bad videos (warn, replace) or `"raise"`.
+        on_error: `"skip"` bad videos (warn; training draws a replacement clip, validation / test / predict leave
+            the clip out, so each readable clip is scored once) or `"raise"`.
         seed: Seed of the DataLoader shuffling and worker seeds.
         labels: False reads the videos without labels (every `label` is -1, `num_classes` is 0; self-supervised
             pretraining): with `format="folder"` every video under `root` (or `root/<split>`), at any depth, with no
@@ -184,6 +185,7 @@ class VideoDataModule(L.LightningDataModule):
             backend=hp.backend,
             decode_size=hp.decode_size,
             on_error=hp.on_error,
+            replace_bad=train,  # evaluation leaves a bad video out instead of scoring another clip twice
             source=str(source or hp.root),
             seed=hp.seed,
         )
