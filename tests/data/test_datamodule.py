@@ -208,3 +208,27 @@ def test_moving_mnist_datamodule(tmp_path):
     pred.setup("fit")
     batch = next(iter(pred.val_dataloader()))
     assert batch["video"].shape == (2, 20, 3, 64, 64) and (batch["label"] == -1).all() and pred.num_classes == 0
+
+
+def test_evaluation_needs_the_train_split_only_without_a_saved_label_map(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b", "c"):
+        write_video(tmp_path / f"{name}.mp4", random_frames(rng, 6, 32, 32))
+    (tmp_path / "train.csv").write_text("path,label\na.mp4,zebra\nb.mp4,ant\n")
+    (tmp_path / "test.csv").write_text("path,label\nc.mp4,zebra\n")
+    label_map = tmp_path / "label_map.json"
+    common = dict(format="csv", num_frames=4, num_workers=0, label_map_file=str(label_map),
+                  test_annotations=str(tmp_path / "test.csv"))  # fmt: skip
+    fit = VideoDataModule(str(tmp_path), train_annotations=str(tmp_path / "train.csv"), **common)
+    fit.setup("test")  # the label map is written by the first setup that reads the train split
+    assert label_map.is_file() and fit.datasets["test"].records[0].label == fit.label_map.names.index("zebra")
+    (tmp_path / "train.csv").unlink()  # evaluating later: the train annotations are gone, the label map is not
+    test = VideoDataModule(str(tmp_path), **common)
+    test.setup("test")
+    assert test.label_map.names == fit.label_map.names
+    assert test.datasets["test"].records[0].label == fit.datasets["test"].records[0].label
+    no_map = VideoDataModule(str(tmp_path), format="csv", num_workers=0, test_annotations=str(tmp_path / "test.csv"))
+    with pytest.raises(ValueError, match=r"train_annotations FILE \(as in fit\) or --data.init_args.label_map_file"):
+        no_map.setup("test")

@@ -25,10 +25,11 @@ from vidssm.data.samplers import MultiViewSampler, RandomClipSampler, UniformSam
 from vidssm.data.transforms import SpatialMultiCrop, eval_transform, train_transform
 
 
-def _check_labelled(records: list, train_records: list, source: str) -> None:
-    """A validation split of a labelled training set must be labelled too: an unlabelled video (label -1) would
-    otherwise surface far away as `cross_entropy`'s "Target -1 is out of bounds"."""
-    if not any(r.label >= 0 for r in train_records):
+def _check_labelled(records: list, labelled: bool, source: str) -> None:
+    """A validation split of a labelled set (`labelled`: a label map, or labelled train records) must be labelled
+    too: an unlabelled video (label -1) would otherwise surface far away as `cross_entropy`'s "Target -1 is out of
+    bounds"."""
+    if not labelled:
         return
     unlabelled = [r for r in records if r.label < 0]
     if unlabelled:
@@ -129,6 +130,19 @@ class VideoDataModule(L.LightningDataModule):
             if p is not None and not Path(p).exists():
                 raise FileNotFoundError(f"{name} {p} does not exist")
 
+    def _train_records(self, stage: str | None):
+        """The train split's records (they define the class ids); evaluating without them or a saved label map
+        is an error naming both flags."""
+        hp = self.opts
+        needs_file = hp.format not in ("folder", "ucf101", "hmdb51")
+        if hp.labels and hp.train_annotations is None and needs_file and stage not in ("fit", None):
+            raise ValueError(
+                f"{stage}: the class ids of format {hp.format!r} come from the training annotations; give "
+                "--data.init_args.train_annotations FILE (as in fit) or --data.init_args.label_map_file FILE "
+                "(written by fit when it is set)"
+            )
+        return self._records("train", hp.train_annotations)
+
     def _records(self, split: str, annotation: str | None):
         hp = self.opts
         if not hp.labels:
@@ -145,14 +159,18 @@ class VideoDataModule(L.LightningDataModule):
         hp = self.opts
         if hp.labels and hp.label_map_file and Path(hp.label_map_file).exists():
             self.label_map = LabelMap.load(hp.label_map_file)
-        train_records = self._records("train", hp.train_annotations)  # defines the label map
+        if stage in ("fit", None) or self.label_map is None:
+            train_records = self._train_records(stage)  # defines the label map
+        else:  # evaluation with a saved label map: the class ids are known, the train split is not needed
+            train_records = []
         if hp.label_map_file and self.label_map is not None and not Path(hp.label_map_file).exists():
             self.label_map.save(hp.label_map_file)
         if stage in ("fit", None):
             self.datasets["train"] = self._dataset(train_records, train=True, source=hp.train_annotations or hp.root)
         if stage in ("fit", "validate", None):
             val_records = self._records("val", hp.val_annotations)
-            _check_labelled(val_records, train_records, hp.val_annotations or hp.root)
+            labelled = self.label_map is not None or any(r.label >= 0 for r in train_records)
+            _check_labelled(val_records, labelled, hp.val_annotations or hp.root)
             self.datasets["val"] = self._dataset(val_records, False, hp.val_annotations)
         if stage in ("test", "predict", None):
             ann = hp.test_annotations or hp.val_annotations
