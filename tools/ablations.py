@@ -811,6 +811,13 @@ def main(argv: list[str] | None = None) -> int:
             build_model(args.suite, VARIANTS[args.suite][variant], s)
         except (ValueError, AssertionError) as e:
             parser.error(f"{variant!r} cannot be built with these settings (--width {s.width}, --stem {s.stem}): {e}")
+    real_data = Path(args.real_data)
+    if args.real and real_data.is_dir() and any(real_data.iterdir()):
+        if build_kind(read_build_meta(real_data) or {}) != "real-motion":  # refused before anything is trained
+            parser.error(
+                f"--real-data {real_data}: not a `vidssm data real-motion` build (its folder holds meta.json and "
+                f"camera/, motion/, order/); give the build's folder, or an empty or new one to build it in"
+            )
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

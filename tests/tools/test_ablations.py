@@ -97,6 +97,17 @@ def test_bad_values_name_the_flag_before_anything_is_written(ablations, tmp_path
     assert not out.exists() and not (tmp_path / "data").exists()
 
 
+def test_a_real_data_folder_that_is_not_a_build_is_refused_naming_the_flag(ablations, tmp_path, capsys):
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("a user's folder")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit):
+        ablations.main(["--suite", "block", "--quick", "--real", "order", "--real-data", str(other), "--out", str(out)])
+    assert f"--real-data {other}: not a `vidssm data real-motion` build" in capsys.readouterr().err
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"] and not out.exists()  # nothing written
+
+
 def test_quick_run_needs_an_out_folder(ablations, capsys):
     """A smoke run must never merge its numbers into the committed docs/results."""
     with pytest.raises(SystemExit):

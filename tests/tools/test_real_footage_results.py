@@ -56,7 +56,9 @@ def test_each_variant_changes_only_what_it_names(variant, changed):
         assert getattr(where, name) == changed.get(name, getattr(base, name)), (variant, name)
 
 
-@pytest.mark.parametrize("argv", [["--threads", "0"], ["--minutes", "0"], ["--minutes", "nan"]])
+@pytest.mark.parametrize(
+    "argv", [["--threads", "0"], ["--minutes", "0"], ["--minutes", "nan"], ["--seeds", "0", "-1"]]
+)
 def test_bad_budget_arguments_exit_naming_the_flag(argv, capsys, tmp_path):
     with pytest.raises(SystemExit):
         rf.main([*argv, "--data", str(tmp_path / "none"), "--out", str(tmp_path)])
@@ -90,3 +92,16 @@ def test_order_breakdown_scores_pans_and_zooms_apart_and_reaches_the_table():
     table = rf._markdown([row], meta)
     assert "| variant | seed | held-out top-1 | pans | zooms |" in table
     assert "| trecvit_narrow64_p8 | 1 | 80.0% | 92.3% | 62.5% |" in table
+    assert "pans / zooms: 6-way top-1" in table and "Mean ± std" not in table  # one seed: no means
+    two = [row, {**row, "seed": 2, "test_top1": 0.6, "pans_top1": 0.5, "zooms_top1": 0.25}]
+    table = rf._markdown(two, meta)
+    assert "| trecvit_narrow64_p8 | 2 | 70.0% ± 14.1% | 71.2% ± 29.9% | 43.8% ± 26.5% |" in table
+
+
+def test_a_data_folder_that_is_not_a_build_is_refused_naming_the_flag(capsys, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("a user's folder")
+    with pytest.raises(SystemExit):
+        rf.main(["--data", str(tmp_path / "mine"), "--out", str(tmp_path / "out")])
+    assert f"--data {tmp_path / 'mine'}: " in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"] and not (tmp_path / "out").exists()
