@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import yaml
 from tqdm import tqdm
 
 import vidssm
@@ -30,6 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_footage_results import RECIPE_ARGS, VARIANTS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+# the recipe's clip sampling (configs/data/real_clips.yaml): 16 consecutive frames (stride 1), not the data module's
+# default stride 2, which spans 31 frames and repeats frames of the 16-frame real-motion clips
+RECIPE_DATA = yaml.safe_load((ROOT / "configs" / "data" / "real_clips.yaml").read_text())["init_args"]
 
 
 def load_clips(root: Path, clips: int, img_size: int, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,6 +45,7 @@ def load_clips(root: Path, clips: int, img_size: int, num_frames: int) -> tuple[
         val_annotations=str(root / "test.csv"),
         label_map_file=str(root / "label_map.json"),
         num_frames=num_frames,
+        stride=RECIPE_DATA["stride"],
         img_size=img_size,
         scale=(1.0, 1.0),
         hflip=False,

@@ -39,3 +39,27 @@ def test_every_option_has_help_text():
         assert action.help and len(action.help) > 10, action.option_strings
     text = parser.format_help()
     assert "number of training clips to memorise" in text and "(default: 60)" in text
+
+
+def test_load_clips_samples_the_recipes_16_consecutive_frames(tmp_path):
+    """The recipe reads 16 consecutive frames (stride 1); the data module's default stride 2 spans 31 frames and
+    repeated frames of every 16-frame real-motion clip, with a ShortVideoWarning per clip."""
+    import warnings
+
+    import numpy as np
+
+    from vidssm.data.writers import write_video
+
+    for name in ("a", "b"):  # frame t is filled with grey level 12 t: the clip's frames tell which were read
+        frames = np.stack([np.full((32, 32, 3), 12 * t, np.uint8) for t in range(16)])
+        write_video(tmp_path / f"{name}.mp4", frames, options={"crf": "0"})
+    (tmp_path / "train.csv").write_text("path,label\na.mp4,pan\nb.mp4,zoom\n")
+    (tmp_path / "test.csv").write_text("path,label\na.mp4,pan\n")
+    from vidssm.data.datasets import ShortVideoWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShortVideoWarning)
+        video, label = memorise_check.load_clips(tmp_path, clips=2, img_size=16, num_frames=16)
+    assert video.shape == (2, 16, 3, 16, 16) and sorted(label.tolist()) == [0, 1]
+    levels = video[0].mean(dim=(1, 2, 3)) * 255  # [T]
+    assert torch.allclose(levels, 12 * torch.arange(16.0), atol=2.0)  # frames 0..15, each once
