@@ -184,6 +184,30 @@ def test_uniform_prediction_warning(losses, warns, caplog):
     assert not [r for r in caplog.records if "uniform" in r.getMessage()]  # a warning only, not also a log line
 
 
+@pytest.mark.parametrize(
+    "backbone_args, tip",
+    [
+        ({}, "needs zero-centred pixels"),  # TRecViT's own settings: the recipe's three changes are the tip
+        (
+            {"pixel_mean": [0.5] * 3, "pixel_std": [0.5] * 3, "rgb_diff": 3.0,
+             "temporal": {"conv1d_w_init_variance_scale": 1.0}},
+            "already has the small-real-footage recipe's settings",
+        ),  # the recipe itself: not told to use what it uses
+    ],
+)  # fmt: skip
+def test_the_uniform_prediction_tip_does_not_recommend_what_the_model_has(backbone_args, tip):
+    task = ClipClassification("trecvit_debug", {**SMALL, **backbone_args}, num_classes=7)
+    callback, trainer = UniformPredictionWarning(window=5, min_steps=5), _Trainer()
+    with pytest.warns(UserWarning) as record:
+        for step in range(20):
+            trainer.global_step = step
+            callback.on_train_batch_end(trainer, task, {"loss": torch.tensor(task.chance_loss)}, None, step)
+    (message,) = [str(w.message) for w in record if "uniform" in str(w.message)]
+    assert tip in message
+    other = "needs zero-centred pixels" if "already" in tip else "already has"
+    assert other not in message
+
+
 class _no_warning:
     def __enter__(self):
         import warnings

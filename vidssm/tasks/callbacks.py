@@ -192,12 +192,29 @@ class UniformPredictionWarning(L.Callback):
                 f"the training loss is still {mean:.3f} after {trainer.global_step} steps, within "
                 f"{self.tolerance:.0%} of ln({round(math.exp(chance))}) = {chance:.3f}: the model predicts the uniform "
                 "distribution and has not learned yet. Check the learning rate and the labels, and train longer if "
-                "the run is short. A TRecViT trained from scratch on small real footage needs zero-centred pixels "
-                "(pixel_mean and pixel_std 0.5), RGB-difference tokens (rgb_diff: 3.0) and temporal: "
-                "{conv1d_w_init_variance_scale: 1.0}, as configs/experiments/real_clips_tiny.yaml sets "
-                "(docs/results/real_footage.md)."
+                f"the run is short.{_small_data_tip(pl_module)}"
             )
             rank_zero_warn(message)  # once: a UserWarning (Lightning's logger would print it a second time)
+
+
+def _small_data_tip(pl_module: L.LightningModule) -> str:
+    """What to try for a model with TRecViT's tokenizer fields (`pixel_mean`, `rgb_diff`) on small real footage:
+    the recipe's three settings when one is missing, else more steps (the recipe itself sits at chance for a while)."""
+    config = getattr(getattr(pl_module, "backbone", None), "config", None)
+    if not hasattr(config, "rgb_diff") or not hasattr(config, "pixel_mean"):
+        return ""
+    conv_scale = getattr(getattr(config, "temporal", None), "conv1d_w_init_variance_scale", 1.0)
+    if config.pixel_mean is not None and config.rgb_diff > 0 and conv_scale == 1.0:
+        return (
+            " The model already has the small-real-footage recipe's settings (zero-centred pixels, rgb_diff, Conv1D "
+            "init scale 1.0); the recipe leaves the uniform prediction after a few hundred steps on a CPU "
+            "(docs/results/real_footage.md): give it more time."
+        )
+    return (
+        " A TRecViT trained from scratch on small real footage needs zero-centred pixels (pixel_mean and pixel_std "
+        "0.5), RGB-difference tokens (rgb_diff: 3.0) and temporal: {conv1d_w_init_variance_scale: 1.0}, as "
+        "configs/experiments/real_clips_tiny.yaml sets (docs/results/real_footage.md)."
+    )
 
 
 def read_metrics(csv_path: Path) -> dict[str, list[tuple[int, float]]]:
