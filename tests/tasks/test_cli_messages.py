@@ -72,3 +72,13 @@ def test_a_recipe_without_its_data_root_says_what_to_type(capsys, tmp_path, monk
     assert err.count("hint: give the dataset folder on the command line: --data.init_args.root DIR") == 1
     assert err.rstrip().splitlines()[-1].startswith("hint: ")  # the last line, where the eye lands
     assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_fit_and_test_say_where_the_run_is(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train_main(["fit", *BASE, "--model.backbone", "trecvit_debug", "--run_name", "where"])
+    out = capsys.readouterr().out
+    assert "run folder: runs/vidssm/where (checkpoints/" in out and (tmp_path / "runs/vidssm/where").is_dir()
+    ckpt = tmp_path / "runs/vidssm/where/checkpoints/last.ckpt"
+    train_main(["test", *BASE, "--model.backbone", "trecvit_debug", "--run_name", "where", "--ckpt_path", str(ckpt)])
+    assert "run folder: runs/vidssm/where (metrics.csv" in capsys.readouterr().out

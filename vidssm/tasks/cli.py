@@ -174,6 +174,16 @@ class VidssmCLI(LightningCLI):
         if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP workers re-run the command later: rank 0 moves once
             for folder in self._earlier_runs:
                 _move_aside(folder)
+        self._say_run_folder("checkpoints/, metrics.csv, and pretrained/ at the end")
+
+    def before_test(self) -> None:
+        self._say_run_folder("metrics.csv and the test outputs")
+
+    def _say_run_folder(self, what: str) -> None:
+        """Prints where this run writes (the first logger's folder), once, on rank 0."""
+        log_dir = self.trainer.log_dir
+        if log_dir is not None and self.trainer.is_global_zero:
+            print(f"run folder: {log_dir} ({what})", flush=True)
 
     def _instantiate_trainer(self, config: dict, callbacks: list) -> L.Trainer:
         extra = list(self._default_callbacks)
