@@ -80,5 +80,12 @@ def test_fit_and_test_say_where_the_run_is(capsys, tmp_path, monkeypatch):
     out = capsys.readouterr().out
     assert "run folder: runs/vidssm/where (checkpoints/" in out and (tmp_path / "runs/vidssm/where").is_dir()
     ckpt = tmp_path / "runs/vidssm/where/checkpoints/last.ckpt"
-    train_main(["test", *BASE, "--model.backbone", "trecvit_debug", "--run_name", "where", "--ckpt_path", str(ckpt)])
+    import warnings
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        args = ["--model.backbone", "trecvit_debug", "--run_name", "where", "--ckpt_path", str(ckpt)]
+        train_main(["test", *BASE, *args])
     assert "run folder: runs/vidssm/where (metrics.csv" in capsys.readouterr().out
+    assert not [w for w in record if "Previous log files" in str(w.message)]  # vidssm keeps them: no such warning
+    assert (tmp_path / "runs/vidssm/where/metrics_fit.csv").is_file()

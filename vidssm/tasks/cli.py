@@ -141,8 +141,10 @@ class VidssmCLI(LightningCLI):
             if self.subcommand != "fit":  # test / validate / predict log into the fit's folder
                 for folder in folders:
                     _keep_fit_logs(folder)
+                _quiet_log_dir_warning()
             elif cfg.get("ckpt_path"):  # a resume: the CSV logger deletes metrics.csv when the run starts
                 resumed_rows = [row for folder in folders for row in _fit_rows(folder)]
+                _quiet_log_dir_warning()
             else:  # moved only once the new run starts: a config that fails to build leaves the earlier run
                 self._earlier_runs = folders
         self._default_callbacks = [
@@ -240,6 +242,13 @@ def _fit_rows(folder: Path) -> list[dict[str, str]]:
         return rows
     with open(folder / "metrics_fit.csv", newline="") as f:
         return list(csv.DictReader(f))
+
+
+def _quiet_log_dir_warning() -> None:
+    """Lightning's CSV logger warns that the "previous log files in this directory will be deleted" when it logs
+    into an existing run folder; vidssm keeps them (`_keep_fit_logs`, `KeepMetricsOnResume`), so the warning would
+    mislead."""
+    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
 
 
 def _keep_fit_logs(folder: Path) -> None:
