@@ -168,3 +168,20 @@ def test_workers_warn_once_per_file_between_them(clips, broken, capfd):
     assert err.count(f"{clip.path.name}: 4 frames in its range [10, 14)") == 1, err
     assert err.count("skipping unreadable video") == 1, err
     assert err.count("BadVideoWarning") == err.count("ShortVideoWarning") == 1, err
+
+
+def test_a_range_past_the_end_of_the_video_warns_once_and_reads_to_the_end(clips):
+    from vidssm.data.datasets import ShortVideoWarning
+
+    clip = clips["h264_bframes_mp4"]
+    n = len(clip.frames)
+    ds = VideoClipDataset([VideoRecord(clip.path, 0, n - 4, 500)], RandomClipSampler(4))
+    said = rf"\[{n - 4}, 500\) runs past the video's {n} frames; reading \[{n - 4}, {n}\)"
+    with pytest.warns(ShortVideoWarning, match=said):
+        video = ds[0]["video"]
+    ref = torch.from_numpy(clip.frames[n - 4 :]).permute(0, 3, 1, 2).float() / 255
+    torch.testing.assert_close(video, ref, rtol=0, atol=0)  # the last 4 frames: the range cut to the video
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds[0]  # once per file and range
+        VideoClipDataset([VideoRecord(clip.path, 0, 0, n)], RandomClipSampler(4))[0]  # ends at the last frame: silent

@@ -68,7 +68,8 @@ def _remove_if_owner(folder: str, pid: int) -> None:
 class ShortVideoWarning(UserWarning):
     """A video (or its annotated frame range) is shorter than a clip: frames are repeated to fill the clip (dense
     samplers repeat the last one). Once per file (or annotated range) and dataset, between all its data-loader
-    workers (`WarnedOnce`); the message names the file, the range, its frames and the frames a clip spans."""
+    workers (`WarnedOnce`); the message names the file, the range, its frames and the frames a clip spans. Also
+    given (once) when an annotated range ends past the last frame of its video: the range is cut to the video."""
 
 
 def check_records(records: Sequence[VideoRecord], source: str = "annotations") -> list[VideoRecord]:
@@ -202,6 +203,14 @@ class VideoClipDataset(Dataset):
             end = n if record.end_frame is None else min(record.end_frame, n)
             if end <= start:
                 raise VideoReadError(record.path, f"empty frame range [{record.start_frame}, {record.end_frame})")
+            if (record.end_frame or 0) > n and self._warned.first(f"past {record.path}[{record.end_frame}]"):
+                warnings.warn(
+                    f"{record.path}: the annotated range [{record.start_frame}, {record.end_frame}) runs past the "
+                    f"video's {n} frames; reading [{start}, {end}) (check the annotation's frame numbers: frames, "
+                    "not seconds?)",
+                    ShortVideoWarning,
+                    stacklevel=3,
+                )
             self._check_span(record, end - start)
             idx = self.sampler(end - start, rng) + start  # [V, T]
             frames = reader.read_frames(idx.reshape(-1))  # [(V T), H, W, 3]
