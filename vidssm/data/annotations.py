@@ -32,6 +32,7 @@ from pathlib import Path
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
 FORMATS = ("folder", "kinetics", "list", "ssv2", "ucf101", "hmdb51", "csv")
+FOLDER_FORMATS = ("folder", "ucf101", "hmdb51")  # read from the folder layout (or split lists) alone, no file per split
 
 
 class EmptyDatasetError(ValueError):
@@ -509,7 +510,7 @@ def load_annotations(
         loader = load_ucf101 if format == "ucf101" else load_hmdb51
         records, found = loader(annotation or root, root, fold, "train" if split == "train" else "test")
         return records, found
-    if annotation is None:
+    if annotation is None:  # every format not in FOLDER_FORMATS
         raise ValueError(f"format {format!r} needs an annotation file for split {split!r}")
     if format == "kinetics":
         return load_kinetics_csv(annotation, root, label_map, labelled=split != "test")

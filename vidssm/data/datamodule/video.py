@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from vidssm.data.annotations import FORMATS, LabelMap, load_annotations, load_unlabelled
+from vidssm.data.annotations import FOLDER_FORMATS, FORMATS, LabelMap, load_annotations, load_unlabelled
 from vidssm.data.datamodule.epoch_shuffle import EpochShuffle
 from vidssm.data.datamodule.seeding import seed_worker
 from vidssm.data.datasets import VideoClipDataset, collate_clips
@@ -134,7 +134,7 @@ class VideoDataModule(L.LightningDataModule):
         """The train split's records (they define the class ids); evaluating without them or a saved label map
         is an error naming both flags."""
         hp = self.opts
-        needs_file = hp.format not in ("folder", "ucf101", "hmdb51")
+        needs_file = hp.format not in FOLDER_FORMATS
         if hp.labels and hp.train_annotations is None and needs_file and stage not in ("fit", None):
             raise ValueError(
                 f"{stage}: the class ids of format {hp.format!r} come from the training annotations; give "
